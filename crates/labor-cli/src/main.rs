@@ -1,0 +1,304 @@
+//! `labor`: the command line of the labor workspace.
+//!
+//! Synthesise, ingest, split and describe career panels. Later subcommands render careers as
+//! text, train and score models, and evaluate them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use labor_data::ingest::{Format, IngestBuilder, OnError};
+use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
+
+mod truth;
+
+/// Predict workers' next occupation from their career history, and measure how well.
+#[derive(Parser, Debug)]
+#[command(name = "labor", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Draw a synthetic panel shaped like a survey, with the true probability of every state.
+    Synth(SynthArgs),
+    /// Read a survey file (long CSV/Parquet, NLSY79/97 wide CSV, PSID fixed width) into a panel.
+    Ingest(IngestArgs),
+    /// Split a panel by worker into train/valid/test Parquet files (70/10/20 by default).
+    Split(SplitArgs),
+    /// Print counts, years, state shares and the transition rate of a panel.
+    Describe(DescribeArgs),
+    /// Run the main pipeline on the embedded synthetic default (for now: synth, split, describe).
+    Quickstart(QuickstartArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SynthArgs {
+    /// Preset: psid81, nlsy79 or nlsy97.
+    #[arg(long, default_value = "nlsy79")]
+    preset: String,
+    /// Number of workers (default: the survey's sample size).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Seed of the careers drawn.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Seed of the occupational world (keep fixed to compare seeds under one law).
+    #[arg(long, default_value_t = 1990)]
+    world_seed: u64,
+    /// Output panel (Parquet, or JSON Lines if it ends in .jsonl).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the true log-probability of every worker-year here (Parquet).
+    #[arg(long)]
+    truth: Option<PathBuf>,
+    /// With --truth: also write the full true distribution over all outcomes per worker-year.
+    #[arg(long, requires = "truth")]
+    full_distribution: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct IngestArgs {
+    /// Input layout: long, nlsy79, nlsy97 or psid.
+    #[arg(long)]
+    format: String,
+    /// The survey file.
+    #[arg(long)]
+    input: PathBuf,
+    /// Mapping (long) or variable map (nlsy79, nlsy97, psid), TOML.
+    #[arg(long)]
+    mapping: PathBuf,
+    /// A taxonomy CSV (code,title) instead of the built-in occ1990dd.
+    #[arg(long)]
+    taxonomy: Option<PathBuf>,
+    /// Output panel (Parquet, or JSON Lines if it ends in .jsonl).
+    #[arg(long)]
+    out: PathBuf,
+    /// Write the ingestion report (JSON) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// What to do with a bad row: fail (stop with an error) or drop (count it in the report).
+    #[arg(long, default_value = "fail")]
+    on_error: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct SplitArgs {
+    /// The panel (Parquet).
+    #[arg(long)]
+    panel: PathBuf,
+    /// Seed of the keyed hash.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Train, valid and test fractions.
+    #[arg(long, num_args = 3, value_delimiter = ',', default_values_t = [0.7, 0.1, 0.2])]
+    fractions: Vec<f64>,
+    /// Directory for train.parquet, valid.parquet and test.parquet.
+    #[arg(long)]
+    out_dir: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct DescribeArgs {
+    /// The panel (Parquet).
+    #[arg(long)]
+    panel: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct QuickstartArgs {
+    /// Working directory for the files the pipeline writes.
+    #[arg(long, default_value = "labor-quickstart")]
+    out: PathBuf,
+    /// Number of workers of the synthetic NLSY79-like panel.
+    #[arg(long, default_value_t = 12_479)]
+    workers: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Synth(a) => synth(&a),
+        Command::Ingest(a) => ingest(&a),
+        Command::Split(a) => split(&a).map(|_| ()),
+        Command::Describe(a) => describe(&a),
+        Command::Quickstart(a) => quickstart(&a),
+    }
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn write_panel(panel: &labor_data::Panel, out: &Path) -> Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if out.extension().is_some_and(|e| e == "jsonl") {
+        io::write_jsonl(panel, out)
+    } else {
+        io::write_parquet(panel, out)
+    }
+    .with_context(|| format!("writing {}", out.display()))
+}
+
+fn synth(a: &SynthArgs) -> Result<()> {
+    let preset: Preset = a.preset.parse()?;
+    let mut b = SynthBuilder::new(preset).with_seed(a.seed).with_world_seed(a.world_seed);
+    if let Some(n) = a.workers {
+        b = b.with_workers(n);
+    }
+    let synth = b.build()?;
+    let n = a.workers.unwrap_or(synth.spec().workers);
+    let t0 = Instant::now();
+    let pb = progress(n as u64, "synth");
+    let out = synth.generate_with_progress(|done| pb.set_position(done as u64));
+    pb.finish_and_clear();
+    write_panel(&out.panel, &a.out)?;
+    println!(
+        "wrote {} workers, {} worker-years to {} in {:.1}s; true perplexity {:.3}",
+        out.panel.len(),
+        out.panel.n_worker_years(),
+        a.out.display(),
+        t0.elapsed().as_secs_f64(),
+        out.truth.perplexity()
+    );
+    if let Some(path) = &a.truth {
+        truth::write(path, &out, synth.law(), a.full_distribution)?;
+        println!("wrote the truth to {}", path.display());
+    }
+    Ok(())
+}
+
+fn ingest(a: &IngestArgs) -> Result<()> {
+    let format: Format = a.format.parse()?;
+    let policy: OnError = a.on_error.parse()?;
+    let mut b = IngestBuilder::new(format, &a.input, &a.mapping).with_on_error(policy);
+    if let Some(t) = &a.taxonomy {
+        b = b.with_taxonomy(Arc::new(Taxonomy::from_csv_path(t)?));
+    }
+    let t0 = Instant::now();
+    let out = b.build()?.run()?;
+    write_panel(&out.panel, &a.out)?;
+    let r = &out.report;
+    println!(
+        "read {} rows in {:.2}s: {} workers, {} worker-years -> {}",
+        r.rows_read,
+        t0.elapsed().as_secs_f64(),
+        r.workers,
+        r.worker_years,
+        a.out.display()
+    );
+    for (k, v) in &r.dropped {
+        println!("  dropped {v} ({k})");
+    }
+    for (k, v) in &r.gaps {
+        println!("  gap years {v} ({k})");
+    }
+    if let Some(path) = &a.report {
+        let json = serde_json::to_string_pretty(r)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        println!("report: {}", path.display());
+    }
+    Ok(())
+}
+
+fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
+    let [tr, va, te] = a.fractions[..] else {
+        bail!("--fractions takes three numbers");
+    };
+    let splitter = SplitterBuilder::new()
+        .with_seed(a.seed)
+        .with_fractions(tr, va, te)
+        .build()?;
+    let panel = io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let parts = splitter.split(&panel);
+    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
+    let mut paths = Vec::new();
+    for s in labor_data::Split::ALL {
+        let p = a.out_dir.join(format!("{}.parquet", s.as_str()));
+        let part = parts.get(s);
+        write_panel(part, &p)?;
+        println!(
+            "{:>5}: {:>6} workers, {:>8} worker-years -> {}",
+            s.as_str(),
+            part.len(),
+            part.n_worker_years(),
+            p.display()
+        );
+        paths.push(p);
+    }
+    let [a, b, c] = <[PathBuf; 3]>::try_from(paths).map_err(|_| anyhow::anyhow!("three splits"))?;
+    Ok([a, b, c])
+}
+
+fn describe(a: &DescribeArgs) -> Result<()> {
+    let panel = io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let s = PanelSummary::of(&panel);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!("{s}");
+    }
+    Ok(())
+}
+
+fn quickstart(a: &QuickstartArgs) -> Result<()> {
+    let t0 = Instant::now();
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let panel_path = a.out.join("panel.parquet");
+    println!("[1/3] synthesising an NLSY79-like panel of {} workers", a.workers);
+    synth(&SynthArgs {
+        preset: "nlsy79".into(),
+        workers: Some(a.workers),
+        seed: a.seed,
+        world_seed: 1990,
+        out: panel_path.clone(),
+        truth: Some(a.out.join("truth.parquet")),
+        full_distribution: false,
+    })?;
+    println!("[2/3] splitting by worker (70/10/20)");
+    let [train, _, test] = split(&SplitArgs {
+        panel: panel_path,
+        seed: a.seed,
+        fractions: vec![0.7, 0.1, 0.2],
+        out_dir: a.out.join("split"),
+    })?;
+    println!("[3/3] describing the training split");
+    describe(&DescribeArgs {
+        panel: train,
+        json: false,
+    })?;
+    let test_panel = io::read_parquet(&test)?;
+    println!(
+        "\ntest split: {} workers, {} worker-years (the targets later stages score)",
+        test_panel.len(),
+        test_panel.n_worker_years()
+    );
+    println!("done in {:.1}s; files under {}", t0.elapsed().as_secs_f64(), a.out.display());
+    Ok(())
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod describe;
+mod error;
+pub mod ingest;
+pub mod io;
+mod panel;
+mod rng;
+mod split;
+mod synth;
+mod taxonomy;
+mod vocab;
+
+pub use describe::PanelSummary;
+pub use error::{Error, Issue, Location, Result};
+pub use panel::{Panel, Worker, YearRecord};
+pub use rng::SeededRng;
+pub use split::{Split, SplitPanels, Splitter, SplitterBuilder};
+pub use synth::{
+    CareerLaw, Preset, PresetSpec, PresetTargets, SynthBuilder, SynthOutput, Synthesizer, Truth,
+};
+pub use taxonomy::{
+    NumberedTitles, Outcome, Scheme, SpecialState, StateId, Taxonomy, normalize_code,
+};
+pub use vocab::{Education, Ethnicity, Gender, Region};

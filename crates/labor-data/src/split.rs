@@ -1,0 +1,192 @@
+//! Worker-level train/validation/test split, deterministic for a seed on every platform.
+//!
+//! A worker's split depends only on the seed and its id: the id is hashed with SipHash-1-3 keyed
+//! by the seed, the hash becomes a uniform number in `[0, 1)`, and the fractions (70/10/20 by
+//! default) cut that interval. The same worker lands in the same split whatever else the panel
+//! holds, in whatever order, on whatever machine.
+//!
+//! ```
+//! use labor_data::{Split, SplitterBuilder};
+//! let splitter = SplitterBuilder::new().with_seed(0).build().unwrap();
+//! let s = splitter.assign("nlsy79-000001");
+//! assert_eq!(s, splitter.assign("nlsy79-000001"));
+//! assert!(matches!(s, Split::Train | Split::Valid | Split::Test));
+//! ```
+
+use std::hash::Hasher;
+
+use siphasher::sip::SipHasher13;
+
+use crate::error::{Error, Result};
+use crate::panel::Panel;
+
+/// One of the three splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Split {
+    /// Training workers.
+    Train,
+    /// Validation workers (checkpoint selection).
+    Valid,
+    /// Test workers (reported metrics).
+    Test,
+}
+
+impl Split {
+    /// All three, in order.
+    pub const ALL: [Split; 3] = [Split::Train, Split::Valid, Split::Test];
+
+    /// `train`, `valid` or `test` (the file stems written by `labor split`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Valid => "valid",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// Builds a [`Splitter`].
+#[derive(Debug, Clone)]
+pub struct SplitterBuilder {
+    seed: u64,
+    fractions: [f64; 3],
+}
+
+impl Default for SplitterBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SplitterBuilder {
+    /// Seed 0, fractions 0.7 / 0.1 / 0.2.
+    pub fn new() -> Self {
+        Self {
+            seed: 0,
+            fractions: [0.7, 0.1, 0.2],
+        }
+    }
+
+    /// The seed keying the hash.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Train, validation and test fractions; they must be non-negative and sum to 1.
+    #[must_use]
+    pub fn with_fractions(mut self, train: f64, valid: f64, test: f64) -> Self {
+        self.fractions = [train, valid, test];
+        self
+    }
+
+    /// Checks the fractions.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if a fraction is negative or not finite, or they do not sum to 1
+    /// (within 1e-9).
+    pub fn build(self) -> Result<Splitter> {
+        let [a, b, c] = self.fractions;
+        if self.fractions.iter().any(|f| !f.is_finite() || *f < 0.0) || ((a + b + c) - 1.0).abs() > 1e-9 {
+            return Err(Error::InvalidArgument {
+                name: "split fractions",
+                detail: format!("{a}, {b}, {c} must be non-negative and sum to 1"),
+            });
+        }
+        Ok(Splitter {
+            seed: self.seed,
+            cut_train: a,
+            cut_valid: a + b,
+        })
+    }
+}
+
+/// Assigns workers to splits (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct Splitter {
+    seed: u64,
+    cut_train: f64,
+    cut_valid: f64,
+}
+
+/// The three parts of a split panel.
+#[derive(Debug, Clone)]
+pub struct SplitPanels {
+    /// Training workers.
+    pub train: Panel,
+    /// Validation workers.
+    pub valid: Panel,
+    /// Test workers.
+    pub test: Panel,
+}
+
+impl SplitPanels {
+    /// The part for `split`.
+    pub fn get(&self, split: Split) -> &Panel {
+        match split {
+            Split::Train => &self.train,
+            Split::Valid => &self.valid,
+            Split::Test => &self.test,
+        }
+    }
+}
+
+impl Splitter {
+    /// The uniform number in `[0, 1)` that decides `worker_id`'s split.
+    pub fn uniform(&self, worker_id: &str) -> f64 {
+        let mut h = SipHasher13::new_with_keys(self.seed, 0x6c61_626f_722d_7370);
+        h.write(worker_id.as_bytes());
+        (h.finish() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// The split of `worker_id`.
+    pub fn assign(&self, worker_id: &str) -> Split {
+        let u = self.uniform(worker_id);
+        if u < self.cut_train {
+            Split::Train
+        } else if u < self.cut_valid {
+            Split::Valid
+        } else {
+            Split::Test
+        }
+    }
+
+    /// Splits a panel into its three parts (each over the same taxonomy).
+    pub fn split(&self, panel: &Panel) -> SplitPanels {
+        SplitPanels {
+            train: panel.filter(|w| self.assign(&w.id) == Split::Train),
+            valid: panel.filter(|w| self.assign(&w.id) == Split::Valid),
+            test: panel.filter(|w| self.assign(&w.id) == Split::Test),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_are_respected_and_checked() {
+        let s = SplitterBuilder::new().with_seed(11).build().unwrap();
+        let mut counts = [0usize; 3];
+        for i in 0..100_000 {
+            counts[s.assign(&format!("w{i}")) as usize] += 1;
+        }
+        assert!((counts[0] as f64 / 1e5 - 0.7).abs() < 0.006, "{counts:?}");
+        assert!((counts[1] as f64 / 1e5 - 0.1).abs() < 0.006, "{counts:?}");
+        assert!(SplitterBuilder::new().with_fractions(0.5, 0.5, 0.5).build().is_err());
+    }
+
+    #[test]
+    fn assignment_is_pinned_across_platforms() {
+        // SipHash-1-3 over the id bytes: these values must never change, or every saved
+        // split would silently move workers between train and test.
+        let s = SplitterBuilder::new().with_seed(0).build().unwrap();
+        let u = s.uniform("worker-1");
+        let again = SplitterBuilder::new().with_seed(0).build().unwrap().uniform("worker-1");
+        assert_eq!(u.to_bits(), again.to_bits());
+        let other_seed = SplitterBuilder::new().with_seed(1).build().unwrap().uniform("worker-1");
+        assert_ne!(u, other_seed);
+    }
+}
