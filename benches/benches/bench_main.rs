@@ -1,1 +1,6 @@
-fn main() {}
+//! Criterion benchmarks of the labor workspace, one module per area.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod data_ingest;
+
+criterion::criterion_main!(data_ingest::benches);

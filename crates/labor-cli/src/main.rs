@@ -76,6 +76,10 @@ struct IngestArgs {
     /// A taxonomy CSV (code,title) instead of the built-in occ1990dd.
     #[arg(long)]
     taxonomy: Option<PathBuf>,
+    /// With --taxonomy: a crosswalk CSV (source_code,target_code) from SCHEME's codes onto it,
+    /// as SCHEME=FILE; repeat for several schemes.
+    #[arg(long, requires = "taxonomy", value_parser = parse_crosswalk)]
+    crosswalk: Vec<(String, PathBuf)>,
     /// Output panel (Parquet, or JSON Lines if it ends in .jsonl).
     #[arg(long)]
     out: PathBuf,
@@ -124,6 +128,15 @@ struct QuickstartArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+fn parse_crosswalk(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((scheme, path)) if !scheme.is_empty() && !path.is_empty() => {
+            Ok((scheme.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!("expected SCHEME=FILE, got `{s}`")),
+    }
 }
 
 fn main() {
@@ -199,7 +212,14 @@ fn ingest(a: &IngestArgs) -> Result<()> {
     let policy: OnError = a.on_error.parse()?;
     let mut b = IngestBuilder::new(format, &a.input, &a.mapping).with_on_error(policy);
     if let Some(t) = &a.taxonomy {
-        b = b.with_taxonomy(Arc::new(Taxonomy::from_csv_path(t)?));
+        let mut tax = Taxonomy::from_csv_path(t).with_context(|| format!("reading {}", t.display()))?;
+        for (scheme, path) in &a.crosswalk {
+            let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            tax = tax
+                .with_crosswalk_reader(scheme, f)
+                .with_context(|| format!("reading crosswalk {}", path.display()))?;
+        }
+        b = b.with_taxonomy(Arc::new(tax));
     }
     let t0 = Instant::now();
     let out = b.build()?.run()?;

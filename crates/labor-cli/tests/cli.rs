@@ -1,0 +1,105 @@
+//! End-to-end tests of the `labor` binary.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn labor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_labor"))
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("labor runs");
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn synth_split_describe() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = dir.path().join("panel.parquet");
+    let out = run_ok(labor().args(["synth", "--preset", "nlsy97", "--workers", "300", "--seed", "4", "--out"]).arg(&panel).arg("--truth").arg(dir.path().join("truth.parquet")));
+    assert!(out.contains("wrote 300 workers"), "{out}");
+    let out = run_ok(labor().args(["split", "--seed", "4", "--panel"]).arg(&panel).arg("--out-dir").arg(dir.path().join("split")));
+    assert!(out.contains("train:"), "{out}");
+    for s in ["train", "valid", "test"] {
+        assert!(dir.path().join("split").join(format!("{s}.parquet")).is_file());
+    }
+    let json = run_ok(labor().args(["describe", "--json", "--panel"]).arg(&panel));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["workers"], 300);
+    // Same seed, same bytes of the summary.
+    let panel2 = dir.path().join("panel2.parquet");
+    run_ok(labor().args(["synth", "--preset", "nlsy97", "--workers", "300", "--seed", "4", "--out"]).arg(&panel2));
+    let json2 = run_ok(labor().args(["describe", "--json", "--panel"]).arg(&panel2));
+    assert_eq!(json, json2);
+}
+
+#[test]
+fn ingest_reports_and_fails_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixtures().join("long");
+    let report = dir.path().join("ingest.json");
+    let out = run_ok(
+        labor()
+            .args(["ingest", "--format", "long", "--on-error", "drop", "--input"])
+            .arg(f.join("panel.csv"))
+            .arg("--mapping")
+            .arg(f.join("mapping.toml"))
+            .arg("--out")
+            .arg(dir.path().join("p.parquet"))
+            .arg("--report")
+            .arg(&report),
+    );
+    assert!(out.contains("5 workers, 16 worker-years"), "{out}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["dropped"]["unknown_occupation"], 1);
+
+    let failed = labor()
+        .args(["ingest", "--format", "long", "--input"])
+        .arg(f.join("panel.csv"))
+        .arg("--mapping")
+        .arg(f.join("mapping.toml"))
+        .arg("--out")
+        .arg(dir.path().join("q.parquet"))
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(err.contains("panel.csv:18: worker `104` already has a record for 2002"), "{err}");
+}
+
+#[test]
+fn ingest_with_user_taxonomy_and_crosswalk() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("p.csv");
+    std::fs::write(&input, "id,year,isco\na,2000,7512\na,2001,2341\n").unwrap();
+    let mapping = dir.path().join("m.toml");
+    std::fs::write(&mapping, "dataset = \"mine\"\n[columns]\nworker_id = \"id\"\nyear = \"year\"\noccupation = \"isco\"\n[occupation]\nscheme = \"isco08\"\n").unwrap();
+    let t = fixtures().join("taxonomy");
+    let jsonl = dir.path().join("p.jsonl");
+    run_ok(
+        labor()
+            .args(["ingest", "--format", "long", "--input"])
+            .arg(&input)
+            .arg("--mapping")
+            .arg(&mapping)
+            .arg("--taxonomy")
+            .arg(t.join("toy.csv"))
+            .arg("--crosswalk")
+            .arg(format!("isco08={}", t.join("toy_crosswalk.csv").display()))
+            .arg("--out")
+            .arg(&jsonl),
+    );
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    assert!(text.contains("\"state\":\"B1\",\"title\":\"Bakers\""), "{text}");
+    assert!(text.contains("\"state\":\"T1\",\"title\":\"Teachers\""), "{text}");
+}
