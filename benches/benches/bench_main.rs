@@ -2,5 +2,6 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod data_ingest;
+mod template_render;
 
-criterion::criterion_main!(data_ingest::benches);
+criterion::criterion_main!(data_ingest::benches, template_render::benches);

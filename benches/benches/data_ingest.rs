@@ -38,7 +38,11 @@ fn ingest(c: &mut Criterion) {
     // The same rows as a long CSV.
     let csv = dir.path().join("panel.csv");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&csv).unwrap());
-    writeln!(f, "worker_id,dataset,gender,ethnicity,region,birth_year,weight,year,state_code,education").unwrap();
+    writeln!(
+        f,
+        "worker_id,dataset,gender,ethnicity,region,birth_year,weight,year,state_code,education"
+    )
+    .unwrap();
     let tax = panel.taxonomy();
     for w in panel.workers() {
         for r in &w.records {
@@ -84,7 +88,9 @@ fn ingest(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    g.bench_function("panel_parquet", |b| b.iter(|| io::read_parquet(&pq).unwrap()));
+    g.bench_function("panel_parquet", |b| {
+        b.iter(|| io::read_parquet(&pq).unwrap())
+    });
     g.finish();
 }
 

@@ -33,6 +33,8 @@ enum Command {
     Split(SplitArgs),
     /// Print counts, years, state shares and the transition rate of a panel.
     Describe(DescribeArgs),
+    /// Render careers as text (resume, prompts, in-context examples) with the span of every title.
+    Render(RenderArgs),
     /// Run the main pipeline on the embedded synthetic default (for now: synth, split, describe).
     Quickstart(QuickstartArgs),
 }
@@ -118,6 +120,40 @@ struct DescribeArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct RenderArgs {
+    /// The panel to render (Parquet).
+    #[arg(long)]
+    panel: PathBuf,
+    /// resume, prompt, prompt-titles, icl, icl-titles, or numbered (the resume with job_NNN titles).
+    #[arg(long, default_value = "resume")]
+    template: String,
+    /// Replace titles by job_NNN codes (any template); `--template numbered` implies it.
+    #[arg(long)]
+    numbered: bool,
+    /// Number of in-context example resumes.
+    #[arg(long, default_value_t = 10)]
+    icl_k: usize,
+    /// The training split: the pool of in-context examples and of randomised demographics.
+    #[arg(long)]
+    train: Option<PathBuf>,
+    /// Randomise these fields per worker from the training split: gender,ethnicity,region or all.
+    #[arg(long)]
+    randomize: Option<String>,
+    /// Which worker-years are targets: all, exclude-first or changes.
+    #[arg(long, default_value = "all")]
+    targets: String,
+    /// Write the birth-year sentence (default: in prompts, not in resumes).
+    #[arg(long)]
+    birth_year: Option<bool>,
+    /// Seed of example draws, randomisation and the numbered-title permutation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output JSON Lines: one object per worker (one per target for per-target layouts).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
 struct QuickstartArgs {
     /// Working directory for the files the pipeline writes.
     #[arg(long, default_value = "labor-quickstart")]
@@ -153,15 +189,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest(a) => ingest(&a),
         Command::Split(a) => split(&a).map(|_| ()),
         Command::Describe(a) => describe(&a),
+        Command::Render(a) => render(&a),
         Command::Quickstart(a) => quickstart(&a),
     }
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
     pb.set_message(what.to_string());
     pb
@@ -181,7 +219,9 @@ fn write_panel(panel: &labor_data::Panel, out: &Path) -> Result<()> {
 
 fn synth(a: &SynthArgs) -> Result<()> {
     let preset: Preset = a.preset.parse()?;
-    let mut b = SynthBuilder::new(preset).with_seed(a.seed).with_world_seed(a.world_seed);
+    let mut b = SynthBuilder::new(preset)
+        .with_seed(a.seed)
+        .with_world_seed(a.world_seed);
     if let Some(n) = a.workers {
         b = b.with_workers(n);
     }
@@ -212,9 +252,11 @@ fn ingest(a: &IngestArgs) -> Result<()> {
     let policy: OnError = a.on_error.parse()?;
     let mut b = IngestBuilder::new(format, &a.input, &a.mapping).with_on_error(policy);
     if let Some(t) = &a.taxonomy {
-        let mut tax = Taxonomy::from_csv_path(t).with_context(|| format!("reading {}", t.display()))?;
+        let mut tax =
+            Taxonomy::from_csv_path(t).with_context(|| format!("reading {}", t.display()))?;
         for (scheme, path) in &a.crosswalk {
-            let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let f =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
             tax = tax
                 .with_crosswalk_reader(scheme, f)
                 .with_context(|| format!("reading crosswalk {}", path.display()))?;
@@ -255,9 +297,11 @@ fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
         .with_seed(a.seed)
         .with_fractions(tr, va, te)
         .build()?;
-    let panel = io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let panel =
+        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let parts = splitter.split(&panel);
-    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("creating {}", a.out_dir.display()))?;
     let mut paths = Vec::new();
     for s in labor_data::Split::ALL {
         let p = a.out_dir.join(format!("{}.parquet", s.as_str()));
@@ -277,7 +321,8 @@ fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
 }
 
 fn describe(a: &DescribeArgs) -> Result<()> {
-    let panel = io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let panel =
+        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let s = PanelSummary::of(&panel);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
@@ -287,11 +332,77 @@ fn describe(a: &DescribeArgs) -> Result<()> {
     Ok(())
 }
 
+fn render(a: &RenderArgs) -> Result<()> {
+    use labor_template::{DemographicFields, TargetRule, TemplateBuilder, TemplateKind};
+    use std::io::Write;
+    let panel =
+        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let (kind, numbered) = match a.template.as_str() {
+        "numbered" => (TemplateKind::Resume, true),
+        other => (other.parse::<TemplateKind>()?, a.numbered),
+    };
+    let train = match &a.train {
+        Some(p) => Some(Arc::new(
+            io::read_parquet(p).with_context(|| format!("reading {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let mut b = TemplateBuilder::new(Arc::clone(panel.taxonomy()), kind)
+        .with_targets(a.targets.parse::<TargetRule>()?)
+        .with_icl_examples(a.icl_k)
+        .with_icl_seed(a.seed);
+    if numbered {
+        b = b.with_numbered_titles(a.seed);
+    }
+    if let Some(on) = a.birth_year {
+        b = b.with_birth_year(on);
+    }
+    if let Some(t) = &train {
+        b = b.with_icl_pool(Arc::clone(t));
+    }
+    if let Some(fields) = &a.randomize {
+        let fields: DemographicFields = fields.parse()?;
+        let Some(t) = &train else {
+            bail!("--randomize draws from the training split: give it with --train");
+        };
+        b = b.with_randomization(fields, a.seed, Arc::clone(t));
+    }
+    let template = b.build()?;
+    let file =
+        std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let pb = progress(panel.len() as u64, "render");
+    let (mut docs, mut targets) = (0usize, 0usize);
+    for (i, w) in panel.workers().iter().enumerate() {
+        for doc in template.render(w)?.into_documents() {
+            targets += doc.targets.len();
+            docs += 1;
+            serde_json::to_writer(&mut out, &doc)?;
+            out.write_all(b"\n")?;
+        }
+        if i % 1000 == 0 {
+            pb.set_position(i as u64);
+        }
+    }
+    pb.finish_and_clear();
+    out.flush()?;
+    println!(
+        "rendered {} workers as {docs} texts with {targets} targets ({}) -> {}",
+        panel.len(),
+        template.name(),
+        a.out.display()
+    );
+    Ok(())
+}
+
 fn quickstart(a: &QuickstartArgs) -> Result<()> {
     let t0 = Instant::now();
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let panel_path = a.out.join("panel.parquet");
-    println!("[1/3] synthesising an NLSY79-like panel of {} workers", a.workers);
+    println!(
+        "[1/3] synthesising an NLSY79-like panel of {} workers",
+        a.workers
+    );
     synth(&SynthArgs {
         preset: "nlsy79".into(),
         workers: Some(a.workers),
@@ -319,6 +430,10 @@ fn quickstart(a: &QuickstartArgs) -> Result<()> {
         test_panel.len(),
         test_panel.n_worker_years()
     );
-    println!("done in {:.1}s; files under {}", t0.elapsed().as_secs_f64(), a.out.display());
+    println!(
+        "done in {:.1}s; files under {}",
+        t0.elapsed().as_secs_f64(),
+        a.out.display()
+    );
     Ok(())
 }

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int32Array, RecordBatch, StringArray};
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int32Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 use labor_data::{CareerLaw, SynthOutput};
 use parquet::arrow::ArrowWriter;
@@ -49,12 +51,17 @@ pub fn write(path: &Path, out: &SynthOutput, law: &CareerLaw, full: bool) -> Res
             Arc::new(Float32Array::from(probs)),
             None,
         )?;
-        fields.push(Field::new("probs", DataType::FixedSizeList(item, tax.len() as i32), false));
+        fields.push(Field::new(
+            "probs",
+            DataType::FixedSizeList(item, tax.len() as i32),
+            false,
+        ));
         cols.push(Arc::new(list));
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(Arc::clone(&schema), cols)?;
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = ArrowWriter::try_new(file, schema, None)?;
     w.write(&batch)?;
     w.close()?;

@@ -1,5 +1,8 @@
 //! End-to-end tests of the `labor` binary.
 
+// Tests may panic on a broken invariant: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_arguments)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -26,19 +29,58 @@ fn run_ok(cmd: &mut Command) -> String {
 fn synth_split_describe() {
     let dir = tempfile::tempdir().unwrap();
     let panel = dir.path().join("panel.parquet");
-    let out = run_ok(labor().args(["synth", "--preset", "nlsy97", "--workers", "300", "--seed", "4", "--out"]).arg(&panel).arg("--truth").arg(dir.path().join("truth.parquet")));
+    let out = run_ok(
+        labor()
+            .args([
+                "synth",
+                "--preset",
+                "nlsy97",
+                "--workers",
+                "300",
+                "--seed",
+                "4",
+                "--out",
+            ])
+            .arg(&panel)
+            .arg("--truth")
+            .arg(dir.path().join("truth.parquet")),
+    );
     assert!(out.contains("wrote 300 workers"), "{out}");
-    let out = run_ok(labor().args(["split", "--seed", "4", "--panel"]).arg(&panel).arg("--out-dir").arg(dir.path().join("split")));
+    let out = run_ok(
+        labor()
+            .args(["split", "--seed", "4", "--panel"])
+            .arg(&panel)
+            .arg("--out-dir")
+            .arg(dir.path().join("split")),
+    );
     assert!(out.contains("train:"), "{out}");
     for s in ["train", "valid", "test"] {
-        assert!(dir.path().join("split").join(format!("{s}.parquet")).is_file());
+        assert!(
+            dir.path()
+                .join("split")
+                .join(format!("{s}.parquet"))
+                .is_file()
+        );
     }
     let json = run_ok(labor().args(["describe", "--json", "--panel"]).arg(&panel));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["workers"], 300);
     // Same seed, same bytes of the summary.
     let panel2 = dir.path().join("panel2.parquet");
-    run_ok(labor().args(["synth", "--preset", "nlsy97", "--workers", "300", "--seed", "4", "--out"]).arg(&panel2));
+    run_ok(
+        labor()
+            .args([
+                "synth",
+                "--preset",
+                "nlsy97",
+                "--workers",
+                "300",
+                "--seed",
+                "4",
+                "--out",
+            ])
+            .arg(&panel2),
+    );
     let json2 = run_ok(labor().args(["describe", "--json", "--panel"]).arg(&panel2));
     assert_eq!(json, json2);
 }
@@ -50,7 +92,14 @@ fn ingest_reports_and_fails_with_location() {
     let report = dir.path().join("ingest.json");
     let out = run_ok(
         labor()
-            .args(["ingest", "--format", "long", "--on-error", "drop", "--input"])
+            .args([
+                "ingest",
+                "--format",
+                "long",
+                "--on-error",
+                "drop",
+                "--input",
+            ])
             .arg(f.join("panel.csv"))
             .arg("--mapping")
             .arg(f.join("mapping.toml"))
@@ -60,7 +109,8 @@ fn ingest_reports_and_fails_with_location() {
             .arg(&report),
     );
     assert!(out.contains("5 workers, 16 worker-years"), "{out}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["dropped"]["unknown_occupation"], 1);
 
     let failed = labor()
@@ -74,7 +124,10 @@ fn ingest_reports_and_fails_with_location() {
         .unwrap();
     assert!(!failed.status.success());
     let err = String::from_utf8_lossy(&failed.stderr);
-    assert!(err.contains("panel.csv:18: worker `104` already has a record for 2002"), "{err}");
+    assert!(
+        err.contains("panel.csv:18: worker `104` already has a record for 2002"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -100,6 +153,90 @@ fn ingest_with_user_taxonomy_and_crosswalk() {
             .arg(&jsonl),
     );
     let text = std::fs::read_to_string(&jsonl).unwrap();
-    assert!(text.contains("\"state\":\"B1\",\"title\":\"Bakers\""), "{text}");
-    assert!(text.contains("\"state\":\"T1\",\"title\":\"Teachers\""), "{text}");
+    assert!(
+        text.contains("\"state\":\"B1\",\"title\":\"Bakers\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"state\":\"T1\",\"title\":\"Teachers\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn render_resumes_and_icl() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = dir.path().join("panel.parquet");
+    run_ok(
+        labor()
+            .args(["synth", "--preset", "nlsy79", "--workers", "200", "--out"])
+            .arg(&panel),
+    );
+    run_ok(
+        labor()
+            .args(["split", "--panel"])
+            .arg(&panel)
+            .arg("--out-dir")
+            .arg(dir.path()),
+    );
+    let out = dir.path().join("texts.jsonl");
+    let msg = run_ok(
+        labor()
+            .args(["render", "--template", "resume", "--panel"])
+            .arg(dir.path().join("test.parquet"))
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(msg.contains("(resume)"), "{msg}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let body = first["text"].as_str().unwrap();
+    let t0 = &first["targets"][0];
+    let (s, e) = (
+        t0["continuation_start"].as_u64().unwrap() as usize,
+        t0["continuation_end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&body[s..e], format!(" {}\n", t0["title"].as_str().unwrap()));
+    assert!(body.starts_with("<A Resume from the NLSY79 Dataset>"));
+
+    // In-context examples need the training split; one text per target.
+    let icl = dir.path().join("icl.jsonl");
+    let failed = labor()
+        .args(["render", "--template", "icl", "--panel"])
+        .arg(dir.path().join("test.parquet"))
+        .arg("--out")
+        .arg(&icl)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("needs a pool of training workers"));
+    run_ok(
+        labor()
+            .args([
+                "render",
+                "--template",
+                "icl",
+                "--icl-k",
+                "3",
+                "--randomize",
+                "gender",
+                "--panel",
+            ])
+            .arg(dir.path().join("test.parquet"))
+            .arg("--train")
+            .arg(dir.path().join("train.parquet"))
+            .arg("--out")
+            .arg(&icl),
+    );
+    let lines = std::fs::read_to_string(&icl).unwrap();
+    let v: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(v["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v["text"]
+            .as_str()
+            .unwrap()
+            .matches("<A worker from the NLSY79 dataset>")
+            .count(),
+        4
+    );
 }

@@ -94,7 +94,9 @@ impl PanelSummary {
             }
             gaps += w.gaps().len();
             for r in &w.records {
-                let kind = tax.special_of(r.state).map_or("occupation", SpecialState::code);
+                let kind = tax
+                    .special_of(r.state)
+                    .map_or("occupation", SpecialState::code);
                 *kinds.entry(kind.to_string()).or_insert(0) += 1;
                 if tax.is_occupation(r.state) {
                     occs.insert(r.state);
@@ -143,15 +145,27 @@ impl fmt::Display for PanelSummary {
         };
         writeln!(f, "workers                {}", self.workers)?;
         writeln!(f, "worker-years           {}", self.worker_years)?;
-        writeln!(f, "years per worker       {:.2}", self.mean_years_per_worker)?;
+        writeln!(
+            f,
+            "years per worker       {:.2}",
+            self.mean_years_per_worker
+        )?;
         writeln!(f, "calendar years         {}", range(self.years))?;
         writeln!(f, "birth years            {}", range(self.birth_years))?;
-        let ds: Vec<String> = self.datasets.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let ds: Vec<String> = self
+            .datasets
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         writeln!(f, "datasets               {}", ds.join(", "))?;
         writeln!(f, "states                 {}", pct(&self.state_shares))?;
         writeln!(f, "distinct occupations   {}", self.distinct_occupations)?;
         writeln!(f, "transition rate        {:.3}", self.transition_rate)?;
-        writeln!(f, "occupation persistence {:.3}", self.occupational_persistence)?;
+        writeln!(
+            f,
+            "occupation persistence {:.3}",
+            self.occupational_persistence
+        )?;
         writeln!(f, "gap years              {}", self.gap_years)?;
         writeln!(f, "gender                 {}", pct(&self.gender_shares))?;
         writeln!(f, "ethnicity              {}", pct(&self.ethnicity_shares))?;

@@ -149,7 +149,9 @@ pub enum Error {
         location: Location,
     },
     /// Static attributes that differ between rows of one worker.
-    #[error("{location}: worker `{worker_id}` has {attribute} `{found}` here but `{expected}` before")]
+    #[error(
+        "{location}: worker `{worker_id}` has {attribute} `{found}` here but `{expected}` before"
+    )]
     InconsistentWorker {
         /// Where the conflicting row is.
         location: Location,

@@ -96,22 +96,34 @@ pub fn to_record_batches(panel: &Panel) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for chunk in rows.chunks(ROWS_PER_BATCH) {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(chunk.iter().map(|(w, _)| w.id.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|(w, _)| w.id.as_str()),
+            )),
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|(w, _)| w.dataset.as_str()),
             )),
-            Arc::new(StringArray::from_iter_values(chunk.iter().map(|(w, _)| w.gender.key()))),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|(w, _)| w.gender.key()),
+            )),
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|(w, _)| w.ethnicity.key()),
             )),
-            Arc::new(StringArray::from_iter_values(chunk.iter().map(|(w, _)| w.region.key()))),
-            Arc::new(Int32Array::from_iter(chunk.iter().map(|(w, _)| w.birth_year))),
+            Arc::new(StringArray::from_iter_values(
+                chunk.iter().map(|(w, _)| w.region.key()),
+            )),
+            Arc::new(Int32Array::from_iter(
+                chunk.iter().map(|(w, _)| w.birth_year),
+            )),
             Arc::new(Float64Array::from_iter(chunk.iter().map(|(w, _)| w.weight))),
-            Arc::new(Int32Array::from_iter_values(chunk.iter().map(|(_, r)| r.year))),
+            Arc::new(Int32Array::from_iter_values(
+                chunk.iter().map(|(_, r)| r.year),
+            )),
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|(_, r)| tax.code(r.state)),
             )),
-            Arc::new(UInt16Array::from_iter_values(chunk.iter().map(|(_, r)| r.state.0))),
+            Arc::new(UInt16Array::from_iter_values(
+                chunk.iter().map(|(_, r)| r.state.0),
+            )),
             Arc::new(StringArray::from_iter_values(
                 chunk.iter().map(|(_, r)| r.education.key()),
             )),
@@ -160,14 +172,20 @@ pub fn read_parquet(path: impl AsRef<Path>) -> Result<Panel> {
 ///
 /// # Errors
 /// As [`read_parquet`].
-pub fn read_parquet_with_taxonomy(path: impl AsRef<Path>, taxonomy: Arc<Taxonomy>) -> Result<Panel> {
+pub fn read_parquet_with_taxonomy(
+    path: impl AsRef<Path>,
+    taxonomy: Arc<Taxonomy>,
+) -> Result<Panel> {
     read_parquet_impl(path.as_ref(), Some(taxonomy))
 }
 
 /// Opens a Parquet file for reading record batches (used by readers of user files too).
 pub(crate) fn open_parquet(
     path: &Path,
-) -> Result<(SchemaRef, parquet::arrow::arrow_reader::ParquetRecordBatchReader)> {
+) -> Result<(
+    SchemaRef,
+    parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+)> {
     let pq = |source| Error::Parquet {
         path: path.display().to_string(),
         source,
@@ -175,7 +193,10 @@ pub(crate) fn open_parquet(
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
     let schema = Arc::clone(builder.schema());
-    let reader = builder.with_batch_size(ROWS_PER_BATCH).build().map_err(pq)?;
+    let reader = builder
+        .with_batch_size(ROWS_PER_BATCH)
+        .build()
+        .map_err(pq)?;
     Ok((schema, reader))
 }
 
@@ -403,7 +424,12 @@ fn read_parquet_impl(path: &Path, taxonomy: Option<Arc<Taxonomy>>) -> Result<Pan
             vocab(2, &g, Gender::from_key(&g).is_some(), Gender::VOCABULARY)?;
             let e = need(3)?;
             w.ethnicity = Ethnicity::from_key(&e).unwrap_or_default();
-            vocab(3, &e, Ethnicity::from_key(&e).is_some(), Ethnicity::VOCABULARY)?;
+            vocab(
+                3,
+                &e,
+                Ethnicity::from_key(&e).is_some(),
+                Ethnicity::VOCABULARY,
+            )?;
             let r = need(4)?;
             w.region = Region::from_key(&r).unwrap_or_default();
             vocab(4, &r, Region::from_key(&r).is_some(), Region::VOCABULARY)?;

@@ -223,7 +223,10 @@ impl Panel {
                 detail: "panels use different taxonomies".into(),
             });
         }
-        let workers = panels.iter().flat_map(|p| p.workers.iter().cloned()).collect();
+        let workers = panels
+            .iter()
+            .flat_map(|p| p.workers.iter().cloned())
+            .collect();
         Panel::new(Arc::clone(&first.taxonomy), workers)
     }
 }

@@ -88,7 +88,9 @@ impl SplitterBuilder {
     /// (within 1e-9).
     pub fn build(self) -> Result<Splitter> {
         let [a, b, c] = self.fractions;
-        if self.fractions.iter().any(|f| !f.is_finite() || *f < 0.0) || ((a + b + c) - 1.0).abs() > 1e-9 {
+        if self.fractions.iter().any(|f| !f.is_finite() || *f < 0.0)
+            || ((a + b + c) - 1.0).abs() > 1e-9
+        {
             return Err(Error::InvalidArgument {
                 name: "split fractions",
                 detail: format!("{a}, {b}, {c} must be non-negative and sum to 1"),
@@ -175,7 +177,12 @@ mod tests {
         }
         assert!((counts[0] as f64 / 1e5 - 0.7).abs() < 0.006, "{counts:?}");
         assert!((counts[1] as f64 / 1e5 - 0.1).abs() < 0.006, "{counts:?}");
-        assert!(SplitterBuilder::new().with_fractions(0.5, 0.5, 0.5).build().is_err());
+        assert!(
+            SplitterBuilder::new()
+                .with_fractions(0.5, 0.5, 0.5)
+                .build()
+                .is_err()
+        );
     }
 
     #[test]
@@ -184,9 +191,17 @@ mod tests {
         // split would silently move workers between train and test.
         let s = SplitterBuilder::new().with_seed(0).build().unwrap();
         let u = s.uniform("worker-1");
-        let again = SplitterBuilder::new().with_seed(0).build().unwrap().uniform("worker-1");
+        let again = SplitterBuilder::new()
+            .with_seed(0)
+            .build()
+            .unwrap()
+            .uniform("worker-1");
         assert_eq!(u.to_bits(), again.to_bits());
-        let other_seed = SplitterBuilder::new().with_seed(1).build().unwrap().uniform("worker-1");
+        let other_seed = SplitterBuilder::new()
+            .with_seed(1)
+            .build()
+            .unwrap()
+            .uniform("worker-1");
         assert_ne!(u, other_seed);
     }
 }

@@ -147,7 +147,10 @@ pub struct PresetSpec {
     pub targets: PresetTargets,
 }
 
-fn waves(annual: std::ops::RangeInclusive<i32>, biennial: std::ops::RangeInclusive<i32>) -> Vec<i32> {
+fn waves(
+    annual: std::ops::RangeInclusive<i32>,
+    biennial: std::ops::RangeInclusive<i32>,
+) -> Vec<i32> {
     annual.chain(biennial.step_by(2)).collect()
 }
 
@@ -369,7 +372,10 @@ impl CareerLaw {
         };
         let mut earlier: Vec<StateId> = Vec::new();
         for r in history.iter().rev() {
-            if self.taxonomy.is_occupation(r.state) && Some(r.state) != prev && !earlier.contains(&r.state) {
+            if self.taxonomy.is_occupation(r.state)
+                && Some(r.state) != prev
+                && !earlier.contains(&r.state)
+            {
                 earlier.push(r.state);
             }
         }
@@ -378,7 +384,12 @@ impl CareerLaw {
             age,
             year: rec.year,
             gap: history.last().map_or(0, |r| rec.year - r.year),
-            cell: cell(rec.education, worker.gender, worker.ethnicity, worker.region),
+            cell: cell(
+                rec.education,
+                worker.gender,
+                worker.ethnicity,
+                worker.region,
+            ),
             edu_level: rec.education.level().map_or(1.8, f64::from),
             female: worker.gender == Gender::Female,
             prev,
@@ -430,7 +441,10 @@ impl CareerLaw {
         let return_weights = |total: f64, list: &[StateId]| -> Vec<(StateId, f64)> {
             let w: Vec<f64> = (0..list.len()).map(|i| 0.5f64.powi(i as i32)).collect();
             let s: f64 = w.iter().sum();
-            list.iter().zip(w).map(|(id, wi)| (*id, total * wi / s)).collect()
+            list.iter()
+                .zip(w)
+                .map(|(id, wi)| (*id, total * wi / s))
+                .collect()
         };
         if let Some(j) = current {
             let s = sigmoid(
@@ -468,11 +482,15 @@ impl CareerLaw {
         }
         // Destination groups: composition of the cell, calendar trend, distance in skill from
         // the group the worker comes from.
-        let from = current.or(cx.earlier.first().copied()).map(|id| self.group[id.index()]);
+        let from = current
+            .or(cx.earlier.first().copied())
+            .map(|id| self.group[id.index()]);
         let mut group_probs = [0.0; N_GROUPS];
         let decades = f64::from(cx.year - 1990) / 10.0;
         for (g, gp) in group_probs.iter_mut().enumerate() {
-            let affinity = from.map_or(1.0, |f| (-0.45 * (GROUP_SKILL[g] - GROUP_SKILL[f]).abs()).exp());
+            let affinity = from.map_or(1.0, |f| {
+                (-0.45 * (GROUP_SKILL[g] - GROUP_SKILL[f]).abs()).exp()
+            });
             *gp = self.group_mass[cx.cell][g] * (GROUP_TREND[g] * decades).exp() * affinity;
         }
         let zg: f64 = group_probs.iter().sum();
@@ -513,7 +531,12 @@ impl CareerLaw {
         {
             p += s;
         }
-        p += c.returns.iter().filter(|(id, _)| *id == state).map(|(_, m)| m).sum::<f64>();
+        p += c
+            .returns
+            .iter()
+            .filter(|(id, _)| *id == state)
+            .map(|(_, m)| m)
+            .sum::<f64>();
         c.occ * p
     }
 
@@ -545,10 +568,18 @@ impl CareerLaw {
         let stay = c.stay.map_or(0.0, |(_, s)| s);
         let ret: f64 = c.returns.iter().map(|(_, m)| m).sum();
         let within = c.within.map_or(0.0, |(_, m)| m);
-        parts.extend([c.occ * stay, c.occ * ret, c.occ * within, c.occ * c.elsewhere]);
+        parts.extend([
+            c.occ * stay,
+            c.occ * ret,
+            c.occ * within,
+            c.occ * c.elsewhere,
+        ]);
         let pick_in_group = |g: usize, rng: &mut SeededRng| {
             let ids = &self.members[g];
-            let w: Vec<f64> = ids.iter().map(|id| self.base[cx.cell][id.index()]).collect();
+            let w: Vec<f64> = ids
+                .iter()
+                .map(|id| self.base[cx.cell][id.index()])
+                .collect();
             ids[rng.categorical(&w)]
         };
         match rng.categorical(&parts) {
@@ -631,7 +662,9 @@ impl SynthBuilder {
                 detail: "must be at least 1".into(),
             });
         }
-        let taxonomy = self.taxonomy.unwrap_or_else(|| Arc::new(Taxonomy::occ1990dd()));
+        let taxonomy = self
+            .taxonomy
+            .unwrap_or_else(|| Arc::new(Taxonomy::occ1990dd()));
         if taxonomy.occupation_ids().is_empty() {
             return Err(Error::InvalidArgument {
                 name: "taxonomy",
@@ -735,10 +768,18 @@ impl Synthesizer {
         } else {
             Gender::Male
         };
-        w.ethnicity = [Ethnicity::White, Ethnicity::Black, Ethnicity::Hispanic, Ethnicity::Other]
-            [rng.categorical(&spec.ethnicity)];
-        w.region = [Region::Northeast, Region::NorthCentral, Region::South, Region::West]
-            [rng.categorical(&spec.region)];
+        w.ethnicity = [
+            Ethnicity::White,
+            Ethnicity::Black,
+            Ethnicity::Hispanic,
+            Ethnicity::Other,
+        ][rng.categorical(&spec.ethnicity)];
+        w.region = [
+            Region::Northeast,
+            Region::NorthCentral,
+            Region::South,
+            Region::West,
+        ][rng.categorical(&spec.region)];
         let (b0, b1) = spec.birth_years;
         let birth = b0 + rng.below((b1 - b0 + 1) as u64) as i32;
         w.birth_year = Some(birth);
@@ -768,7 +809,9 @@ impl Synthesizer {
         if years.is_empty() {
             // Too young or too old for every wave: observe the worker once at a wave in range
             // of the survey so that every worker has a record.
-            years.push(spec.waves[rng.below(spec.waves.len() as u64) as usize].max(birth + spec.ages.0));
+            years.push(
+                spec.waves[rng.below(spec.waves.len() as u64) as usize].max(birth + spec.ages.0),
+            );
         }
         // Education covariate and states.
         let mut truth = Vec::with_capacity(years.len());
@@ -779,7 +822,8 @@ impl Synthesizer {
                 initial_education(age, rng)
             } else {
                 let prev = w.records[k - 1];
-                let in_school = self.law.taxonomy.special_of(prev.state) == Some(SpecialState::InEducation);
+                let in_school =
+                    self.law.taxonomy.special_of(prev.state) == Some(SpecialState::InEducation);
                 advance_education(educ, in_school, age, y - prev.year, rng)
             };
             w.records.push(YearRecord::new(y, StateId(0), educ));
@@ -823,7 +867,13 @@ fn initial_education(age: i32, rng: &mut SeededRng) -> Education {
     }
 }
 
-fn advance_education(e: Education, in_school: bool, age: i32, gap: i32, rng: &mut SeededRng) -> Education {
+fn advance_education(
+    e: Education,
+    in_school: bool,
+    age: i32,
+    gap: i32,
+    rng: &mut SeededRng,
+) -> Education {
     let mut e = e;
     for _ in 0..gap.max(1) {
         let (next, min_age, p_school) = match e {
@@ -853,7 +903,11 @@ mod tests {
 
     #[test]
     fn distribution_sums_to_one_and_matches_prob() {
-        let synth = SynthBuilder::new(Preset::Psid81).with_workers(50).with_seed(2).build().unwrap();
+        let synth = SynthBuilder::new(Preset::Psid81)
+            .with_workers(50)
+            .with_seed(2)
+            .build()
+            .unwrap();
         let out = synth.generate();
         for (w, lps) in out.panel.workers().iter().zip(&out.truth.log_probs) {
             for k in 0..w.records.len() {
@@ -867,12 +921,32 @@ mod tests {
 
     #[test]
     fn same_seed_same_panel_and_prefix_stable() {
-        let a = SynthBuilder::new(Preset::Nlsy97).with_workers(40).with_seed(5).build().unwrap().generate();
-        let b = SynthBuilder::new(Preset::Nlsy97).with_workers(40).with_seed(5).build().unwrap().generate();
+        let a = SynthBuilder::new(Preset::Nlsy97)
+            .with_workers(40)
+            .with_seed(5)
+            .build()
+            .unwrap()
+            .generate();
+        let b = SynthBuilder::new(Preset::Nlsy97)
+            .with_workers(40)
+            .with_seed(5)
+            .build()
+            .unwrap()
+            .generate();
         assert_eq!(a.panel, b.panel);
-        let c = SynthBuilder::new(Preset::Nlsy97).with_workers(10).with_seed(5).build().unwrap().generate();
+        let c = SynthBuilder::new(Preset::Nlsy97)
+            .with_workers(10)
+            .with_seed(5)
+            .build()
+            .unwrap()
+            .generate();
         assert_eq!(&a.panel.workers()[..10], c.panel.workers());
-        let d = SynthBuilder::new(Preset::Nlsy97).with_workers(40).with_seed(6).build().unwrap().generate();
+        let d = SynthBuilder::new(Preset::Nlsy97)
+            .with_workers(40)
+            .with_seed(6)
+            .build()
+            .unwrap()
+            .generate();
         assert_ne!(a.panel, d.panel);
     }
 }

@@ -163,11 +163,26 @@ pub fn normalize_code(code: &str) -> String {
 const BUILTIN_NAME: &str = "occ1990dd";
 const OCC1990DD_CSV: &str = include_str!("../data/occ1990dd.csv");
 const BUILTIN_CROSSWALKS: [(&str, &str); 5] = [
-    ("census1970", include_str!("../data/crosswalk/census1970.csv")),
-    ("census1980", include_str!("../data/crosswalk/census1980.csv")),
-    ("census1990", include_str!("../data/crosswalk/census1990.csv")),
-    ("census2000", include_str!("../data/crosswalk/census2000.csv")),
-    ("census2010", include_str!("../data/crosswalk/census2010.csv")),
+    (
+        "census1970",
+        include_str!("../data/crosswalk/census1970.csv"),
+    ),
+    (
+        "census1980",
+        include_str!("../data/crosswalk/census1980.csv"),
+    ),
+    (
+        "census1990",
+        include_str!("../data/crosswalk/census1990.csv"),
+    ),
+    (
+        "census2000",
+        include_str!("../data/crosswalk/census2000.csv"),
+    ),
+    (
+        "census2010",
+        include_str!("../data/crosswalk/census2010.csv"),
+    ),
 ];
 
 /// The outcome space: occupations plus special states, with lookups and crosswalks.
@@ -225,7 +240,9 @@ impl Taxonomy {
     /// title, or more than 65,535 outcomes.
     pub fn from_csv_reader(name: &str, reader: impl Read) -> Result<Self> {
         let file = format!("<taxonomy {name}>");
-        let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+        let mut rdr = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(reader);
         let headers = rdr
             .headers()
             .map_err(|e| Error::Taxonomy {
@@ -259,7 +276,14 @@ impl Taxonomy {
                 })?),
             };
             let special = special.or_else(|| SpecialState::from_code(&code));
-            outcomes.push((line, Outcome { code, title, special }));
+            outcomes.push((
+                line,
+                Outcome {
+                    code,
+                    title,
+                    special,
+                },
+            ));
         }
         for s in SpecialState::ALL {
             if !outcomes.iter().any(|(_, o)| o.special == Some(s)) {
@@ -283,9 +307,10 @@ impl Taxonomy {
     pub fn from_csv_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let name = path
-            .file_stem()
-            .map_or_else(|| "custom".to_string(), |s| s.to_string_lossy().into_owned());
+        let name = path.file_stem().map_or_else(
+            || "custom".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         Self::from_csv_reader(&name, file)
     }
 
@@ -343,7 +368,9 @@ impl Taxonomy {
     /// not in the taxonomy, naming the line.
     pub fn with_crosswalk_reader(mut self, scheme: &str, reader: impl Read) -> Result<Self> {
         let file = format!("<crosswalk {scheme}>");
-        let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+        let mut rdr = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(reader);
         let headers = rdr
             .headers()
             .map_err(|e| Error::Taxonomy {
@@ -359,7 +386,10 @@ impl Taxonomy {
         let (Some(src), Some(dst)) = (src, dst) else {
             return Err(Error::Taxonomy {
                 location: Location::new(&file, 1, ""),
-                detail: format!("header must contain `source_code` and `target_code` (or `{}`)", self.name),
+                detail: format!(
+                    "header must contain `source_code` and `target_code` (or `{}`)",
+                    self.name
+                ),
             });
         };
         let mut map = HashMap::new();
@@ -382,7 +412,8 @@ impl Taxonomy {
                 });
             }
         }
-        self.crosswalks.insert(scheme.trim().to_ascii_lowercase(), map);
+        self.crosswalks
+            .insert(scheme.trim().to_ascii_lowercase(), map);
         Ok(self)
     }
 
@@ -539,10 +570,7 @@ impl Taxonomy {
         let mut perm: Vec<usize> = (0..self.len()).collect();
         SeededRng::new(seed ^ 0x6a6f_625f_6e75_6d62).shuffle(&mut perm);
         let width = (self.len().saturating_sub(1)).to_string().len().max(3);
-        let labels: Vec<String> = perm
-            .iter()
-            .map(|n| format!("job_{n:0width$}"))
-            .collect();
+        let labels: Vec<String> = perm.iter().map(|n| format!("job_{n:0width$}")).collect();
         let index = labels
             .iter()
             .enumerate()
@@ -589,9 +617,13 @@ mod tests {
 
     #[test]
     fn user_taxonomy_gets_special_states_and_rejects_duplicates() {
-        let t = Taxonomy::from_csv_reader("toy", "code,title\nA,Baker\nB,Cook\n".as_bytes()).unwrap();
+        let t =
+            Taxonomy::from_csv_reader("toy", "code,title\nA,Baker\nB,Cook\n".as_bytes()).unwrap();
         assert_eq!(t.len(), 5);
-        assert_eq!(t.special_of(StateId(4)), Some(SpecialState::NotInLaborForce));
+        assert_eq!(
+            t.special_of(StateId(4)),
+            Some(SpecialState::NotInLaborForce)
+        );
         let err = Taxonomy::from_csv_reader("toy", "code,title\nA,Baker\nB,baker\n".as_bytes())
             .unwrap_err();
         assert_eq!(

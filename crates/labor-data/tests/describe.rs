@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
-use labor_data::{Education, Gender, Panel, PanelSummary, SpecialState, Taxonomy, Worker, YearRecord};
+use labor_data::{
+    Education, Gender, Panel, PanelSummary, SpecialState, Taxonomy, Worker, YearRecord,
+};
 
 #[test]
 fn summary_of_a_hand_made_panel() {

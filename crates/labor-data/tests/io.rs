@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use labor_data::{Education, Ethnicity, Gender, Panel, Region, StateId, Taxonomy, Worker, YearRecord, io};
+use labor_data::{
+    Education, Ethnicity, Gender, Panel, Region, StateId, Taxonomy, Worker, YearRecord, io,
+};
 use proptest::prelude::*;
 
 use crate::fixtures;
@@ -15,7 +17,11 @@ fn arb_worker(n_states: u16) -> impl Strategy<Value = Worker> {
         prop::sample::select(Region::ALL.to_vec()),
         prop::option::of(1900..2010i32),
         prop::option::of(0.0..1e6f64),
-        prop::collection::btree_map(1950..2030i32, (0..n_states, prop::sample::select(Education::ALL.to_vec())), 1..25),
+        prop::collection::btree_map(
+            1950..2030i32,
+            (0..n_states, prop::sample::select(Education::ALL.to_vec())),
+            1..25,
+        ),
     )
         .prop_map(|(id, ds, g, e, r, b, wt, recs)| Worker {
             id,
@@ -61,7 +67,11 @@ fn user_taxonomy_travels_inside_the_parquet_file() {
     let mut w = Worker::new("a", "toy");
     w.records = vec![
         YearRecord::new(2000, tax.id_of_code("B1").unwrap(), Education::HighSchool),
-        YearRecord::new(2001, tax.id_of_code("unemployed").unwrap(), Education::HighSchool),
+        YearRecord::new(
+            2001,
+            tax.id_of_code("unemployed").unwrap(),
+            Education::HighSchool,
+        ),
     ];
     let panel = Panel::new(Arc::clone(&tax), vec![w]).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -83,12 +93,19 @@ fn write_batch(path: &std::path::Path, batch: &RecordBatch) {
 fn bad_parquet_rows_name_file_row_and_column() {
     let tax = Taxonomy::occ1990dd();
     let mut w = Worker::new("a", "x");
-    w.records = vec![YearRecord::new(2000, tax.id_of_code("436").unwrap(), Education::College)];
-    let panel = Panel::new(Arc::new(tax), vec![w.clone(), {
-        let mut b = w.clone();
-        b.id = "b".into();
-        b
-    }])
+    w.records = vec![YearRecord::new(
+        2000,
+        tax.id_of_code("436").unwrap(),
+        Education::College,
+    )];
+    let panel = Panel::new(
+        Arc::new(tax),
+        vec![w.clone(), {
+            let mut b = w.clone();
+            b.id = "b".into();
+            b
+        }],
+    )
     .unwrap();
     let batch = io::to_record_batches(&panel).unwrap().remove(0);
     let dir = tempfile::tempdir().unwrap();
@@ -103,7 +120,10 @@ fn bad_parquet_rows_name_file_row_and_column() {
     let err = io::read_parquet(&path).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{}:2: column `state_code`: unknown occ1990dd occupation code `99999`", path.display())
+        format!(
+            "{}:2: column `state_code`: unknown occ1990dd occupation code `99999`",
+            path.display()
+        )
     );
 
     // The same worker-year twice.
@@ -115,7 +135,10 @@ fn bad_parquet_rows_name_file_row_and_column() {
     let err = io::read_parquet(&path).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{}:2: worker `a` already has a record for 2000", path.display())
+        format!(
+            "{}:2: worker `a` already has a record for 2000",
+            path.display()
+        )
     );
 
     // A missing column.
@@ -124,7 +147,10 @@ fn bad_parquet_rows_name_file_row_and_column() {
     let err = io::read_parquet(&path).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{}: column `ethnicity` named in the mapping is not in the file", path.display())
+        format!(
+            "{}: column `ethnicity` named in the mapping is not in the file",
+            path.display()
+        )
     );
 }
 
@@ -134,5 +160,8 @@ fn jsonl_errors_name_the_line() {
     let path = dir.path().join("x.jsonl");
     std::fs::write(&path, "{\"id\":\"a\",\"dataset\":\"d\",\"gender\":\"male\",\"ethnicity\":\"white\",\"region\":\"west\",\"birth_year\":null,\"weight\":null,\"records\":[{\"year\":2000,\"state\":\"436\",\"education\":\"college\"}]}\n{not json}\n").unwrap();
     let err = io::read_jsonl(&path, Arc::new(Taxonomy::occ1990dd())).unwrap_err();
-    assert_eq!(err.to_string(), format!("{}:2: invalid JSON", path.display()));
+    assert_eq!(
+        err.to_string(),
+        format!("{}:2: invalid JSON", path.display())
+    );
 }

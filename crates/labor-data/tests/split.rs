@@ -3,18 +3,37 @@ use proptest::prelude::*;
 
 #[test]
 fn split_is_deterministic_order_independent_and_disjoint() {
-    let panel = SynthBuilder::new(Preset::Nlsy97).with_workers(2000).with_seed(1).build().unwrap().generate().panel;
+    let panel = SynthBuilder::new(Preset::Nlsy97)
+        .with_workers(2000)
+        .with_seed(1)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
     let s = SplitterBuilder::new().with_seed(9).build().unwrap();
     let parts = s.split(&panel);
-    assert_eq!(parts.train.len() + parts.valid.len() + parts.test.len(), 2000);
+    assert_eq!(
+        parts.train.len() + parts.valid.len() + parts.test.len(),
+        2000
+    );
     // Reversed worker order: same assignment for every worker.
     let mut reversed: Vec<_> = panel.workers().to_vec();
     reversed.reverse();
     let rev = labor_data::Panel::new(panel.taxonomy().clone(), reversed).unwrap();
     let parts2 = s.split(&rev);
     for split in Split::ALL {
-        let mut a: Vec<_> = parts.get(split).workers().iter().map(|w| w.id.clone()).collect();
-        let mut b: Vec<_> = parts2.get(split).workers().iter().map(|w| w.id.clone()).collect();
+        let mut a: Vec<_> = parts
+            .get(split)
+            .workers()
+            .iter()
+            .map(|w| w.id.clone())
+            .collect();
+        let mut b: Vec<_> = parts2
+            .get(split)
+            .workers()
+            .iter()
+            .map(|w| w.id.clone())
+            .collect();
         a.sort();
         b.sort();
         assert_eq!(a, b);
@@ -28,12 +47,15 @@ fn split_is_deterministic_order_independent_and_disjoint() {
 #[test]
 fn pinned_assignments() {
     let s = SplitterBuilder::new().with_seed(0).build().unwrap();
-    let got: Vec<&str> = (1..=12).map(|i| s.assign(&format!("nlsy79-{i:06}")).as_str()).collect();
+    let got: Vec<&str> = (1..=12)
+        .map(|i| s.assign(&format!("nlsy79-{i:06}")).as_str())
+        .collect();
     assert_eq!(got, PINNED);
 }
 
 const PINNED: [&str; 12] = [
-    "train", "train", "test", "train", "train", "test", "train", "train", "train", "valid", "train", "train",
+    "train", "train", "test", "train", "train", "test", "train", "train", "train", "valid",
+    "train", "train",
 ];
 
 proptest! {

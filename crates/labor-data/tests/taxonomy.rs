@@ -17,7 +17,10 @@ fn builtin_has_occ1990dd_plus_three_special_states() {
         assert_eq!(t.code(id), s.code());
         assert!(!t.is_occupation(id));
     }
-    assert_eq!(t.title(t.special(SpecialState::NotInLaborForce)), "Not in labor force");
+    assert_eq!(
+        t.title(t.special(SpecialState::NotInLaborForce)),
+        "Not in labor force"
+    );
 }
 
 #[test]
@@ -53,7 +56,7 @@ fn crosswalk_spot_checks() {
         ("census2010", "2310", "156"), // elementary and middle school teachers
         ("census2010", "5700", "313"),
         ("census2010", "4720", "276"),
-        ("census2010", "0010", "4"),  // chief executives
+        ("census2010", "0010", "4"),   // chief executives
         ("census2010", "6230", "567"), // carpenters
     ];
     for (scheme, src, dst) in cases {
@@ -71,13 +74,24 @@ fn crosswalk_spot_checks() {
 fn every_occupation_is_reached_from_1990_and_1980_codes() {
     let t = Taxonomy::occ1990dd();
     for scheme in ["census1980", "census1990"] {
-        let reached: HashSet<StateId> = t.crosswalk(scheme).unwrap().into_iter().map(|(_, id)| id).collect();
+        let reached: HashSet<StateId> = t
+            .crosswalk(scheme)
+            .unwrap()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
         assert_eq!(reached.len(), 341, "{scheme}");
     }
-    let sizes: Vec<usize> = ["census1970", "census1980", "census1990", "census2000", "census2010"]
-        .iter()
-        .map(|s| t.crosswalk(s).unwrap().len())
-        .collect();
+    let sizes: Vec<usize> = [
+        "census1970",
+        "census1980",
+        "census1990",
+        "census2000",
+        "census2010",
+    ]
+    .iter()
+    .map(|s| t.crosswalk(s).unwrap().len())
+    .collect();
     assert_eq!(sizes, vec![428, 502, 500, 505, 529]);
 }
 
@@ -91,7 +105,8 @@ fn census2010_agrees_with_reference_table() {
     };
     let t = Taxonomy::occ1990dd();
     let scheme: Scheme = "census2010".parse().unwrap();
-    let mut rdr = csv::Reader::from_path(dir.join("onet_census2010_to_occ1990dd_webb2020.csv")).unwrap();
+    let mut rdr =
+        csv::Reader::from_path(dir.join("onet_census2010_to_occ1990dd_webb2020.csv")).unwrap();
     let headers = rdr.headers().unwrap().clone();
     let occ = headers.iter().position(|h| h == "occ").unwrap();
     let dd = headers.iter().position(|h| h == "occ1990dd").unwrap();
@@ -99,7 +114,10 @@ fn census2010_agrees_with_reference_table() {
     let mut seen = HashSet::new();
     for r in rdr.records() {
         let r = r.unwrap();
-        let (src, dst) = (r.get(occ).unwrap().to_string(), r.get(dd).unwrap().to_string());
+        let (src, dst) = (
+            r.get(occ).unwrap().to_string(),
+            r.get(dd).unwrap().to_string(),
+        );
         if src.is_empty() || !seen.insert(src.clone()) {
             continue;
         }
@@ -120,8 +138,15 @@ fn occ1990dd_codes_match_reference_title_list() {
     };
     let t = Taxonomy::occ1990dd();
     let mut rdr = csv::Reader::from_path(dir.join("occ1990dd_titles_webb2020.csv")).unwrap();
-    let codes: HashSet<String> = rdr.records().map(|r| r.unwrap().get(0).unwrap().to_string()).collect();
-    let ours: HashSet<String> = t.occupation_ids().iter().map(|id| t.code(*id).to_string()).collect();
+    let codes: HashSet<String> = rdr
+        .records()
+        .map(|r| r.unwrap().get(0).unwrap().to_string())
+        .collect();
+    let ours: HashSet<String> = t
+        .occupation_ids()
+        .iter()
+        .map(|id| t.code(*id).to_string())
+        .collect();
     assert_eq!(codes, ours);
 }
 
@@ -130,14 +155,26 @@ fn user_taxonomy_with_crosswalk() {
     let dir = fixtures().join("taxonomy");
     let t = Taxonomy::from_csv_path(dir.join("toy.csv"))
         .unwrap()
-        .with_crosswalk_reader("isco08", std::fs::File::open(dir.join("toy_crosswalk.csv")).unwrap())
+        .with_crosswalk_reader(
+            "isco08",
+            std::fs::File::open(dir.join("toy_crosswalk.csv")).unwrap(),
+        )
         .unwrap();
     assert_eq!(t.name(), "toy");
     assert_eq!(t.len(), 7);
     let isco: Scheme = "isco08".parse().unwrap();
-    assert_eq!(t.resolve(&isco, "2341").map(|id| t.title(id)), Some("Teachers"));
-    assert_eq!(t.resolve(&Scheme::Title, "cooks").map(|id| t.code(id)), Some("C1"));
-    assert_eq!(t.resolve(&isco, "unemployed"), Some(t.special(SpecialState::Unemployed)));
+    assert_eq!(
+        t.resolve(&isco, "2341").map(|id| t.title(id)),
+        Some("Teachers")
+    );
+    assert_eq!(
+        t.resolve(&Scheme::Title, "cooks").map(|id| t.code(id)),
+        Some("C1")
+    );
+    assert_eq!(
+        t.resolve(&isco, "unemployed"),
+        Some(t.special(SpecialState::Unemployed))
+    );
     let err = Taxonomy::from_csv_path(dir.join("toy.csv"))
         .unwrap()
         .with_crosswalk_reader("bad", "source_code,target_code\n1,ZZ\n".as_bytes())

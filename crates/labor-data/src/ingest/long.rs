@@ -84,17 +84,21 @@ pub(super) fn read(
                 path: file.clone(),
                 source: e.into(),
             })?;
-            let cols: Vec<Option<&dyn Array>> =
-                idx.iter().map(|j| j.map(|j| batch.column(j).as_ref())).collect();
+            let cols: Vec<Option<&dyn Array>> = idx
+                .iter()
+                .map(|j| j.map(|j| batch.column(j).as_ref()))
+                .collect();
             for row in 0..batch.num_rows() {
                 report.rows_read += 1;
                 let line = row0 + row as u64 + 1;
                 let values: [Option<String>; N_COLS] =
                     std::array::from_fn(|i| cols[i].and_then(|c| cell_text(c, row)));
-                let r = one_row(&file, line, &values, &names, m, taxonomy, report)
-                    .and_then(|rec| match rec {
-                        Some((w, y, at)) => asm.push(&w, y, &at),
-                        None => Ok(()),
+                let r =
+                    one_row(&file, line, &values, &names, m, taxonomy, report).and_then(|rec| {
+                        match rec {
+                            Some((w, y, at)) => asm.push(&w, y, &at),
+                            None => Ok(()),
+                        }
                     });
                 if let Err(e) = r {
                     report.handle(policy, e)?;
@@ -150,7 +154,11 @@ pub(super) fn read(
                     policy,
                     Error::Malformed {
                         location: Location::new(&file, line, ""),
-                        detail: format!("{} fields, the header has {}", record.len(), headers.len()),
+                        detail: format!(
+                            "{} fields, the header has {}",
+                            record.len(),
+                            headers.len()
+                        ),
                     },
                 )?;
                 continue;
@@ -162,10 +170,13 @@ pub(super) fn read(
                     .filter(|s| !s.is_empty())
                     .map(str::to_string)
             });
-            let r = one_row(&file, line, &values, &names, m, taxonomy, report).and_then(|rec| match rec {
-                Some((w, y, at)) => asm.push(&w, y, &at),
-                None => Ok(()),
-            });
+            let r =
+                one_row(&file, line, &values, &names, m, taxonomy, report).and_then(
+                    |rec| match rec {
+                        Some((w, y, at)) => asm.push(&w, y, &at),
+                        None => Ok(()),
+                    },
+                );
             if let Err(e) = r {
                 report.handle(policy, e)?;
             }
@@ -185,7 +196,11 @@ fn one_row(
     report: &mut IngestReport,
 ) -> Result<Option<(Worker, YearRecord, Location)>> {
     let at = |i: usize| Location::new(file, line, names[i].unwrap_or(COLS[i]));
-    let need = |i: usize| values[i].as_deref().ok_or_else(|| Error::MissingValue { location: at(i) });
+    let need = |i: usize| {
+        values[i]
+            .as_deref()
+            .ok_or_else(|| Error::MissingValue { location: at(i) })
+    };
     let id = need(0)?;
     let year = parse_int(need(1)?, at(1))?;
     if year < i64::from(m.years.0) || year > i64::from(m.years.1) {
@@ -203,13 +218,31 @@ fn one_row(
     };
     let mut w = Worker::new(id, dataset);
     if let Some(g) = &values[5] {
-        w.gender = map_value(g, &m.values.gender, Gender::from_key, Gender::VOCABULARY, || at(5))?;
+        w.gender = map_value(
+            g,
+            &m.values.gender,
+            Gender::from_key,
+            Gender::VOCABULARY,
+            || at(5),
+        )?;
     }
     if let Some(e) = &values[6] {
-        w.ethnicity = map_value(e, &m.values.ethnicity, Ethnicity::from_key, Ethnicity::VOCABULARY, || at(6))?;
+        w.ethnicity = map_value(
+            e,
+            &m.values.ethnicity,
+            Ethnicity::from_key,
+            Ethnicity::VOCABULARY,
+            || at(6),
+        )?;
     }
     if let Some(r) = &values[7] {
-        w.region = map_value(r, &m.values.region, Region::from_key, Region::VOCABULARY, || at(7))?;
+        w.region = map_value(
+            r,
+            &m.values.region,
+            Region::from_key,
+            Region::VOCABULARY,
+            || at(7),
+        )?;
     }
     if let Some(b) = &values[8] {
         w.birth_year = Some(parse_int(b, at(8))? as i32);
@@ -233,11 +266,17 @@ fn one_row(
             return Ok(None);
         }
         None if occ.is_empty() => return Err(Error::MissingValue { location: at(2) }),
-        None => taxonomy.resolve(&m.scheme, occ).ok_or_else(|| Error::UnknownOccupation {
-            location: at(2),
-            code: occ.to_string(),
-            scheme: m.scheme.to_string(),
-        })?,
+        None => taxonomy
+            .resolve(&m.scheme, occ)
+            .ok_or_else(|| Error::UnknownOccupation {
+                location: at(2),
+                code: occ.to_string(),
+                scheme: m.scheme.to_string(),
+            })?,
     };
-    Ok(Some((w, YearRecord::new(year as i32, state, education), Location::new(file, line, ""))))
+    Ok(Some((
+        w,
+        YearRecord::new(year as i32, state, education),
+        Location::new(file, line, ""),
+    )))
 }

@@ -125,25 +125,42 @@ fn mapping_err(file: &str, detail: impl Into<String>) -> Error {
 }
 
 fn check_values(file: &str, values: &ValueMaps) -> Result<()> {
-    fn check(file: &str, table: &Option<BTreeMap<String, String>>, vocab: &str, ok: impl Fn(&str) -> bool) -> Result<()> {
+    fn check(
+        file: &str,
+        table: &Option<BTreeMap<String, String>>,
+        vocab: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<()> {
         for (raw, canon) in table.iter().flatten() {
             if !ok(canon) {
                 return Err(mapping_err(
                     file,
-                    format!("[values.{vocab}] maps `{raw}` to `{canon}`, which is not a {vocab} category"),
+                    format!(
+                        "[values.{vocab}] maps `{raw}` to `{canon}`, which is not a {vocab} category"
+                    ),
                 ));
             }
         }
         Ok(())
     }
-    check(file, &values.gender, "gender", |s| Gender::from_key(s).is_some())?;
-    check(file, &values.ethnicity, "ethnicity", |s| Ethnicity::from_key(s).is_some())?;
-    check(file, &values.region, "region", |s| Region::from_key(s).is_some())?;
-    check(file, &values.education, "education", |s| Education::from_key(s).is_some())
+    check(file, &values.gender, "gender", |s| {
+        Gender::from_key(s).is_some()
+    })?;
+    check(file, &values.ethnicity, "ethnicity", |s| {
+        Ethnicity::from_key(s).is_some()
+    })?;
+    check(file, &values.region, "region", |s| {
+        Region::from_key(s).is_some()
+    })?;
+    check(file, &values.education, "education", |s| {
+        Education::from_key(s).is_some()
+    })
 }
 
 fn check_scheme(file: &str, scheme: &str, taxonomy: &Taxonomy) -> Result<Scheme> {
-    let s: Scheme = scheme.parse().map_err(|_| mapping_err(file, "empty occupation scheme"))?;
+    let s: Scheme = scheme
+        .parse()
+        .map_err(|_| mapping_err(file, "empty occupation scheme"))?;
     if !taxonomy.supports(&s) {
         let known: Vec<&str> = taxonomy.schemes().collect();
         return Err(mapping_err(
@@ -158,7 +175,12 @@ fn check_scheme(file: &str, scheme: &str, taxonomy: &Taxonomy) -> Result<Scheme>
     Ok(s)
 }
 
-fn parse_special(file: &str, table: &BTreeMap<String, String>, taxonomy: &Taxonomy, what: &str) -> Result<BTreeMap<String, SpecialValue>> {
+fn parse_special(
+    file: &str,
+    table: &BTreeMap<String, String>,
+    taxonomy: &Taxonomy,
+    what: &str,
+) -> Result<BTreeMap<String, SpecialValue>> {
     table
         .iter()
         .map(|(raw, v)| {
@@ -179,9 +201,17 @@ impl LongMapping {
         let raw: RawLong = toml::from_str(text).map_err(|e| mapping_err(file, e.to_string()))?;
         check_values(file, &raw.values)?;
         let scheme = check_scheme(file, &raw.occupation.scheme, taxonomy)?;
-        let special = parse_special(file, &raw.occupation.special, taxonomy, "[occupation.special]")?;
+        let special = parse_special(
+            file,
+            &raw.occupation.special,
+            taxonomy,
+            "[occupation.special]",
+        )?;
         if raw.dataset.is_none() && raw.columns.dataset.is_none() {
-            return Err(mapping_err(file, "give `dataset = \"name\"` or a `dataset` column"));
+            return Err(mapping_err(
+                file,
+                "give `dataset = \"name\"` or a `dataset` column",
+            ));
         }
         Ok(Self {
             dataset: raw.dataset.unwrap_or_default(),
@@ -298,15 +328,28 @@ impl WideMapping {
         let mut seen = std::collections::HashSet::new();
         for w in raw.years {
             if !seen.insert(w.year) {
-                return Err(mapping_err(file, format!("year {} appears twice in [[years]]", w.year)));
+                return Err(mapping_err(
+                    file,
+                    format!("year {} appears twice in [[years]]", w.year),
+                ));
             }
             if w.occupation.is_none() && w.status.is_none() {
-                return Err(mapping_err(file, format!("year {} names neither `occupation` nor `status`", w.year)));
+                return Err(mapping_err(
+                    file,
+                    format!("year {} names neither `occupation` nor `status`", w.year),
+                ));
             }
-            let scheme_name = w.scheme.clone().or_else(|| raw.scheme.clone()).unwrap_or_else(|| "native".into());
+            let scheme_name = w
+                .scheme
+                .clone()
+                .or_else(|| raw.scheme.clone())
+                .unwrap_or_else(|| "native".into());
             let scheme = check_scheme(file, &scheme_name, taxonomy)?;
             if w.code_divisor == Some(0) {
-                return Err(mapping_err(file, format!("year {}: code_divisor must be positive", w.year)));
+                return Err(mapping_err(
+                    file,
+                    format!("year {}: code_divisor must be positive", w.year),
+                ));
             }
             years.push((w, scheme));
         }
@@ -317,7 +360,12 @@ impl WideMapping {
                 let mut out = BTreeMap::new();
                 for (name, [a, b]) in l {
                     if a == 0 || b < a {
-                        return Err(mapping_err(file, format!("[layout] {name} = [{a}, {b}] is not a 1-based inclusive column range")));
+                        return Err(mapping_err(
+                            file,
+                            format!(
+                                "[layout] {name} = [{a}, {b}] is not a 1-based inclusive column range"
+                            ),
+                        ));
                     }
                     out.insert(name, (a, b));
                 }
@@ -346,7 +394,10 @@ impl WideMapping {
         if let Some(layout) = &m.layout {
             for v in m.variables() {
                 if !layout.contains_key(v) {
-                    return Err(mapping_err(file, format!("variable `{v}` has no column range in [layout]")));
+                    return Err(mapping_err(
+                        file,
+                        format!("variable `{v}` has no column range in [layout]"),
+                    ));
                 }
             }
         }
@@ -359,11 +410,23 @@ impl WideMapping {
             IdSpec::One(s) => vec![s.as_str()],
             IdSpec::Psid { interview, person } => vec![interview.as_str(), person.as_str()],
         };
-        for s in [&self.gender, &self.ethnicity, &self.region, &self.birth_year, &self.weight].into_iter().flatten() {
+        for s in [
+            &self.gender,
+            &self.ethnicity,
+            &self.region,
+            &self.birth_year,
+            &self.weight,
+        ]
+        .into_iter()
+        .flatten()
+        {
             v.push(s);
         }
         for (w, _) in &self.years {
-            for s in [&w.occupation, &w.education, &w.status, &w.region].into_iter().flatten() {
+            for s in [&w.occupation, &w.education, &w.status, &w.region]
+                .into_iter()
+                .flatten()
+            {
                 v.push(s);
             }
         }
@@ -399,7 +462,13 @@ pub(crate) fn map_education(
     location: impl FnOnce() -> Location,
 ) -> Result<Education> {
     match coding {
-        EducationCoding::Categories => map_value(raw, table, Education::from_key, Education::VOCABULARY, location),
+        EducationCoding::Categories => map_value(
+            raw,
+            table,
+            Education::from_key,
+            Education::VOCABULARY,
+            location,
+        ),
         EducationCoding::YearsOfSchooling => match raw.trim().parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(Education::from_years_of_schooling(x.floor() as i64)),
             _ => Err(Error::Malformed {

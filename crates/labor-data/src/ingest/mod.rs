@@ -212,8 +212,11 @@ impl IngestBuilder {
     /// [`Error::Io`] or [`Error::Mapping`] naming the mapping file (TOML syntax, unknown keys,
     /// an occupation scheme the taxonomy has no crosswalk for, an unknown canonical value).
     pub fn build(self) -> Result<Ingest> {
-        let taxonomy = self.taxonomy.unwrap_or_else(|| Arc::new(Taxonomy::occ1990dd()));
-        let text = std::fs::read_to_string(&self.mapping).map_err(|e| Error::io(&self.mapping, e))?;
+        let taxonomy = self
+            .taxonomy
+            .unwrap_or_else(|| Arc::new(Taxonomy::occ1990dd()));
+        let text =
+            std::fs::read_to_string(&self.mapping).map_err(|e| Error::io(&self.mapping, e))?;
         let file = self.mapping.display().to_string();
         let spec = match self.format {
             Format::Long => Spec::Long(LongMapping::parse(&text, &file, &taxonomy)?),
@@ -222,7 +225,8 @@ impl IngestBuilder {
                 if self.format == Format::Psid && m.layout.is_none() {
                     return Err(Error::Mapping {
                         file,
-                        detail: "a psid variable map needs a [layout] table of column ranges".into(),
+                        detail: "a psid variable map needs a [layout] table of column ranges"
+                            .into(),
                     });
                 }
                 Spec::Wide(m)
@@ -264,7 +268,9 @@ impl Ingest {
     pub fn run(&self) -> Result<Ingested> {
         let mut report = IngestReport::new(&self.input, self.format);
         let workers = match &self.spec {
-            Spec::Long(m) => long::read(&self.input, m, &self.taxonomy, self.on_error, &mut report)?,
+            Spec::Long(m) => {
+                long::read(&self.input, m, &self.taxonomy, self.on_error, &mut report)?
+            }
             Spec::Wide(m) => wide::read(
                 &self.input,
                 self.format,

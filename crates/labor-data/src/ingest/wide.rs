@@ -23,11 +23,21 @@ struct Row<'a> {
 
 impl Row<'_> {
     fn get(&self, var: &str) -> Option<&str> {
-        self.values.get(var).map(|s| s.trim()).filter(|s| !s.is_empty())
+        self.values
+            .get(var)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
     }
 
     fn at(&self, var: &str) -> Location {
-        Location::new(self.file, self.line, self.columns.get(var).cloned().unwrap_or_else(|| var.to_string()))
+        Location::new(
+            self.file,
+            self.line,
+            self.columns
+                .get(var)
+                .cloned()
+                .unwrap_or_else(|| var.to_string()),
+        )
     }
 
     fn int(&self, var: &str) -> Result<Option<i64>> {
@@ -92,7 +102,10 @@ pub(super) fn read(
                     policy,
                     Error::Malformed {
                         location: row.at(v),
-                        detail: format!("record has {} characters, too short for this variable", text.len()),
+                        detail: format!(
+                            "record has {} characters, too short for this variable",
+                            text.len()
+                        ),
                     },
                 )?;
                 continue;
@@ -110,7 +123,10 @@ pub(super) fn read(
             .clone();
         let mut index = HashMap::new();
         for v in &vars {
-            let Some(j) = headers.iter().position(|h| h.trim().eq_ignore_ascii_case(v)) else {
+            let Some(j) = headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(v))
+            else {
                 return Err(Error::MissingColumn {
                     file,
                     column: v.to_string(),
@@ -130,7 +146,11 @@ pub(super) fn read(
                     report.handle(
                         policy,
                         Error::Malformed {
-                            location: Location::new(&file, e.position().map_or(line, |p| p.line()), ""),
+                            location: Location::new(
+                                &file,
+                                e.position().map_or(line, |p| p.line()),
+                                "",
+                            ),
                             detail: e.to_string(),
                         },
                     )?;
@@ -144,7 +164,11 @@ pub(super) fn read(
                     policy,
                     Error::Malformed {
                         location: Location::new(&file, line, ""),
-                        detail: format!("{} fields, the header has {}", record.len(), headers.len()),
+                        detail: format!(
+                            "{} fields, the header has {}",
+                            record.len(),
+                            headers.len()
+                        ),
                     },
                 )?;
                 continue;
@@ -173,10 +197,14 @@ fn attribute<T: Default>(
     parse: impl Fn(&str) -> Option<T>,
     vocabulary: &'static str,
 ) -> Result<T> {
-    let Some(var) = var else { return Ok(T::default()) };
+    let Some(var) = var else {
+        return Ok(T::default());
+    };
     match row.get(var) {
         None => Ok(T::default()),
-        Some(v) if v.starts_with('-') && v[1..].bytes().all(|b| b.is_ascii_digit()) => Ok(T::default()),
+        Some(v) if v.starts_with('-') && v[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(T::default())
+        }
         Some(v) => map_value(v, table, parse, vocabulary, || row.at(var)),
     }
 }
@@ -217,15 +245,25 @@ fn respondent(
     Ok(())
 }
 
-fn person(row: &Row<'_>, m: &WideMapping, ids: &std::collections::HashSet<String>) -> Result<Worker> {
+fn person(
+    row: &Row<'_>,
+    m: &WideMapping,
+    ids: &std::collections::HashSet<String>,
+) -> Result<Worker> {
     let id = match &m.worker_id {
         IdSpec::One(v) => row
             .get(v)
-            .ok_or_else(|| Error::MissingValue { location: row.at(v) })?
+            .ok_or_else(|| Error::MissingValue {
+                location: row.at(v),
+            })?
             .to_string(),
         IdSpec::Psid { interview, person } => {
-            let a = row.int(interview)?.ok_or_else(|| Error::MissingValue { location: row.at(interview) })?;
-            let b = row.int(person)?.ok_or_else(|| Error::MissingValue { location: row.at(person) })?;
+            let a = row.int(interview)?.ok_or_else(|| Error::MissingValue {
+                location: row.at(interview),
+            })?;
+            let b = row.int(person)?.ok_or_else(|| Error::MissingValue {
+                location: row.at(person),
+            })?;
             (a * 1000 + b).to_string()
         }
     };
@@ -243,11 +281,32 @@ fn person(row: &Row<'_>, m: &WideMapping, ids: &std::collections::HashSet<String
         });
     }
     let mut w = Worker::new(id, m.dataset.clone());
-    w.gender = attribute(row, &m.gender, &m.values.gender, Gender::from_key, Gender::VOCABULARY)?;
-    w.ethnicity = attribute(row, &m.ethnicity, &m.values.ethnicity, Ethnicity::from_key, Ethnicity::VOCABULARY)?;
-    w.region = attribute(row, &m.region, &m.values.region, Region::from_key, Region::VOCABULARY)?;
+    w.gender = attribute(
+        row,
+        &m.gender,
+        &m.values.gender,
+        Gender::from_key,
+        Gender::VOCABULARY,
+    )?;
+    w.ethnicity = attribute(
+        row,
+        &m.ethnicity,
+        &m.values.ethnicity,
+        Ethnicity::from_key,
+        Ethnicity::VOCABULARY,
+    )?;
+    w.region = attribute(
+        row,
+        &m.region,
+        &m.values.region,
+        Region::from_key,
+        Region::VOCABULARY,
+    )?;
     if let Some(v) = &m.birth_year {
-        w.birth_year = row.int(v)?.filter(|b| *b >= 0).map(|b| b as i32 + m.birth_year_offset);
+        w.birth_year = row
+            .int(v)?
+            .filter(|b| *b >= 0)
+            .map(|b| b as i32 + m.birth_year_offset);
     }
     if let Some(v) = &m.weight {
         w.weight = match row.get(v) {
@@ -285,7 +344,11 @@ fn person_year(
     };
     let occ_neg = code_of(&wave.occupation)?;
     let status_neg = code_of(&wave.status)?;
-    if [occ_neg, status_neg].iter().flatten().any(|c| m.non_interview_codes.contains(c)) {
+    if [occ_neg, status_neg]
+        .iter()
+        .flatten()
+        .any(|c| m.non_interview_codes.contains(c))
+    {
         report.gap("non_interview");
         return Ok(None);
     }
@@ -353,7 +416,11 @@ fn person_year(
             }
         }
     };
-    let education = match wave.education.as_ref().and_then(|v| row.get(v).map(|s| (v, s))) {
+    let education = match wave
+        .education
+        .as_ref()
+        .and_then(|v| row.get(v).map(|s| (v, s)))
+    {
         Some((v, s)) if !s.starts_with('-') => {
             let e = map_education(s, m.education_coding, &m.values.education, || row.at(v))?;
             // Education only rises; a lower later report is read as a reporting error.
@@ -377,7 +444,13 @@ fn person_year(
     };
     let region = match &wave.region {
         Some(v) => match row.get(v) {
-            Some(s) if !s.starts_with('-') => map_value(s, &m.values.region, Region::from_key, Region::VOCABULARY, || row.at(v))?,
+            Some(s) if !s.starts_with('-') => map_value(
+                s,
+                &m.values.region,
+                Region::from_key,
+                Region::VOCABULARY,
+                || row.at(v),
+            )?,
             _ => Region::Unknown,
         },
         None => Region::Unknown,
