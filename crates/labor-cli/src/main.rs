@@ -35,7 +35,7 @@ enum Command {
     Describe(DescribeArgs),
     /// Render careers as text (resume, prompts, in-context examples) with the span of every title.
     Render(RenderArgs),
-    /// Run the main pipeline on the embedded synthetic default (for now: synth, split, describe).
+    /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
 }
 
@@ -396,11 +396,12 @@ fn render(a: &RenderArgs) -> Result<()> {
 }
 
 fn quickstart(a: &QuickstartArgs) -> Result<()> {
+    use labor_template::{TemplateBuilder, TemplateKind};
     let t0 = Instant::now();
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let panel_path = a.out.join("panel.parquet");
     println!(
-        "[1/3] synthesising an NLSY79-like panel of {} workers",
+        "[1/5] synthesising an NLSY79-like panel of {} workers",
         a.workers
     );
     synth(&SynthArgs {
@@ -412,23 +413,58 @@ fn quickstart(a: &QuickstartArgs) -> Result<()> {
         truth: Some(a.out.join("truth.parquet")),
         full_distribution: false,
     })?;
-    println!("[2/3] splitting by worker (70/10/20)");
+    println!("[2/5] splitting by worker (70/10/20)");
     let [train, _, test] = split(&SplitArgs {
         panel: panel_path,
         seed: a.seed,
         fractions: vec![0.7, 0.1, 0.2],
         out_dir: a.out.join("split"),
     })?;
-    println!("[3/3] describing the training split");
+    println!("[3/5] describing the training split");
     describe(&DescribeArgs {
-        panel: train,
+        panel: train.clone(),
         json: false,
     })?;
+    println!("[4/5] rendering the training split as fine-tuning resumes");
+    let resumes = a.out.join("train_resumes.jsonl");
+    render(&RenderArgs {
+        panel: train,
+        template: "resume".into(),
+        numbered: false,
+        icl_k: 10,
+        train: None,
+        randomize: None,
+        targets: "all".into(),
+        birth_year: None,
+        seed: a.seed,
+        out: resumes,
+    })?;
     let test_panel = io::read_parquet(&test)?;
+    let example = TemplateBuilder::new(Arc::clone(test_panel.taxonomy()), TemplateKind::Resume)
+        .build()?
+        .render(&test_panel.workers()[0])?;
+    println!("a test resume:\n{}\n", example.documents()[0].text);
+    println!("[5/5] the true career law on the test split: the perplexity floor");
+    let synth = SynthBuilder::new(Preset::Nlsy79)
+        .with_world_seed(1990)
+        .build()?;
+    let mut scores = labor_eval::ScoreSet::new();
+    for w in test_panel.workers() {
+        for k in 0..w.records.len() {
+            scores.push(&w.id, synth.law().log_prob(w, k), 1.0)?;
+        }
+    }
+    let est = labor_eval::Bootstrap::new()
+        .with_seed(a.seed)
+        .perplexity(&scores)?;
     println!(
-        "\ntest split: {} workers, {} worker-years (the targets later stages score)",
-        test_panel.len(),
-        test_panel.n_worker_years()
+        "test split: {} workers, {} worker-years; true-law perplexity {:.3} (bootstrap SE {:.3}, 95% CI {:.3}-{:.3})",
+        scores.n_workers(),
+        scores.n_targets(),
+        est.value,
+        est.se,
+        est.ci.0,
+        est.ci.1
     );
     println!(
         "done in {:.1}s; files under {}",

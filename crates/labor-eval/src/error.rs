@@ -1,0 +1,61 @@
+//! The error type of `labor-eval`.
+
+/// Everything that can go wrong while evaluating.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A log-probability that is NaN, infinite or positive.
+    #[error(
+        "target {index} (worker `{worker}`): log-probability {value} is not a finite number <= 0"
+    )]
+    InvalidLogProb {
+        /// Position of the target.
+        index: usize,
+        /// Its worker.
+        worker: String,
+        /// The value.
+        value: f64,
+    },
+    /// A weight that is negative or not finite.
+    #[error("target {index} (worker `{worker}`): weight {value} is not a finite number >= 0")]
+    InvalidWeight {
+        /// Position of the target.
+        index: usize,
+        /// Its worker.
+        worker: String,
+        /// The value.
+        value: f64,
+    },
+    /// Nothing to evaluate (no target, or all weights zero).
+    #[error("no targets with positive weight")]
+    Empty,
+    /// Two score sets that do not cover the same targets, so they cannot be paired.
+    #[error("score sets differ at target {index}: {detail}")]
+    Unpaired {
+        /// The first target that differs.
+        index: usize,
+        /// How.
+        detail: String,
+    },
+    /// Inputs of different lengths.
+    #[error("{what}: {left} values against {right}")]
+    LengthMismatch {
+        /// Which inputs.
+        what: &'static str,
+        /// Length of the first.
+        left: usize,
+        /// Length of the second.
+        right: usize,
+    },
+    /// An option out of range.
+    #[error("invalid {name}: {detail}")]
+    InvalidArgument {
+        /// The option.
+        name: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,7 @@
+//! Integration tests of labor-eval.
+
+// Tests may panic on a broken invariant: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bootstrap;
+mod metrics;

@@ -1,0 +1,429 @@
+//! The Llama architecture on burn: token embeddings, RMSNorm, rotary position embeddings (with
+//! the Llama-3 frequency scaling), grouped-query attention, SwiGLU feed-forward network, tied or
+//! untied output head, and a key-value cache for incremental decoding.
+//!
+//! Rotary embeddings use the Hugging Face "rotate-half" layout (the first and second halves of
+//! each head are the two coordinates of a rotated pair), so Hugging Face weights load as they
+//! are; GGUF files, whose query/key rows are permuted to the interleaved layout, are un-permuted
+//! on load.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::tensor::activation::{log_softmax, silu, softmax};
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+use crate::config::{LlamaConfig, RopeScaling};
+
+/// Inverse frequencies of the rotary embedding, `θ^(-2i/d)`, with Llama-3 scaling applied.
+pub fn rope_inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Vec<f64> {
+    (0..head_dim / 2)
+        .map(|i| {
+            let f = theta.powf(-((2 * i) as f64) / head_dim as f64);
+            match scaling {
+                None => f,
+                Some(s) => {
+                    let orig = s.original_max_position_embeddings as f64;
+                    let low_wavelen = orig / s.low_freq_factor;
+                    let high_wavelen = orig / s.high_freq_factor;
+                    let wavelen = 2.0 * std::f64::consts::PI / f;
+                    if wavelen < high_wavelen {
+                        f
+                    } else if wavelen > low_wavelen {
+                        f / s.factor
+                    } else {
+                        let smooth = (orig / wavelen - s.low_freq_factor)
+                            / (s.high_freq_factor - s.low_freq_factor);
+                        (1.0 - smooth) * f / s.factor + smooth * f
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// Cosine and sine tables for positions `start..start + len`, each `[len, head_dim]` (the
+/// frequencies repeated for both halves).
+fn rope_tables(
+    inv_freq: &[f64],
+    start: usize,
+    len: usize,
+    device: &Device,
+) -> (Tensor<2>, Tensor<2>) {
+    let half = inv_freq.len();
+    let mut cos = Vec::with_capacity(len * 2 * half);
+    let mut sin = Vec::with_capacity(len * 2 * half);
+    for p in start..start + len {
+        for _ in 0..2 {
+            for f in inv_freq {
+                let a = p as f64 * f;
+                cos.push(a.cos() as f32);
+                sin.push(a.sin() as f32);
+            }
+        }
+    }
+    let shape = [len, 2 * half];
+    (
+        Tensor::<1>::from_floats(cos.as_slice(), device).reshape(shape),
+        Tensor::<1>::from_floats(sin.as_slice(), device).reshape(shape),
+    )
+}
+
+/// Applies rotate-half RoPE.
+///
+/// # Shapes
+/// - x: `[batch, heads, seq, head_dim]`
+/// - cos, sin: `[seq, head_dim]`
+/// - output: like `x`
+fn apply_rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
+    let [b, h, s, d] = x.dims();
+    let x1 = x.clone().narrow(3, 0, d / 2);
+    let x2 = x.clone().narrow(3, d / 2, d / 2);
+    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    let cos = cos
+        .clone()
+        .unsqueeze_dims::<4>(&[0, 1])
+        .expand([b, h, s, d]);
+    let sin = sin
+        .clone()
+        .unsqueeze_dims::<4>(&[0, 1])
+        .expand([b, h, s, d]);
+    x * cos + rotated * sin
+}
+
+/// Configuration of [`Attention`].
+#[derive(Config, Debug)]
+pub struct AttentionConfig {
+    /// Residual width.
+    pub d_model: usize,
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads.
+    pub n_kv_heads: usize,
+}
+
+impl AttentionConfig {
+    /// Initialises the projections (no biases, as in Llama).
+    pub fn init(&self, device: &Device) -> Attention {
+        let hd = self.d_model / self.n_heads;
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        Attention {
+            wq: lin(self.d_model, self.n_heads * hd),
+            wk: lin(self.d_model, self.n_kv_heads * hd),
+            wv: lin(self.d_model, self.n_kv_heads * hd),
+            wo: lin(self.n_heads * hd, self.d_model),
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            head_dim: hd,
+        }
+    }
+}
+
+/// Causal grouped-query self-attention.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// Query projection.
+    pub wq: Linear,
+    /// Key projection.
+    pub wk: Linear,
+    /// Value projection.
+    pub wv: Linear,
+    /// Output projection.
+    pub wo: Linear,
+    n_heads: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+}
+
+/// Keys and values of earlier positions, per layer.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` before the first forward.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Attention {
+    /// # Shapes
+    /// - x: `[batch, seq, d_model]`
+    /// - cos, sin: `[seq, head_dim]` for the positions of `x`
+    /// - past: `[batch, n_kv_heads, past, head_dim]` keys and values, if any
+    /// - output: `[batch, seq, d_model]`, and the keys and values including `x`'s
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<2>,
+        sin: &Tensor<2>,
+        past: Option<(Tensor<4>, Tensor<4>)>,
+    ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
+        let [b, s, _] = x.dims();
+        let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let split = |t: Tensor<3>, heads| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
+        let q = apply_rope(split(self.wq.forward(x.clone()), h), cos, sin);
+        let k = apply_rope(split(self.wk.forward(x.clone()), kvh), cos, sin);
+        let v = split(self.wv.forward(x), kvh);
+        let (k, v) = match past {
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            None => (k, v),
+        };
+        let t = k.dims()[2];
+        let rep = h / kvh;
+        let expand = |kv: Tensor<4>| {
+            if rep == 1 {
+                kv
+            } else {
+                kv.unsqueeze_dim::<5>(2)
+                    .expand([b, kvh, rep, t, hd])
+                    .reshape([b, h, t, hd])
+            }
+        };
+        let (ke, ve) = (expand(k.clone()), expand(v.clone()));
+        let scores = q.matmul(ke.swap_dims(2, 3)).div_scalar((hd as f64).sqrt());
+        // Query i (absolute position t - s + i) sees keys 0..=t - s + i.
+        let mask = Tensor::<2, Bool>::tril_mask([s, t], (t - s) as i64, &scores.device());
+        let scores = scores.mask_fill(
+            mask.unsqueeze_dims::<4>(&[0, 1]).expand([b, h, s, t]),
+            f32::NEG_INFINITY,
+        );
+        let out = softmax(scores, 3)
+            .matmul(ve)
+            .swap_dims(1, 2)
+            .reshape([b, s, h * hd]);
+        (self.wo.forward(out), (k, v))
+    }
+}
+
+/// Configuration of [`FeedForward`].
+#[derive(Config, Debug)]
+pub struct FeedForwardConfig {
+    /// Residual width.
+    pub d_model: usize,
+    /// Hidden width.
+    pub d_ff: usize,
+}
+
+impl FeedForwardConfig {
+    /// Initialises the three projections.
+    pub fn init(&self, device: &Device) -> FeedForward {
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        FeedForward {
+            gate: lin(self.d_model, self.d_ff),
+            up: lin(self.d_model, self.d_ff),
+            down: lin(self.d_ff, self.d_model),
+        }
+    }
+}
+
+/// SwiGLU: `down(silu(gate(x)) ⊙ up(x))`.
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    /// Gate projection.
+    pub gate: Linear,
+    /// Up projection.
+    pub up: Linear,
+    /// Down projection.
+    pub down: Linear,
+}
+
+impl FeedForward {
+    /// # Shapes
+    /// - x: `[batch, seq, d_model]`
+    /// - output: `[batch, seq, d_model]`
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.down
+            .forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
+    }
+}
+
+/// One pre-norm transformer block.
+#[derive(Module, Debug)]
+pub struct Block {
+    /// Norm before attention.
+    pub attn_norm: RmsNorm,
+    /// Attention.
+    pub attn: Attention,
+    /// Norm before the feed-forward network.
+    pub ffn_norm: RmsNorm,
+    /// Feed-forward network.
+    pub ffn: FeedForward,
+}
+
+impl LlamaConfig {
+    /// Initialises a model with random weights (burn's default initialisers).
+    ///
+    /// # Panics
+    /// If the configuration is invalid; check it with [`LlamaConfig::validate`] first (the
+    /// loaders do).
+    pub fn init(&self, device: &Device) -> Llama {
+        let norm = || {
+            RmsNormConfig::new(self.d_model)
+                .with_epsilon(self.norm_eps)
+                .init(device)
+        };
+        let layers = (0..self.n_layers)
+            .map(|_| Block {
+                attn_norm: norm(),
+                attn: AttentionConfig::new(self.d_model, self.n_heads, self.n_kv_heads)
+                    .init(device),
+                ffn_norm: norm(),
+                ffn: FeedForwardConfig::new(self.d_model, self.d_ff).init(device),
+            })
+            .collect();
+        Llama {
+            embed: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            layers,
+            norm: norm(),
+            lm_head: (!self.tie_embeddings).then(|| {
+                LinearConfig::new(self.d_model, self.vocab_size)
+                    .with_bias(false)
+                    .init(device)
+            }),
+            rope_theta: self.rope_theta,
+            rope_scaling: self
+                .rope_scaling
+                .as_ref()
+                .map(|s| {
+                    [
+                        s.factor,
+                        s.low_freq_factor,
+                        s.high_freq_factor,
+                        s.original_max_position_embeddings as f64,
+                    ]
+                })
+                .map(|a| a.to_vec())
+                .unwrap_or_default(),
+            head_dim: self.head_dim(),
+            max_seq_len: self.max_seq_len,
+        }
+    }
+}
+
+/// A Llama-architecture causal language model.
+#[derive(Module, Debug)]
+pub struct Llama {
+    /// Token embeddings `[vocab, d_model]`.
+    pub embed: Embedding,
+    /// The blocks.
+    pub layers: Vec<Block>,
+    /// Final norm.
+    pub norm: RmsNorm,
+    /// Output head; `None` when tied to the embeddings.
+    pub lm_head: Option<Linear>,
+    rope_theta: f64,
+    /// Llama-3 scaling as `[factor, low, high, original context]`, empty when absent.
+    rope_scaling: Vec<f64>,
+    head_dim: usize,
+    max_seq_len: usize,
+}
+
+impl Llama {
+    fn inv_freq(&self) -> Vec<f64> {
+        let scaling = (self.rope_scaling.len() == 4).then(|| {
+            RopeScaling::new(
+                self.rope_scaling[0],
+                self.rope_scaling[1],
+                self.rope_scaling[2],
+                self.rope_scaling[3] as usize,
+            )
+        });
+        rope_inv_freq(self.head_dim, self.rope_theta, scaling.as_ref())
+    }
+
+    /// Hidden states after the final norm.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]`
+    /// - output: `[batch, seq, d_model]`
+    fn hidden(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        let [_, s] = tokens.dims();
+        let device = tokens.device();
+        let start = cache.len;
+        assert!(
+            start + s <= self.max_seq_len,
+            "sequence of {} positions is longer than the model's {}",
+            start + s,
+            self.max_seq_len
+        );
+        let (cos, sin) = rope_tables(&self.inv_freq(), start, s, &device);
+        if cache.layers.len() != self.layers.len() {
+            cache.layers = vec![None; self.layers.len()];
+        }
+        let mut x = self.embed.forward(tokens);
+        for (block, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let (a, kv) =
+                block
+                    .attn
+                    .forward(block.attn_norm.forward(x.clone()), &cos, &sin, slot.take());
+            *slot = Some(kv);
+            let h = x + a;
+            x = h.clone() + block.ffn.forward(block.ffn_norm.forward(h));
+        }
+        cache.len += s;
+        self.norm.forward(x)
+    }
+
+    fn head(&self, h: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(l) => l.forward(h),
+            None => {
+                let [b, s, d] = h.dims();
+                let w = self.embed.weight.val();
+                h.reshape([b * s, d]).matmul(w.transpose()).reshape([
+                    b,
+                    s,
+                    self.embed.weight.dims()[0],
+                ])
+            }
+        }
+    }
+
+    /// Logits of the next token at every position.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]`
+    /// - output: `[batch, seq, vocab]`
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let h = self.hidden(tokens, &mut KvCache::new());
+        self.head(h)
+    }
+
+    /// As [`Llama::forward`] for the positions after those in `cache`, which it extends.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]` (the new positions)
+    /// - output: `[batch, seq, vocab]`
+    pub fn forward_with_cache(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        let h = self.hidden(tokens, cache);
+        self.head(h)
+    }
+
+    /// Log-probability of each token given those before it: entry `[b, i]` is
+    /// `log P(tokens[b, i + 1] | tokens[b, ..=i])`.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]`, `seq >= 2`
+    /// - output: `[batch, seq - 1]`
+    pub fn next_token_log_probs(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
+        let [b, s] = tokens.dims();
+        let logits = self.forward(tokens.clone()).narrow(1, 0, s - 1);
+        let lp = log_softmax(logits, 2);
+        let next = tokens.narrow(1, 1, s - 1).reshape([b, s - 1, 1]);
+        lp.gather(2, next).reshape([b, s - 1])
+    }
+}
