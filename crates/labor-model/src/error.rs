@@ -24,6 +24,58 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A GGUF file that is truncated, corrupted or not GGUF.
+    #[error("{path}: byte {offset}{}: {detail}", tensor.as_ref().map(|t| format!(", tensor `{t}`")).unwrap_or_default())]
+    Gguf {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset where the problem was found.
+        offset: u64,
+        /// The tensor concerned, if any.
+        tensor: Option<String>,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A tensor type this crate cannot dequantise.
+    #[error("{path}: tensor `{tensor}` has ggml type {ggml_type}, which is not supported")]
+    UnsupportedTensorType {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The ggml type id.
+        ggml_type: u32,
+    },
+    /// A tensor the model needs is not in the checkpoint.
+    #[error("{path}: tensor `{tensor}` is missing")]
+    MissingTensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+    },
+    /// A tensor whose shape does not fit the model.
+    #[error("{path}: tensor `{tensor}` has shape {found:?}, the model needs {expected:?}")]
+    TensorShape {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The shape the model needs.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// Metadata the model needs is missing or has the wrong type.
+    #[error("{path}: metadata `{key}` is missing or not a {expected}")]
+    MissingMetadata {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// The type expected.
+        expected: &'static str,
+    },
     /// A configuration this crate cannot run (an unknown RoPE scaling, inconsistent sizes).
     #[error("unsupported model configuration: {field}: {detail}")]
     UnsupportedConfig {

@@ -3,10 +3,14 @@
 
 mod config;
 mod error;
+pub mod gguf;
+mod loader;
 mod model;
 
 pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
+pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
+pub use loader::{gguf_config, load_gguf, unpermute_qk_rows};
 pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,
     rope_inv_freq,

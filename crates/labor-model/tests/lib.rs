@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod config;
+mod gguf;
+mod golden;
 mod model;
 
 use std::path::PathBuf;

@@ -1,0 +1,175 @@
+//! Building a [`Llama`] from a GGUF checkpoint.
+//!
+//! llama.cpp's converter permutes the rows of the query and key projections of every head from
+//! the Hugging Face "rotate-half" layout to the interleaved layout its RoPE uses
+//! (`reshape(n_head, 2, head_dim / 2, ·).swapaxes(1, 2)`); this loader undoes that permutation,
+//! so the model runs the same rotate-half RoPE for both checkpoint formats.
+
+use std::path::Path;
+
+use burn::module::Param;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::config::LlamaConfig;
+use crate::error::{Error, Result};
+use crate::gguf::{GgufFile, GgufValue};
+use crate::model::Llama;
+
+/// Undoes llama.cpp's query/key row permutation on a `[n_heads · head_dim, d_in]` weight.
+pub fn unpermute_qk_rows(w: &[f32], n_heads: usize, d_in: usize) -> Vec<f32> {
+    let rows = w.len() / d_in;
+    let hd = rows / n_heads;
+    let half = hd / 2;
+    let mut out = vec![0.0; w.len()];
+    for h in 0..n_heads {
+        for i in 0..half {
+            for j in 0..2 {
+                let src = h * hd + 2 * i + j;
+                let dst = h * hd + j * half + i;
+                out[dst * d_in..(dst + 1) * d_in].copy_from_slice(&w[src * d_in..(src + 1) * d_in]);
+            }
+        }
+    }
+    out
+}
+
+fn meta_u64(f: &GgufFile, key: &str) -> Result<u64> {
+    f.get(key)
+        .and_then(GgufValue::as_u64)
+        .ok_or_else(|| Error::MissingMetadata {
+            path: f.path().to_path_buf(),
+            key: key.to_string(),
+            expected: "non-negative integer",
+        })
+}
+
+/// The model configuration a GGUF file describes (architecture `llama`).
+///
+/// # Errors
+/// [`Error::MissingMetadata`], [`Error::MissingTensor`] (the token embeddings give the
+/// vocabulary size), or [`Error::UnsupportedConfig`].
+pub fn gguf_config(f: &GgufFile) -> Result<LlamaConfig> {
+    let arch = f
+        .get("general.architecture")
+        .and_then(GgufValue::as_str)
+        .ok_or_else(|| Error::MissingMetadata {
+            path: f.path().to_path_buf(),
+            key: "general.architecture".into(),
+            expected: "string",
+        })?;
+    if arch != "llama" {
+        return Err(Error::UnsupportedConfig {
+            field: "general.architecture",
+            detail: format!("`{arch}` is not supported (llama is)"),
+        });
+    }
+    let k = |s: &str| format!("{arch}.{s}");
+    let n_heads = meta_u64(f, &k("attention.head_count"))? as usize;
+    let embed = f
+        .tensor_info("token_embd.weight")
+        .ok_or_else(|| Error::MissingTensor {
+            path: f.path().to_path_buf(),
+            tensor: "token_embd.weight".into(),
+        })?;
+    let vocab = embed.dims.first().copied().unwrap_or(0);
+    let c = LlamaConfig::new(
+        meta_u64(f, &k("embedding_length"))? as usize,
+        meta_u64(f, &k("block_count"))? as usize,
+        n_heads,
+        f.get(&k("attention.head_count_kv"))
+            .and_then(GgufValue::as_u64)
+            .map_or(n_heads, |v| v as usize),
+        meta_u64(f, &k("feed_forward_length"))? as usize,
+        vocab,
+    )
+    .with_max_seq_len(
+        f.get(&k("context_length"))
+            .and_then(GgufValue::as_u64)
+            .unwrap_or(2048) as usize,
+    )
+    .with_rope_theta(
+        f.get(&k("rope.freq_base"))
+            .and_then(GgufValue::as_f64)
+            .unwrap_or(10_000.0),
+    )
+    .with_norm_eps(
+        f.get(&k("attention.layer_norm_rms_epsilon"))
+            .and_then(GgufValue::as_f64)
+            .unwrap_or(1e-5),
+    )
+    .with_tie_embeddings(f.tensor_info("output.weight").is_none());
+    if f.tensor_info("rope_freqs.weight").is_some() {
+        return Err(Error::UnsupportedConfig {
+            field: "rope_freqs.weight",
+            detail: "GGUF files with precomputed Llama-3 RoPE factors are not supported yet".into(),
+        });
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// Loads a Llama model from a GGUF file onto `device`, dequantising every tensor to f32.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Gguf`], [`Error::MissingTensor`], [`Error::TensorShape`],
+/// [`Error::UnsupportedTensorType`], or as [`gguf_config`].
+pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig, Llama)> {
+    let f = GgufFile::open(path)?;
+    let config = gguf_config(&f)?;
+    let mut model = config.init(device);
+    let (d, hd) = (config.d_model, config.head_dim());
+    let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>> {
+        let (dims, v) = f.read_f32(name)?;
+        if dims != expected {
+            return Err(Error::TensorShape {
+                path: f.path().to_path_buf(),
+                tensor: name.to_string(),
+                expected: expected.to_vec(),
+                found: dims,
+            });
+        }
+        Ok(v)
+    };
+    let vector = |name: &str| -> Result<Param<Tensor<1>>> {
+        let v = read(name, &[d])?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(v, [d]),
+            device,
+        )))
+    };
+    // A `[out, in]` weight becomes burn's `[in, out]` Linear weight.
+    let linear = |v: Vec<f32>, out: usize, inp: usize| -> Param<Tensor<2>> {
+        Param::from_tensor(
+            Tensor::<2>::from_data(TensorData::new(v, [out, inp]), device).transpose(),
+        )
+    };
+    let embed = read("token_embd.weight", &[config.vocab_size, d])?;
+    model.embed.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(embed, [config.vocab_size, d]),
+        device,
+    ));
+    model.norm.gamma = vector("output_norm.weight")?;
+    if let Some(head) = model.lm_head.as_mut() {
+        head.weight = linear(
+            read("output.weight", &[config.vocab_size, d])?,
+            config.vocab_size,
+            d,
+        );
+    }
+    let (q_out, kv_out) = (config.n_heads * hd, config.n_kv_heads * hd);
+    for (i, block) in model.layers.iter_mut().enumerate() {
+        let n = |s: &str| format!("blk.{i}.{s}.weight");
+        block.attn_norm.gamma = vector(&n("attn_norm"))?;
+        block.ffn_norm.gamma = vector(&n("ffn_norm"))?;
+        let q = unpermute_qk_rows(&read(&n("attn_q"), &[q_out, d])?, config.n_heads, d);
+        let k = unpermute_qk_rows(&read(&n("attn_k"), &[kv_out, d])?, config.n_kv_heads, d);
+        block.attn.wq.weight = linear(q, q_out, d);
+        block.attn.wk.weight = linear(k, kv_out, d);
+        block.attn.wv.weight = linear(read(&n("attn_v"), &[kv_out, d])?, kv_out, d);
+        block.attn.wo.weight = linear(read(&n("attn_output"), &[d, q_out])?, d, q_out);
+        block.ffn.gate.weight = linear(read(&n("ffn_gate"), &[config.d_ff, d])?, config.d_ff, d);
+        block.ffn.up.weight = linear(read(&n("ffn_up"), &[config.d_ff, d])?, config.d_ff, d);
+        block.ffn.down.weight = linear(read(&n("ffn_down"), &[d, config.d_ff])?, d, config.d_ff);
+    }
+    Ok((config, model))
+}

@@ -1,0 +1,263 @@
+//! The GGUF reader: a hand-built file, corruption, and the real SmolLM2 file when present.
+
+use std::path::{Path, PathBuf};
+
+use labor_model::{Error, GgmlType, GgufFile, GgufValue, unpermute_qk_rows};
+use proptest::prelude::*;
+
+use crate::shared_reference;
+
+/// The SmolLM2-135M GGUF fetched by `scripts/fetch-smollm2`, when present.
+pub fn smollm2_gguf() -> Option<PathBuf> {
+    let p = std::env::var_os("LABOR_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/labor/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    p.is_file().then_some(p)
+}
+
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.extend((s.len() as u64).to_le_bytes());
+    out.extend(s.as_bytes());
+}
+
+/// A GGUF v3 file with two metadata entries and two tensors: an F32 `[2, 3]` and a Q8_0 `[32]`.
+fn tiny_gguf() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(b"GGUF");
+    b.extend(3u32.to_le_bytes());
+    b.extend(2u64.to_le_bytes()); // tensors
+    b.extend(2u64.to_le_bytes()); // metadata
+    string(&mut b, "general.architecture");
+    b.extend(8u32.to_le_bytes());
+    string(&mut b, "llama");
+    string(&mut b, "tokenizer.ggml.scores");
+    b.extend(9u32.to_le_bytes());
+    b.extend(6u32.to_le_bytes());
+    b.extend(2u64.to_le_bytes());
+    b.extend(0.5f32.to_le_bytes());
+    b.extend((-1.5f32).to_le_bytes());
+    // Tensor infos: dims innermost first.
+    string(&mut b, "a");
+    b.extend(2u32.to_le_bytes());
+    b.extend(3u64.to_le_bytes());
+    b.extend(2u64.to_le_bytes());
+    b.extend(0u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    string(&mut b, "q");
+    b.extend(1u32.to_le_bytes());
+    b.extend(32u64.to_le_bytes());
+    b.extend(8u32.to_le_bytes());
+    b.extend(32u64.to_le_bytes());
+    while b.len() % 32 != 0 {
+        b.push(0);
+    }
+    for i in 0..6 {
+        b.extend((i as f32).to_le_bytes());
+    }
+    b.extend([0u8; 8]); // pad the F32 tensor's 24 bytes to offset 32
+    b.extend(half::f16::from_f32(0.25).to_le_bytes());
+    b.extend((0..32).map(|i: i32| (i - 16) as i8 as u8));
+    b
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn reads_a_hand_built_file() {
+    let dir = tempfile_dir();
+    let p = write(&dir, "tiny.gguf", &tiny_gguf());
+    let f = GgufFile::open(&p).unwrap();
+    assert_eq!(f.version, 3);
+    assert_eq!(
+        f.get("general.architecture"),
+        Some(&GgufValue::String("llama".into()))
+    );
+    assert_eq!(
+        f.get("tokenizer.ggml.scores")
+            .and_then(GgufValue::as_array)
+            .map(<[_]>::len),
+        Some(2)
+    );
+    let (dims, v) = f.read_f32("a").unwrap();
+    assert_eq!(dims, vec![2, 3]);
+    assert_eq!(v, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    let (dims, q) = f.read_f32("q").unwrap();
+    assert_eq!(dims, vec![32]);
+    assert_eq!(f.tensor_info("q").unwrap().ggml_type, GgmlType::Q8_0);
+    assert_eq!(q[0], -16.0 * 0.25);
+    assert_eq!(q[31], 15.0 * 0.25);
+    assert!(matches!(
+        f.read_f32("nope"),
+        Err(Error::MissingTensor { .. })
+    ));
+}
+
+#[test]
+fn truncated_and_corrupted_files_give_located_errors() {
+    let dir = tempfile_dir();
+    let full = tiny_gguf();
+    let p = write(&dir, "cut.gguf", &full[..full.len() - 10]);
+    let err = GgufFile::open(&p).unwrap_err();
+    let data_start = full.len() - 66;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: byte {}, tensor `q`: data at offset 32 runs past the end of the file ({} bytes)",
+            p.display(),
+            data_start + 32,
+            full.len() - 10
+        )
+    );
+    let mut bad = full.clone();
+    bad[0] = b'X';
+    let p = write(&dir, "magic.gguf", &bad);
+    assert_eq!(
+        GgufFile::open(&p).unwrap_err().to_string(),
+        format!("{}: byte 0: not a GGUF file (bad magic)", p.display())
+    );
+    let mut v1 = full.clone();
+    v1[4] = 1;
+    let p = write(&dir, "v1.gguf", &v1);
+    assert!(
+        GgufFile::open(&p)
+            .unwrap_err()
+            .to_string()
+            .ends_with("GGUF version 1 is not supported (2 and 3 are)")
+    );
+    // An unknown tensor type is named with its tensor.
+    let mut unk = full.clone();
+    // The tensor type follows the name (u64 length 1, `q`), n_dims (u32) and the dimension (u64).
+    let pos = find(&unk, &[1, 0, 0, 0, 0, 0, 0, 0, b'q']) + 9 + 4 + 8;
+    unk[pos..pos + 4].copy_from_slice(&99u32.to_le_bytes());
+    let p = write(&dir, "type.gguf", &unk);
+    assert_eq!(
+        GgufFile::open(&p).unwrap_err().to_string(),
+        format!(
+            "{}: tensor `q` has ggml type 99, which is not supported",
+            p.display()
+        )
+    );
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).position(|w| w == needle).unwrap()
+}
+
+fn tempfile_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "labor-gguf-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Any prefix of a valid file, and any single corrupted byte, is handled without a panic.
+    #[test]
+    fn header_parser_never_panics(cut in 0usize..300, flip in 0usize..300, byte in any::<u8>()) {
+        let full = tiny_gguf();
+        let cut = cut.min(full.len());
+        let _ = GgufFile::from_reader(&full[..cut], cut as u64, Path::new("<mem>"));
+        let mut bad = full.clone();
+        let i = flip % bad.len();
+        bad[i] = byte;
+        if let Ok(f) = GgufFile::from_reader(&bad[..], bad.len() as u64, Path::new("<mem>")) {
+            // Whatever parsed has tensor ranges inside the file.
+            for t in &f.tensors {
+                prop_assert!(t.n_elements() <= bad.len() * 8);
+            }
+        }
+    }
+}
+
+#[test]
+fn unpermute_inverts_llama_cpp_permutation() {
+    // llama.cpp: w.reshape(n_head, 2, hd/2, d_in).swapaxes(1, 2).reshape(rows, d_in)
+    let (heads, hd, d_in) = (3, 4, 2);
+    let hf: Vec<f32> = (0..heads * hd * d_in).map(|x| x as f32).collect();
+    let mut gguf = vec![0.0; hf.len()];
+    for h in 0..heads {
+        for j in 0..2 {
+            for i in 0..hd / 2 {
+                let src = h * hd + j * (hd / 2) + i;
+                let dst = h * hd + i * 2 + j;
+                gguf[dst * d_in..(dst + 1) * d_in]
+                    .copy_from_slice(&hf[src * d_in..(src + 1) * d_in]);
+            }
+        }
+    }
+    assert_ne!(gguf, hf);
+    assert_eq!(unpermute_qk_rows(&gguf, heads, d_in), hf);
+}
+
+/// Dequantised tensors of the real SmolLM2 file match the sums and first values that gguf-py
+/// and transformers produced (`shared/reference/smollm2/weights_checksums.json`).
+#[test]
+fn smollm2_weights_match_reference_checksums() {
+    let (Some(path), Some(reference)) = (smollm2_gguf(), shared_reference()) else {
+        eprintln!("SmolLM2 GGUF or shared/reference not present: run scripts/fetch-smollm2");
+        return;
+    };
+    let f = GgufFile::open(&path).unwrap();
+    assert_eq!(f.version, 3);
+    assert_eq!(f.tensors.len(), 272);
+    let sums: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reference.join("smollm2/weights_checksums.json")).unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for t in sums["tensors"].as_array().unwrap() {
+        let name = t["gguf_name"].as_str().unwrap();
+        // One tensor of each kind: Q8_0 embeddings, Q4_1 projections (permuted and not), F32 norms.
+        if !matches!(
+            name,
+            "token_embd.weight"
+                | "blk.0.attn_q.weight"
+                | "blk.0.attn_v.weight"
+                | "blk.3.ffn_down.weight"
+                | "blk.0.attn_norm.weight"
+                | "output_norm.weight"
+        ) {
+            continue;
+        }
+        let (dims, mut v) = f.read_f32(name).unwrap();
+        let shape: Vec<usize> = t["hf_shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(dims, shape, "{name}");
+        if name.contains("attn_q") {
+            v = unpermute_qk_rows(&v, 9, 576);
+        }
+        let sum: f64 = v.iter().map(|x| f64::from(*x)).sum();
+        let want = t["sum"].as_f64().unwrap();
+        assert!(
+            (sum - want).abs() < 1e-6 * want.abs().max(1.0) + 1e-3,
+            "{name}: {sum} vs {want}"
+        );
+        let first8: Vec<f64> = t["first8_hf_layout"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        for (a, b) in v.iter().zip(&first8) {
+            assert!((f64::from(*a) - b).abs() < 1e-6, "{name}: {a} vs {b}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
