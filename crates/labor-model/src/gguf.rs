@@ -124,7 +124,50 @@ pub enum GgmlType {
 }
 
 impl GgmlType {
-    fn from_id(id: u32) -> Self {
+    /// Dequantises whole blocks of this type to f32.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedTensorType`] for a type without a dequantiser, [`Error::Gguf`] when
+    /// `raw` is not a whole number of blocks.
+    pub fn dequantize(self, raw: &[u8]) -> Result<Vec<f32>> {
+        let (per_block, block_bytes) =
+            self.block().ok_or_else(|| Error::UnsupportedTensorType {
+                path: PathBuf::from("<memory>"),
+                tensor: String::new(),
+                ggml_type: self.id(),
+            })?;
+        if !(raw.len() as u64).is_multiple_of(block_bytes) {
+            return Err(Error::Gguf {
+                path: PathBuf::from("<memory>"),
+                offset: 0,
+                tensor: None,
+                detail: format!(
+                    "{} bytes is not a whole number of {block_bytes}-byte {self:?} blocks",
+                    raw.len()
+                ),
+            });
+        }
+        let n = raw.len() as u64 / block_bytes * per_block;
+        Ok(dequantize(self, raw, n as usize))
+    }
+
+    /// The ggml type id.
+    pub fn id(self) -> u32 {
+        match self {
+            GgmlType::F32 => 0,
+            GgmlType::F16 => 1,
+            GgmlType::Q4_0 => 2,
+            GgmlType::Q4_1 => 3,
+            GgmlType::Q8_0 => 8,
+            GgmlType::Q4K => 12,
+            GgmlType::Q6K => 14,
+            GgmlType::Bf16 => 30,
+            GgmlType::Other(id) => id,
+        }
+    }
+
+    /// The type of ggml type id `id`.
+    pub fn from_id(id: u32) -> Self {
         match id {
             0 => GgmlType::F32,
             1 => GgmlType::F16,

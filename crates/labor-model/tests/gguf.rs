@@ -261,3 +261,51 @@ fn smollm2_weights_match_reference_checksums() {
     }
     assert_eq!(checked, 6);
 }
+
+/// Every dequantiser against gguf-py, llama.cpp's reference Python implementation
+/// (`fixtures/gguf/make_dequant_golden.py` wrote the vectors).
+#[test]
+fn dequantisation_matches_gguf_py() {
+    let text = std::fs::read_to_string(crate::fixtures().join("gguf/dequant_golden.json")).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut seen = Vec::new();
+    for case in golden["cases"].as_array().unwrap() {
+        let ty = match case["type"].as_str().unwrap() {
+            "Q8_0" => GgmlType::Q8_0,
+            "Q4_0" => GgmlType::Q4_0,
+            "Q4_1" => GgmlType::Q4_1,
+            "Q4_K" => GgmlType::Q4K,
+            "Q6_K" => GgmlType::Q6K,
+            "F16" => GgmlType::F16,
+            "BF16" => GgmlType::Bf16,
+            other => panic!("unexpected type {other}"),
+        };
+        let raw: Vec<u8> = case["bytes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u8)
+            .collect();
+        let want: Vec<f64> = case["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let got = ty.dequantize(&raw).unwrap();
+        assert_eq!(got.len(), want.len(), "{ty:?}");
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (f64::from(*a) - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{ty:?}[{i}]: {a} vs {b}"
+            );
+        }
+        assert!(ty.dequantize(&raw[..raw.len() - 1]).is_err());
+        seen.push(ty);
+    }
+    assert_eq!(seen.len(), 7);
+    assert!(matches!(
+        GgmlType::from_id(6).dequantize(&[0; 22]),
+        Err(Error::UnsupportedTensorType { ggml_type: 6, .. })
+    ));
+}
