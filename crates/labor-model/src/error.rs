@@ -76,6 +76,30 @@ pub enum Error {
         /// The type expected.
         expected: &'static str,
     },
+    /// A tokenizer that cannot be built or run.
+    #[error("tokenizer: {detail}")]
+    Tokenizer {
+        /// What went wrong.
+        detail: String,
+    },
+    /// A continuation that does not start or end on a token boundary.
+    #[error("worker `{worker_id}`: byte {offset} of the text falls inside a token")]
+    TokenBoundary {
+        /// The worker of the document.
+        worker_id: String,
+        /// The byte offset.
+        offset: usize,
+    },
+    /// A text longer than the model's context.
+    #[error("worker `{worker_id}`: {tokens} tokens exceed the model's context of {max}")]
+    TooLong {
+        /// The worker of the document.
+        worker_id: String,
+        /// Tokens in the text.
+        tokens: usize,
+        /// The model's context length.
+        max: usize,
+    },
     /// A configuration this crate cannot run (an unknown RoPE scaling, inconsistent sizes).
     #[error("unsupported model configuration: {field}: {detail}")]
     UnsupportedConfig {

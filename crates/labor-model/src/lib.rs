@@ -6,6 +6,8 @@ mod error;
 pub mod gguf;
 mod loader;
 mod model;
+mod score;
+mod tokenizer;
 
 pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
@@ -15,3 +17,5 @@ pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,
     rope_inv_freq,
 };
+pub use score::Scorer;
+pub use tokenizer::{Encoded, TextTokenizer};

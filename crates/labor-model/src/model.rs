@@ -333,6 +333,11 @@ pub struct Llama {
 }
 
 impl Llama {
+    /// Longest sequence the model accepts.
+    pub fn max_seq_len(&self) -> usize {
+        self.max_seq_len
+    }
+
     fn inv_freq(&self) -> Vec<f64> {
         let scaling = (self.rope_scaling.len() == 4).then(|| {
             RopeScaling::new(

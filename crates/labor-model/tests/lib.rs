@@ -7,6 +7,7 @@ mod config;
 mod gguf;
 mod golden;
 mod model;
+mod tokenize;
 
 use std::path::PathBuf;
 
