@@ -36,6 +36,16 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A safetensors file that is malformed or holds an unsupported dtype.
+    #[error("{path}{}: {detail}", tensor.as_ref().map(|t| format!(": tensor `{t}`")).unwrap_or_default())]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// The tensor concerned, if any.
+        tensor: Option<String>,
+        /// What is wrong.
+        detail: String,
+    },
     /// A tensor type this crate cannot dequantise.
     #[error("{path}: tensor `{tensor}` has ggml type {ggml_type}, which is not supported")]
     UnsupportedTensorType {

@@ -4,6 +4,7 @@
 mod config;
 mod error;
 pub mod gguf;
+mod hf;
 mod loader;
 mod model;
 mod score;
@@ -12,6 +13,7 @@ mod tokenizer;
 pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
+pub use hf::{load_hf, save_hf};
 pub use loader::{gguf_config, load_gguf, unpermute_qk_rows};
 pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,

@@ -6,6 +6,7 @@
 mod config;
 mod gguf;
 mod golden;
+mod hf;
 mod model;
 mod tokenize;
 

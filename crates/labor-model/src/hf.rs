@@ -1,0 +1,299 @@
+//! Building a [`Llama`] from a Hugging Face checkpoint directory: `config.json` plus
+//! `model.safetensors`, or shards listed in `model.safetensors.index.json`; tensors in f32, f16
+//! or bf16 (converted to f32 on load). Pickle files are never read.
+//!
+//! Hugging Face stores a linear layer's weight as `[out, in]` and uses the rotate-half RoPE
+//! layout this crate runs, so weights load without permutation (transposed to burn's `[in, out]`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+use serde::Deserialize;
+
+use crate::config::LlamaConfig;
+use crate::error::{Error, Result};
+use crate::model::Llama;
+
+#[derive(Deserialize)]
+struct Index {
+    weight_map: BTreeMap<String, String>,
+}
+
+/// The safetensors files of a checkpoint directory, read on demand.
+struct Checkpoint {
+    dir: PathBuf,
+    /// Tensor name → file name.
+    map: BTreeMap<String, String>,
+    /// File name → bytes, loaded once.
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Checkpoint {
+    fn open(dir: &Path) -> Result<Self> {
+        let io = |path: PathBuf| move |source| Error::Io { path, source };
+        let index = dir.join("model.safetensors.index.json");
+        let single = dir.join("model.safetensors");
+        let mut files = BTreeMap::new();
+        let map = if index.is_file() {
+            let text = std::fs::read_to_string(&index).map_err(io(index.clone()))?;
+            let idx: Index = serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
+                path: index.clone(),
+                source,
+            })?;
+            idx.weight_map
+        } else if single.is_file() {
+            let bytes = std::fs::read(&single).map_err(io(single.clone()))?;
+            let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Safetensors {
+                path: single.clone(),
+                tensor: None,
+                detail: e.to_string(),
+            })?;
+            let map = st
+                .names()
+                .into_iter()
+                .map(|n| (n.to_string(), "model.safetensors".to_string()))
+                .collect();
+            files.insert("model.safetensors".to_string(), bytes);
+            map
+        } else {
+            return Err(Error::Io {
+                path: single,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no model.safetensors nor model.safetensors.index.json",
+                ),
+            });
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            map,
+            files,
+        })
+    }
+
+    /// Reads tensor `name` as f32 with its shape.
+    fn read(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let file = self
+            .map
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::MissingTensor {
+                path: self.dir.clone(),
+                tensor: name.to_string(),
+            })?;
+        let path = self.dir.join(&file);
+        if !self.files.contains_key(&file) {
+            // Shards are read one at a time; earlier ones are dropped (tensors come in file order).
+            self.files.clear();
+            let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            self.files.insert(file.clone(), bytes);
+        }
+        let bytes = &self.files[&file];
+        let err = |detail: String| Error::Safetensors {
+            path: path.clone(),
+            tensor: Some(name.to_string()),
+            detail,
+        };
+        let st = SafeTensors::deserialize(bytes).map_err(|e| err(e.to_string()))?;
+        let view = st.tensor(name).map_err(|e| err(e.to_string()))?;
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(err(format!(
+                    "dtype {other:?} is not supported (f32, f16, bf16 are)"
+                )));
+            }
+        };
+        Ok((view.shape().to_vec(), values))
+    }
+}
+
+/// Loads a Llama model from a Hugging Face checkpoint directory onto `device`.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::ConfigJson`], [`Error::UnsupportedConfig`], [`Error::Safetensors`]
+/// naming file and tensor, [`Error::MissingTensor`] or [`Error::TensorShape`].
+pub fn load_hf(dir: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig, Llama)> {
+    let dir = dir.as_ref();
+    let config = LlamaConfig::from_hf_config_file(dir.join("config.json"))?;
+    let mut ck = Checkpoint::open(dir)?;
+    let mut model = config.init(device);
+    let (d, hd) = (config.d_model, config.head_dim());
+    let mut read = |name: &str, expected: &[usize]| -> Result<Vec<f32>> {
+        let (dims, v) = ck.read(name)?;
+        if dims != expected {
+            return Err(Error::TensorShape {
+                path: dir.to_path_buf(),
+                tensor: name.to_string(),
+                expected: expected.to_vec(),
+                found: dims,
+            });
+        }
+        Ok(v)
+    };
+    let vector =
+        |v: Vec<f32>| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [d]), device));
+    let linear = |v: Vec<f32>, out: usize, inp: usize| -> Param<Tensor<2>> {
+        Param::from_tensor(
+            Tensor::<2>::from_data(TensorData::new(v, [out, inp]), device).transpose(),
+        )
+    };
+    let embed = read("model.embed_tokens.weight", &[config.vocab_size, d])?;
+    model.embed.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(embed, [config.vocab_size, d]),
+        device,
+    ));
+    model.norm.gamma = vector(read("model.norm.weight", &[d])?);
+    if let Some(head) = model.lm_head.as_mut() {
+        head.weight = linear(
+            read("lm_head.weight", &[config.vocab_size, d])?,
+            config.vocab_size,
+            d,
+        );
+    }
+    let (q_out, kv_out) = (config.n_heads * hd, config.n_kv_heads * hd);
+    for (i, block) in model.layers.iter_mut().enumerate() {
+        let n = |s: &str| format!("model.layers.{i}.{s}.weight");
+        block.attn_norm.gamma = vector(read(&n("input_layernorm"), &[d])?);
+        block.ffn_norm.gamma = vector(read(&n("post_attention_layernorm"), &[d])?);
+        block.attn.wq.weight = linear(read(&n("self_attn.q_proj"), &[q_out, d])?, q_out, d);
+        block.attn.wk.weight = linear(read(&n("self_attn.k_proj"), &[kv_out, d])?, kv_out, d);
+        block.attn.wv.weight = linear(read(&n("self_attn.v_proj"), &[kv_out, d])?, kv_out, d);
+        block.attn.wo.weight = linear(read(&n("self_attn.o_proj"), &[d, q_out])?, d, q_out);
+        block.ffn.gate.weight = linear(
+            read(&n("mlp.gate_proj"), &[config.d_ff, d])?,
+            config.d_ff,
+            d,
+        );
+        block.ffn.up.weight = linear(read(&n("mlp.up_proj"), &[config.d_ff, d])?, config.d_ff, d);
+        block.ffn.down.weight = linear(
+            read(&n("mlp.down_proj"), &[d, config.d_ff])?,
+            d,
+            config.d_ff,
+        );
+    }
+    Ok((config, model))
+}
+
+/// Writes `model` as a Hugging Face checkpoint directory: `config.json` and a float32
+/// `model.safetensors` with Hugging Face tensor names and layouts, readable by [`load_hf`] and
+/// by transformers' `LlamaForCausalLM.from_pretrained`.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Safetensors`].
+pub fn save_hf(model: &Llama, config: &LlamaConfig, dir: impl AsRef<Path>) -> Result<()> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut push = |name: String, t: TensorData| {
+        let shape = t.shape().to_vec();
+        let bytes = t.iter::<f32>().flat_map(f32::to_le_bytes).collect();
+        tensors.push((name, shape, bytes));
+    };
+    // burn's [in, out] Linear weights go back to [out, in].
+    let lin = |p: &Param<Tensor<2>>| p.val().transpose().into_data();
+    push(
+        "model.embed_tokens.weight".into(),
+        model.embed.weight.val().into_data(),
+    );
+    push(
+        "model.norm.weight".into(),
+        model.norm.gamma.val().into_data(),
+    );
+    if let Some(head) = &model.lm_head {
+        push("lm_head.weight".into(), lin(&head.weight));
+    }
+    for (i, b) in model.layers.iter().enumerate() {
+        let n = |s: &str| format!("model.layers.{i}.{s}.weight");
+        push(n("input_layernorm"), b.attn_norm.gamma.val().into_data());
+        push(
+            n("post_attention_layernorm"),
+            b.ffn_norm.gamma.val().into_data(),
+        );
+        push(n("self_attn.q_proj"), lin(&b.attn.wq.weight));
+        push(n("self_attn.k_proj"), lin(&b.attn.wk.weight));
+        push(n("self_attn.v_proj"), lin(&b.attn.wv.weight));
+        push(n("self_attn.o_proj"), lin(&b.attn.wo.weight));
+        push(n("mlp.gate_proj"), lin(&b.ffn.gate.weight));
+        push(n("mlp.up_proj"), lin(&b.ffn.up.weight));
+        push(n("mlp.down_proj"), lin(&b.ffn.down.weight));
+    }
+    let path = dir.join("model.safetensors");
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, s, b)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::Safetensors {
+                    path: path.clone(),
+                    tensor: Some(n.clone()),
+                    detail: e.to_string(),
+                })
+        })
+        .collect::<Result<_>>()?;
+    let tmp = dir.join("model.safetensors.tmp");
+    safetensors::serialize_to_file(views, None, &tmp).map_err(|e| Error::Safetensors {
+        path: tmp.clone(),
+        tensor: None,
+        detail: e.to_string(),
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut cfg = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": config.d_model,
+        "intermediate_size": config.d_ff,
+        "num_hidden_layers": config.n_layers,
+        "num_attention_heads": config.n_heads,
+        "num_key_value_heads": config.n_kv_heads,
+        "vocab_size": config.vocab_size,
+        "max_position_embeddings": config.max_seq_len,
+        "rope_theta": config.rope_theta,
+        "rms_norm_eps": config.norm_eps,
+        "tie_word_embeddings": config.tie_embeddings,
+        "hidden_act": "silu",
+        "torch_dtype": "float32",
+    });
+    if let Some(s) = &config.rope_scaling {
+        cfg["rope_scaling"] = serde_json::json!({
+            "rope_type": "llama3",
+            "factor": s.factor,
+            "low_freq_factor": s.low_freq_factor,
+            "high_freq_factor": s.high_freq_factor,
+            "original_max_position_embeddings": s.original_max_position_embeddings,
+        });
+    }
+    let cfg_path = dir.join("config.json");
+    let text = serde_json::to_string_pretty(&cfg).map_err(|source| Error::ConfigJson {
+        path: cfg_path.clone(),
+        source,
+    })?;
+    std::fs::write(&cfg_path, text).map_err(|source| Error::Io {
+        path: cfg_path,
+        source,
+    })
+}

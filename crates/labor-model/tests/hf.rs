@@ -1,0 +1,195 @@
+//! Hugging Face checkpoints: a save/load round trip, dtypes, errors, and the real SmolLM2.
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Int, Tensor, Tolerance};
+use labor_model::{Error, LlamaConfig, RopeScaling, load_hf, save_hf};
+use safetensors::Dtype;
+
+use crate::shared_reference;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("labor-hf-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn tokens(device: &Device) -> Tensor<2, Int> {
+    Tensor::<1, Int>::from_ints([3, 1, 4, 1, 5, 9, 2, 6], device).reshape([1, 8])
+}
+
+#[test]
+fn save_then_load_gives_the_same_model() {
+    let device = Device::default();
+    for tied in [true, false] {
+        let config = LlamaConfig::new(32, 2, 4, 2, 48, 60)
+            .with_max_seq_len(64)
+            .with_tie_embeddings(tied)
+            .with_rope_theta(500_000.0)
+            .with_rope_scaling(Some(RopeScaling::new(8.0, 1.0, 4.0, 8192)));
+        let model = config.init(&device);
+        let dir = tmp(&format!("rt-{tied}"));
+        save_hf(&model, &config, &dir).unwrap();
+        let (c2, m2) = load_hf(&dir, &device).unwrap();
+        assert_eq!(c2, config);
+        model
+            .forward(tokens(&device))
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &m2.forward(tokens(&device)).into_data(),
+                Tolerance::absolute(1e-6),
+            );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// Rewrites every tensor of a saved checkpoint in `dtype` (f16 or bf16).
+fn convert(dir: &std::path::Path, dtype: Dtype) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        let f: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let b: Vec<u8> = match dtype {
+            Dtype::F16 => f
+                .iter()
+                .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                .collect(),
+            Dtype::BF16 => f
+                .iter()
+                .flat_map(|x| half::bf16::from_f32(*x).to_le_bytes())
+                .collect(),
+            _ => unreachable!(),
+        };
+        out.push((name, view.shape().to_vec(), b));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = out
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(dtype, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &path).unwrap();
+}
+
+#[test]
+fn half_precision_checkpoints_load_as_f32() {
+    let device = Device::default();
+    let config = LlamaConfig::new(32, 1, 4, 4, 48, 60)
+        .with_max_seq_len(64)
+        .with_tie_embeddings(true);
+    let model = config.init(&device);
+    let reference = model.forward(tokens(&device));
+    for dtype in [Dtype::F16, Dtype::BF16] {
+        let dir = tmp(&format!("{dtype:?}"));
+        save_hf(&model, &config, &dir).unwrap();
+        convert(&dir, dtype);
+        let (_, m) = load_hf(&dir, &device).unwrap();
+        let tol = if dtype == Dtype::F16 { 2e-2 } else { 1e-1 };
+        reference.to_data().assert_approx_eq::<f32>(
+            &m.forward(tokens(&device)).into_data(),
+            Tolerance::absolute(tol),
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
+fn broken_checkpoints_give_typed_errors() {
+    let device = Device::default();
+    let config = LlamaConfig::new(32, 1, 4, 4, 48, 60)
+        .with_max_seq_len(64)
+        .with_tie_embeddings(true);
+    let dir = tmp("broken");
+    save_hf(&config.init(&device), &config, &dir).unwrap();
+    // A config whose vocabulary does not fit the tensors.
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.replace("\"vocab_size\": 60", "\"vocab_size\": 61"),
+    )
+    .unwrap();
+    let err = load_hf(&dir, &device).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: tensor `model.embed_tokens.weight` has shape [60, 32], the model needs [61, 32]",
+            dir.display()
+        )
+    );
+    std::fs::write(dir.join("config.json"), &cfg).unwrap();
+    // A truncated file.
+    let st = dir.join("model.safetensors");
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(
+        load_hf(&dir, &device),
+        Err(Error::Safetensors { .. })
+    ));
+    std::fs::remove_file(&st).unwrap();
+    assert!(matches!(load_hf(&dir, &device), Err(Error::Io { .. })));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The SmolLM2 checkpoint written by `scripts/make-smollm2-hf` (two float32 shards and their
+/// index) reproduces the transformers golden log-probabilities.
+#[test]
+fn smollm2_sharded_safetensors_matches_transformers() {
+    let dir = std::env::var_os("LABOR_SMOLLM2_HF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/labor/smollm2-hf")
+        });
+    let (true, Some(reference)) = (
+        dir.join("model.safetensors.index.json").is_file(),
+        shared_reference(),
+    ) else {
+        eprintln!(
+            "SmolLM2 HF checkpoint or shared/reference not present: run scripts/make-smollm2-hf"
+        );
+        return;
+    };
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reference.join("smollm2/golden.json")).unwrap(),
+    )
+    .unwrap();
+    let device = Device::default();
+    let (config, model) = load_hf(&dir, &device).unwrap();
+    assert_eq!(
+        (config.n_layers, config.n_kv_heads, config.tie_embeddings),
+        (30, 3, true)
+    );
+    for prompt in golden["prompts"].as_array().unwrap().iter().take(3) {
+        let ids: Vec<i32> = prompt["ids_without_bos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap() as i32)
+            .collect();
+        let t = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([1, ids.len()]);
+        let lp: Vec<f32> = model
+            .next_token_log_probs(t)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let want = prompt["scores"]["without_bos"]["next_token_logprobs"]
+            .as_array()
+            .unwrap();
+        for (a, b) in lp.iter().zip(want) {
+            assert!(
+                (f64::from(*a) - b.as_f64().unwrap()).abs() < 2e-3,
+                "{}: {a} vs {b}",
+                prompt["name"]
+            );
+        }
+    }
+}
