@@ -160,6 +160,21 @@ pub fn normalize_code(code: &str) -> String {
     }
 }
 
+/// A trimming CSV reader over a taxonomy or crosswalk table, with its header row.
+fn table_reader<R: Read>(reader: R, file: &str) -> Result<(csv::Reader<R>, csv::StringRecord)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Taxonomy {
+            location: Location::new(file, 1, ""),
+            detail: e.to_string(),
+        })?
+        .clone();
+    Ok((rdr, headers))
+}
+
 const BUILTIN_NAME: &str = "occ1990dd";
 const OCC1990DD_CSV: &str = include_str!("../data/occ1990dd.csv");
 const BUILTIN_CROSSWALKS: [(&str, &str); 5] = [
@@ -240,16 +255,7 @@ impl Taxonomy {
     /// title, or more than 65,535 outcomes.
     pub fn from_csv_reader(name: &str, reader: impl Read) -> Result<Self> {
         let file = format!("<taxonomy {name}>");
-        let mut rdr = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(reader);
-        let headers = rdr
-            .headers()
-            .map_err(|e| Error::Taxonomy {
-                location: Location::new(&file, 1, ""),
-                detail: e.to_string(),
-            })?
-            .clone();
+        let (mut rdr, headers) = table_reader(reader, &file)?;
         let col = |n: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(n));
         let (Some(code_col), Some(title_col)) = (col("code"), col("title")) else {
             return Err(Error::Taxonomy {
@@ -368,16 +374,7 @@ impl Taxonomy {
     /// not in the taxonomy, naming the line.
     pub fn with_crosswalk_reader(mut self, scheme: &str, reader: impl Read) -> Result<Self> {
         let file = format!("<crosswalk {scheme}>");
-        let mut rdr = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(reader);
-        let headers = rdr
-            .headers()
-            .map_err(|e| Error::Taxonomy {
-                location: Location::new(&file, 1, ""),
-                detail: e.to_string(),
-            })?
-            .clone();
+        let (mut rdr, headers) = table_reader(reader, &file)?;
         let col = |n: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(n));
         let src = col("source_code");
         let dst = col("target_code")

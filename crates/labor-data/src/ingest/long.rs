@@ -129,40 +129,9 @@ pub(super) fn read(
             }
         }
         let mut record = csv::StringRecord::new();
-        loop {
-            let line = rdr.position().line();
-            match rdr.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    report.rows_read += 1;
-                    let line = e.position().map_or(line, |p| p.line());
-                    report.handle(
-                        policy,
-                        Error::Malformed {
-                            location: Location::new(&file, line, ""),
-                            detail: e.to_string(),
-                        },
-                    )?;
-                    continue;
-                }
-            }
-            report.rows_read += 1;
-            let line = record.position().map_or(line, |p| p.line());
-            if record.len() != headers.len() {
-                report.handle(
-                    policy,
-                    Error::Malformed {
-                        location: Location::new(&file, line, ""),
-                        detail: format!(
-                            "{} fields, the header has {}",
-                            record.len(),
-                            headers.len()
-                        ),
-                    },
-                )?;
-                continue;
-            }
+        while let Some(line) =
+            super::next_csv_record(&mut rdr, &mut record, headers.len(), &file, policy, report)?
+        {
             let values: [Option<String>; N_COLS] = std::array::from_fn(|i| {
                 idx[i]
                     .and_then(|j| record.get(j))

@@ -161,6 +161,40 @@ impl IngestReport {
     }
 }
 
+/// Reads the next well-formed CSV record into `record` and returns its line, or `None` at the
+/// end. Rows that do not parse or do not have `n_fields` fields go through the policy (counted
+/// as malformed under [`OnError::Drop`]).
+pub(crate) fn next_csv_record<R: std::io::Read>(
+    rdr: &mut csv::Reader<R>,
+    record: &mut csv::StringRecord,
+    n_fields: usize,
+    file: &str,
+    policy: OnError,
+    report: &mut IngestReport,
+) -> Result<Option<u64>> {
+    loop {
+        let line = rdr.position().line();
+        let read = rdr.read_record(record);
+        report.rows_read += u64::from(!matches!(read, Ok(false)));
+        let detail = match read {
+            Ok(false) => return Ok(None),
+            Ok(true) if record.len() == n_fields => {
+                return Ok(Some(record.position().map_or(line, |p| p.line())));
+            }
+            Ok(true) => format!("{} fields, the header has {n_fields}", record.len()),
+            Err(e) => e.to_string(),
+        };
+        let line = record.position().map_or(line, |p| p.line());
+        report.handle(
+            policy,
+            Error::Malformed {
+                location: crate::error::Location::new(file, line, ""),
+                detail,
+            },
+        )?;
+    }
+}
+
 /// A panel and its ingestion report.
 #[derive(Debug, Clone)]
 pub struct Ingested {

@@ -136,43 +136,9 @@ pub(super) fn read(
         }
         let columns: HashMap<&str, String> = vars.iter().map(|v| (*v, v.to_string())).collect();
         let mut record = csv::StringRecord::new();
-        loop {
-            let line = rdr.position().line();
-            match rdr.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    report.rows_read += 1;
-                    report.handle(
-                        policy,
-                        Error::Malformed {
-                            location: Location::new(
-                                &file,
-                                e.position().map_or(line, |p| p.line()),
-                                "",
-                            ),
-                            detail: e.to_string(),
-                        },
-                    )?;
-                    continue;
-                }
-            }
-            report.rows_read += 1;
-            let line = record.position().map_or(line, |p| p.line());
-            if record.len() != headers.len() {
-                report.handle(
-                    policy,
-                    Error::Malformed {
-                        location: Location::new(&file, line, ""),
-                        detail: format!(
-                            "{} fields, the header has {}",
-                            record.len(),
-                            headers.len()
-                        ),
-                    },
-                )?;
-                continue;
-            }
+        while let Some(line) =
+            super::next_csv_record(&mut rdr, &mut record, headers.len(), &file, policy, report)?
+        {
             let values = index
                 .iter()
                 .map(|(v, j)| (*v, record.get(*j).unwrap_or("").to_string()))
