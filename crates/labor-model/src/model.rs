@@ -403,6 +403,10 @@ impl Llama {
     /// # Shapes
     /// - tokens: `[batch, seq]`
     /// - output: `[batch, seq, vocab]`
+    ///
+    /// # Panics
+    /// If `seq` exceeds [`Llama::max_seq_len`] (the [`Scorer`](crate::Scorer) checks this and
+    /// returns an error instead).
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let h = self.hidden(tokens, &mut KvCache::new());
         self.head(h)
@@ -413,6 +417,9 @@ impl Llama {
     /// # Shapes
     /// - tokens: `[batch, seq]` (the new positions)
     /// - output: `[batch, seq, vocab]`
+    ///
+    /// # Panics
+    /// If the cached and new positions together exceed [`Llama::max_seq_len`].
     pub fn forward_with_cache(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
         let h = self.hidden(tokens, cache);
         self.head(h)
@@ -424,6 +431,9 @@ impl Llama {
     /// # Shapes
     /// - tokens: `[batch, seq]`, `seq >= 2`
     /// - output: `[batch, seq - 1]`
+    ///
+    /// # Panics
+    /// As [`Llama::forward`].
     pub fn next_token_log_probs(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
         let [b, s] = tokens.dims();
         let logits = self.forward(tokens.clone()).narrow(1, 0, s - 1);
