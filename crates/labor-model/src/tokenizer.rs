@@ -205,6 +205,18 @@ impl TextTokenizer {
         Ok(Encoded { ids, offsets })
     }
 
+    /// Encodes `text` as a continuation: no BOS token, whatever the tokenizer's convention.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`].
+    pub fn encode_continuation(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| tok_err(e, "encoding"))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
     /// Decodes ids back to text.
     ///
     /// # Errors

@@ -180,3 +180,50 @@ fn scorer_reproduces_candidate_scores() {
         Err(Error::TokenBoundary { .. })
     ));
 }
+
+/// The distribution over every title of a small taxonomy from one shared prompt: the observed
+/// title's entry equals the document score, and the entries are probabilities of disjoint
+/// continuations (they sum to at most 1).
+#[test]
+fn distribution_over_titles_from_a_shared_prompt() {
+    let (Some(path), Some(_)) = (smollm2_gguf(), shared_reference()) else {
+        eprintln!("SmolLM2 GGUF or shared/reference not present: run scripts/fetch-smollm2");
+        return;
+    };
+    let device = Device::default();
+    let (_, model) = load_gguf(&path, &device).unwrap();
+    let tok = TextTokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
+    let csv = "code,title\n1,Cooks\n2,Waiters and waitresses\n3,Registered nurses\n4,Cashiers\n";
+    let tax = Arc::new(Taxonomy::from_csv_reader("small", csv.as_bytes()).unwrap());
+    let mut w = Worker::new("p", "psid");
+    w.records = [(1990, "1"), (1991, "1"), (1992, "2")]
+        .iter()
+        .map(|(y, c)| YearRecord::new(*y, tax.id_of_code(c).unwrap(), Education::College))
+        .collect();
+    let t = TemplateBuilder::new(Arc::clone(&tax), TemplateKind::Prompt)
+        .build()
+        .unwrap();
+    let Rendered::Shared(doc) = t.render(&w).unwrap() else {
+        panic!("shared")
+    };
+    let scorer = Scorer::new(&model, &tok, device);
+    let doc_scores = scorer.score_document(&doc).unwrap();
+    let target = &doc.targets[2];
+    let titles: Vec<String> = tax
+        .outcomes()
+        .map(|(_, o)| format!(" {}\n", o.title))
+        .collect();
+    let dist = scorer
+        .continuation_log_probs(doc.prompt(target), &titles)
+        .unwrap();
+    assert_eq!(dist.len(), tax.len());
+    let observed = target.state_id.index();
+    assert!(
+        (dist[observed] - doc_scores[2]).abs() < 2e-3,
+        "{} vs {}",
+        dist[observed],
+        doc_scores[2]
+    );
+    let mass: f64 = dist.iter().map(|l| l.exp()).sum();
+    assert!(mass > 0.0 && mass <= 1.0, "{mass}");
+}
