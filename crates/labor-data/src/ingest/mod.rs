@@ -1,4 +1,4 @@
-//! Reading survey files into a [`Panel`](crate::Panel).
+//! Reading survey files into the canonical [`crate::Panel`].
 //!
 //! Three layouts, one policy:
 //! - [`Format::Long`]: any CSV or Parquet with one row per worker-year, plus a TOML mapping that
