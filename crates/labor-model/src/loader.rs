@@ -16,7 +16,15 @@ use crate::gguf::{GgufFile, GgufValue};
 use crate::model::Llama;
 
 /// Undoes llama.cpp's query/key row permutation on a `[n_heads · head_dim, d_in]` weight.
+/// A weight whose size does not factor that way (or an even head width) is returned unchanged.
 pub fn unpermute_qk_rows(w: &[f32], n_heads: usize, d_in: usize) -> Vec<f32> {
+    if d_in == 0
+        || n_heads == 0
+        || !w.len().is_multiple_of(d_in * n_heads)
+        || !(w.len() / d_in / n_heads).is_multiple_of(2)
+    {
+        return w.to_vec();
+    }
     let rows = w.len() / d_in;
     let hd = rows / n_heads;
     let half = hd / 2;
