@@ -228,6 +228,36 @@ impl Bootstrap {
     }
 }
 
+impl Bootstrap {
+    /// Perplexity with its bootstrap SE within each subgroup (`groups[i]` labels target `i`,
+    /// e.g. gender, dataset or decade), resampling the workers of each group.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], or as [`Bootstrap::perplexity`] for a group (a group whose
+    /// weights sum to zero is an [`Error::Empty`]).
+    pub fn by_group<S: AsRef<str>>(
+        &self,
+        scores: &ScoreSet,
+        groups: &[S],
+    ) -> Result<std::collections::BTreeMap<String, Estimate>> {
+        if groups.len() != scores.n_targets() {
+            return Err(Error::LengthMismatch {
+                what: "group labels and targets",
+                left: groups.len(),
+                right: scores.n_targets(),
+            });
+        }
+        let labels: std::collections::BTreeSet<&str> = groups.iter().map(AsRef::as_ref).collect();
+        labels
+            .into_iter()
+            .map(|g| {
+                let sub = scores.subset(|i| groups[i].as_ref() == g);
+                self.perplexity(&sub).map(|e| (g.to_string(), e))
+            })
+            .collect()
+    }
+}
+
 fn ppl(s: &[f64], w: &[f64], counts: &[u32]) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
     for ((si, wi), c) in s.iter().zip(w).zip(counts) {

@@ -174,3 +174,30 @@ fn errors_are_typed() {
         (1, &["b".to_string()][..])
     );
 }
+
+#[test]
+fn subgroups_are_evaluated_separately() {
+    let mut s = ScoreSet::new();
+    let mut groups = Vec::new();
+    for w in 0..40 {
+        let (g, lp) = if w % 2 == 0 {
+            ("female", -(4f64).ln())
+        } else {
+            ("male", -(8f64).ln())
+        };
+        for _ in 0..3 {
+            s.push(&format!("w{w}"), lp, 1.0).unwrap();
+            groups.push(g);
+        }
+    }
+    let by = Bootstrap::new()
+        .with_resamples(50)
+        .by_group(&s, &groups)
+        .unwrap();
+    assert_eq!(by.len(), 2);
+    assert!((by["female"].value - 4.0).abs() < 1e-9);
+    assert!((by["male"].value - 8.0).abs() < 1e-9);
+    // Constant log-probabilities within a group: no sampling variance.
+    assert!(by["female"].se.abs() < 1e-9);
+    assert!(Bootstrap::new().by_group(&s, &groups[1..]).is_err());
+}
