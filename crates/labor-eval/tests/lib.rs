@@ -5,3 +5,4 @@
 
 mod bootstrap;
 mod metrics;
+mod report;
