@@ -44,6 +44,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result};
+use crate::ingest::mapping::map_value;
 use crate::panel::{Panel, Worker, YearRecord};
 use crate::taxonomy::{StateId, Taxonomy};
 use crate::vocab::{Education, Ethnicity, Gender, Region};
@@ -367,13 +368,16 @@ fn read_parquet_impl(path: &Path, taxonomy: Option<Arc<Taxonomy>>) -> Result<Pan
         "state_code",
         "education",
     ];
-    for c in required {
-        let Ok(field) = schema.field_with_name(c) else {
+    let mut index = [0usize; 10];
+    for (slot, c) in index.iter_mut().zip(required) {
+        let Ok(i) = schema.index_of(c) else {
             return Err(Error::MissingColumn {
                 file: file.clone(),
                 column: c.to_string(),
             });
         };
+        *slot = i;
+        let field = schema.field(i);
         if !readable_type(field.data_type()) {
             return Err(Error::ColumnType {
                 file: file.clone(),
@@ -390,14 +394,7 @@ fn read_parquet_impl(path: &Path, taxonomy: Option<Arc<Taxonomy>>) -> Result<Pan
             path: file.clone(),
             source: e.into(),
         })?;
-        let col = |n: &str| batch.column_by_name(n).map(|c| c.as_ref());
-        let cols: Vec<&dyn Array> = required.iter().filter_map(|c| col(c)).collect();
-        if cols.len() != required.len() {
-            return Err(Error::MissingColumn {
-                file: file.clone(),
-                column: "worker_id".into(),
-            });
-        }
+        let cols: Vec<&dyn Array> = index.iter().map(|i| batch.column(*i).as_ref()).collect();
         for row in 0..batch.num_rows() {
             let line = row0 + row as u64 + 1;
             let at = |c: &str| Location::new(&file, line, c);
@@ -407,32 +404,28 @@ fn read_parquet_impl(path: &Path, taxonomy: Option<Arc<Taxonomy>>) -> Result<Pan
                     location: at(required[i]),
                 })
             };
-            let vocab = |i: usize, v: &str, ok: bool, vocabulary: &'static str| {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(Error::UnmappedValue {
-                        location: at(required[i]),
-                        value: v.to_string(),
-                        vocabulary,
-                    })
-                }
-            };
             let mut w = Worker::new(need(0)?, need(1)?);
-            let g = need(2)?;
-            w.gender = Gender::from_key(&g).unwrap_or_default();
-            vocab(2, &g, Gender::from_key(&g).is_some(), Gender::VOCABULARY)?;
-            let e = need(3)?;
-            w.ethnicity = Ethnicity::from_key(&e).unwrap_or_default();
-            vocab(
-                3,
-                &e,
-                Ethnicity::from_key(&e).is_some(),
-                Ethnicity::VOCABULARY,
+            w.gender = map_value(
+                &need(2)?,
+                &None,
+                Gender::from_key,
+                Gender::VOCABULARY,
+                || at(required[2]),
             )?;
-            let r = need(4)?;
-            w.region = Region::from_key(&r).unwrap_or_default();
-            vocab(4, &r, Region::from_key(&r).is_some(), Region::VOCABULARY)?;
+            w.ethnicity = map_value(
+                &need(3)?,
+                &None,
+                Ethnicity::from_key,
+                Ethnicity::VOCABULARY,
+                || at(required[3]),
+            )?;
+            w.region = map_value(
+                &need(4)?,
+                &None,
+                Region::from_key,
+                Region::VOCABULARY,
+                || at(required[4]),
+            )?;
             w.birth_year = match text(5) {
                 None => None,
                 Some(s) => Some(parse_int(&s, at(required[5]))? as i32),

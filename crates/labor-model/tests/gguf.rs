@@ -18,6 +18,18 @@ pub fn smollm2_gguf() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// The SmolLM2 GGUF and the transformers goldens of `shared/reference/smollm2/golden.json`, or
+/// `None` (with a message) when either is absent.
+pub fn smollm2_golden() -> Option<(PathBuf, serde_json::Value)> {
+    let (Some(path), Some(reference)) = (smollm2_gguf(), shared_reference()) else {
+        eprintln!("SmolLM2 GGUF or shared/reference not present: run scripts/fetch-smollm2");
+        return None;
+    };
+    // Present but unreadable is a failure, not a skip.
+    let text = std::fs::read_to_string(reference.join("smollm2/golden.json")).unwrap();
+    Some((path, serde_json::from_str(&text).unwrap()))
+}
+
 fn string(out: &mut Vec<u8>, s: &str) {
     out.extend((s.len() as u64).to_le_bytes());
     out.extend(s.as_bytes());

@@ -4,8 +4,7 @@
 use burn::tensor::{Device, Int, Tensor};
 use labor_model::{LlamaConfig, load_gguf};
 
-use crate::gguf::smollm2_gguf;
-use crate::shared_reference;
+use crate::gguf::smollm2_golden;
 
 fn ids_tensor(ids: &[i64], device: &Device) -> Tensor<2, Int> {
     let v: Vec<i32> = ids.iter().map(|x| *x as i32).collect();
@@ -22,14 +21,9 @@ fn as_ids(v: &serde_json::Value) -> Vec<i64> {
 
 #[test]
 fn smollm2_matches_transformers_log_probs() {
-    let (Some(path), Some(reference)) = (smollm2_gguf(), shared_reference()) else {
-        eprintln!("SmolLM2 GGUF or shared/reference not present: run scripts/fetch-smollm2");
+    let Some((path, golden)) = smollm2_golden() else {
         return;
     };
-    let golden: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(reference.join("smollm2/golden.json")).unwrap(),
-    )
-    .unwrap();
     let device = Device::default();
     let (config, model) = load_gguf(&path, &device).unwrap();
     let preset = LlamaConfig::smollm2_135m();

@@ -7,7 +7,7 @@ use labor_data::{Education, Ethnicity, Gender, Region, Taxonomy, Worker, YearRec
 use labor_model::{Error, GgufFile, Scorer, TextTokenizer, load_gguf};
 use labor_template::{Rendered, TemplateBuilder, TemplateKind};
 
-use crate::gguf::smollm2_gguf;
+use crate::gguf::{smollm2_gguf, smollm2_golden};
 use crate::shared_reference;
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
@@ -22,15 +22,11 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 /// prompt, including digits and non-ASCII text, and equals the reference tokenizer.json.
 #[test]
 fn smollm2_tokenizer_from_gguf_metadata() {
-    let (Some(path), Some(reference)) = (smollm2_gguf(), shared_reference()) else {
-        eprintln!("SmolLM2 GGUF or shared/reference not present: run scripts/fetch-smollm2");
+    let Some((path, golden)) = smollm2_golden() else {
         return;
     };
-    let golden: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(reference.join("smollm2/golden.json")).unwrap(),
-    )
-    .unwrap();
     let from_gguf = TextTokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
+    let reference = shared_reference().unwrap();
     let from_json = TextTokenizer::from_file(reference.join("smollm2/tokenizer.json")).unwrap();
     assert_eq!(from_gguf.vocab_size(), 49152);
     assert_eq!(from_gguf.bos(), Some(1));
@@ -95,14 +91,9 @@ fn llama_family_tokenizer_json() {
 /// transformers golden for the same prefix and candidate.
 #[test]
 fn scorer_reproduces_candidate_scores() {
-    let (Some(path), Some(reference)) = (smollm2_gguf(), shared_reference()) else {
-        eprintln!("SmolLM2 GGUF or shared/reference not present: run scripts/fetch-smollm2");
+    let Some((path, golden)) = smollm2_golden() else {
         return;
     };
-    let golden: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(reference.join("smollm2/golden.json")).unwrap(),
-    )
-    .unwrap();
     let device = Device::default();
     let (_, model) = load_gguf(&path, &device).unwrap();
     let tok = TextTokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();

@@ -250,18 +250,10 @@ impl Common {
         let mut targets = Vec::new();
         for k in 0..w.records.len() {
             self.entry_open(style, &w.records, k, out);
-            let start = out.len();
-            self.continuation(w.records[k].state, out);
             if with_targets && self.rule.selects(w, k) {
-                targets.push(Target {
-                    record: k,
-                    year: w.records[k].year,
-                    state_id: w.records[k].state,
-                    title: self.title(w.records[k].state).to_string(),
-                    prompt_end: start,
-                    continuation_start: start,
-                    continuation_end: out.len(),
-                });
+                targets.push(self.target_of(w, k, out));
+            } else {
+                self.continuation(w.records[k].state, out);
             }
         }
         targets
@@ -288,16 +280,17 @@ impl Common {
         out.push_str(&self.wording.example_separator);
     }
 
-    fn target_of(&self, w: &Worker, k: usize, prompt_end: usize, text: &mut String) -> Target {
+    /// Appends the continuation of record `k` (the prompt ends where `text` ends) and returns
+    /// its target.
+    fn target_of(&self, w: &Worker, k: usize, text: &mut String) -> Target {
         let start = text.len();
-        debug_assert_eq!(start, prompt_end);
         self.continuation(w.records[k].state, text);
         Target {
             record: k,
             year: w.records[k].year,
             state_id: w.records[k].state,
             title: self.title(w.records[k].state).to_string(),
-            prompt_end,
+            prompt_end: start,
             continuation_start: start,
             continuation_end: text.len(),
         }
@@ -500,8 +493,7 @@ impl Template for IclTemplate {
                     let mut text = String::new();
                     self.examples_text(&w, k, &mut text)?;
                     self.common.prompt_text(Style::Prompt, &w, k, &mut text);
-                    let end = text.len();
-                    let target = self.common.target_of(&w, k, end, &mut text);
+                    let target = self.common.target_of(&w, k, &mut text);
                     docs.push(Document {
                         worker_id: w.id.clone(),
                         text,

@@ -30,7 +30,7 @@
 //! ```
 
 mod long;
-mod mapping;
+pub(crate) mod mapping;
 mod wide;
 
 use std::collections::BTreeMap;
