@@ -201,7 +201,7 @@ pub(crate) fn open_parquet(
     Ok((schema, reader))
 }
 
-fn taxonomy_from_meta(path: &Path, schema: &Schema) -> Result<Taxonomy> {
+pub(crate) fn taxonomy_from_meta(path: &Path, schema: &Schema) -> Result<Taxonomy> {
     let meta = schema.metadata();
     match (meta.get(META_TAXONOMY), meta.get(META_TAXONOMY_CSV)) {
         (_, Some(csv)) => Taxonomy::from_csv_reader(

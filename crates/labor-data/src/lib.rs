@@ -6,6 +6,7 @@ mod error;
 pub mod ingest;
 pub mod io;
 mod panel;
+pub mod predictions;
 mod rng;
 mod split;
 mod synth;
@@ -15,6 +16,7 @@ mod vocab;
 pub use describe::PanelSummary;
 pub use error::{Error, Issue, Location, Result};
 pub use panel::{Panel, Worker, YearRecord};
+pub use predictions::{Prediction, Predictions};
 pub use rng::SeededRng;
 pub use split::{Split, SplitPanels, Splitter, SplitterBuilder};
 pub use synth::{

@@ -6,6 +6,7 @@
 mod describe;
 mod ingest;
 mod io;
+mod predictions;
 mod split;
 mod synth;
 mod taxonomy;

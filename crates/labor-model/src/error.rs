@@ -110,6 +110,9 @@ pub enum Error {
         /// The model's context length.
         max: usize,
     },
+    /// Reading or writing panels or predictions failed.
+    #[error(transparent)]
+    Data(#[from] labor_data::Error),
     /// A configuration this crate cannot run (an unknown RoPE scaling, inconsistent sizes).
     #[error("unsupported model configuration: {field}: {detail}")]
     UnsupportedConfig {

@@ -7,6 +7,7 @@ pub mod gguf;
 mod hf;
 mod loader;
 mod model;
+mod predict;
 mod score;
 mod tokenizer;
 
@@ -19,5 +20,6 @@ pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,
     rope_inv_freq,
 };
+pub use predict::{Predictor, StepPrediction, predict_panel};
 pub use score::Scorer;
 pub use tokenizer::{Encoded, TextTokenizer};
