@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use labor_data::ingest::{Format, IngestBuilder, OnError};
 use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
 
+mod llm;
 mod truth;
 
 /// Predict workers' next occupation from their career history, and measure how well.
@@ -35,6 +36,10 @@ enum Command {
     Describe(DescribeArgs),
     /// Render careers as text (resume, prompts, in-context examples) with the span of every title.
     Render(RenderArgs),
+    /// Log-probability of every token of texts under a language model (GGUF or Hugging Face).
+    Logprobs(llm::LogprobsArgs),
+    /// Score every target of rendered texts with a language model (optionally the full distribution).
+    Score(llm::ScoreArgs),
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
 }
@@ -191,6 +196,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Describe(a) => describe(&a),
         Command::Render(a) => render(&a),
         Command::Quickstart(a) => quickstart(&a),
+        Command::Logprobs(a) => llm::logprobs(&a),
+        Command::Score(a) => llm::score(&a),
     }
 }
 

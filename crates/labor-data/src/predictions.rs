@@ -146,6 +146,8 @@ impl Predictions {
                 DataType::FixedSizeList(probs_item(), self.taxonomy.len() as i32),
                 false,
             ));
+            fields.push(Field::new("valid_mass", DataType::Float64, false));
+            fields.push(Field::new("top5", DataType::Utf8, false));
         }
         let mut meta = HashMap::new();
         meta.insert(META_MODEL.to_string(), self.model.clone());
@@ -156,8 +158,25 @@ impl Predictions {
         Arc::new(Schema::new_with_metadata(fields, meta))
     }
 
-    /// Writes the predictions as Parquet, atomically (a temporary file renamed). The `probs`
-    /// column is written when every row has a distribution.
+    /// The `k` most probable outcomes of a distribution as `code:probability` separated by
+    /// spaces, most probable first.
+    fn top_codes(&self, probs: &[f32], k: usize) -> String {
+        let mut idx: Vec<usize> = (0..probs.len()).collect();
+        idx.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]).then(a.cmp(b)));
+        idx.iter()
+            .take(k)
+            .map(|i| {
+                let code = u16::try_from(*i).map_or("?", |i| self.taxonomy.code(StateId(i)));
+                format!("{code}:{:.4}", probs[*i])
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Writes the predictions as Parquet, atomically (a temporary file renamed). When every row
+    /// has a distribution, the file also has `probs`, `valid_mass` (the sum of `probs`: below 1
+    /// for a language model that puts mass on text that is no title) and `top5` (the five most
+    /// probable outcomes as `code:probability`).
     ///
     /// # Errors
     /// [`Error::Io`] or [`Error::Parquet`] naming the file.
@@ -205,6 +224,13 @@ impl Predictions {
                     Arc::new(flat),
                     None,
                 )?));
+                let probs = || chunk.iter().map(|r| r.probs.as_deref().unwrap_or_default());
+                cols.push(Arc::new(Float64Array::from_iter_values(
+                    probs().map(|p| p.iter().map(|x| f64::from(*x)).sum::<f64>()),
+                )));
+                cols.push(Arc::new(StringArray::from_iter_values(
+                    probs().map(|p| self.top_codes(p, 5)),
+                )));
             }
             writer
                 .write(&RecordBatch::try_new(Arc::clone(&schema), cols)?)

@@ -110,6 +110,19 @@ pub enum Error {
         /// The model's context length.
         max: usize,
     },
+    /// A tokenizer with more tokens than the model has embedding rows.
+    #[error("{path}: the tokenizer has {tokenizer_vocab} tokens but the model only {model_vocab}")]
+    TokenizerMismatch {
+        /// The model file or directory.
+        path: PathBuf,
+        /// Tokens in the tokenizer.
+        tokenizer_vocab: usize,
+        /// Rows of the model's embedding.
+        model_vocab: usize,
+    },
+    /// Rendering a career as text failed.
+    #[error(transparent)]
+    Template(#[from] labor_template::Error),
     /// Reading or writing panels or predictions failed.
     #[error(transparent)]
     Data(#[from] labor_data::Error),

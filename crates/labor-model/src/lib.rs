@@ -15,11 +15,11 @@ pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_hf, save_hf};
-pub use loader::{gguf_config, load_gguf, unpermute_qk_rows};
+pub use loader::{gguf_config, load_gguf, load_model, unpermute_qk_rows};
 pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,
     rope_inv_freq,
 };
-pub use predict::{Predictor, StepPrediction, predict_panel};
-pub use score::Scorer;
+pub use predict::{LlmPredictor, Predictor, StepPrediction, predict_panel};
+pub use score::{Distribution, Scorer};
 pub use tokenizer::{Encoded, TextTokenizer};

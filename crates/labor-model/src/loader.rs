@@ -14,6 +14,7 @@ use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, GgufValue};
 use crate::model::Llama;
+use crate::tokenizer::TextTokenizer;
 
 /// Undoes llama.cpp's query/key row permutation on a `[n_heads · head_dim, d_in]` weight.
 /// A weight whose size does not factor that way (or an even head width) is returned unchanged.
@@ -180,4 +181,44 @@ pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig
         block.ffn.down.weight = linear(read(&n("ffn_down"), &[d, config.d_ff])?, d, config.d_ff);
     }
     Ok((config, model))
+}
+
+/// A model and its tokenizer, loaded from a GGUF file (tokenizer from its metadata) or a Hugging
+/// Face directory (`config.json`, safetensors weights, `tokenizer.json`).
+///
+/// # Errors
+/// As [`load_gguf`] and [`crate::load_hf`]; [`Error::Io`] for a directory without
+/// `tokenizer.json`; [`Error::TokenizerMismatch`] when the tokenizer has more tokens than the
+/// model's embedding rows.
+pub fn load_model(
+    path: impl AsRef<Path>,
+    device: &Device,
+) -> Result<(LlamaConfig, Llama, TextTokenizer)> {
+    let path = path.as_ref();
+    let (config, model, tokenizer) = if path.is_dir() {
+        let tok_path = path.join("tokenizer.json");
+        if !tok_path.is_file() {
+            return Err(Error::Io {
+                path: tok_path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "a Hugging Face model directory needs tokenizer.json",
+                ),
+            });
+        }
+        let (config, model) = crate::hf::load_hf(path, device)?;
+        (config, model, TextTokenizer::from_file(&tok_path)?)
+    } else {
+        let (config, model) = load_gguf(path, device)?;
+        let tokenizer = TextTokenizer::from_gguf(&GgufFile::open(path)?)?;
+        (config, model, tokenizer)
+    };
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(Error::TokenizerMismatch {
+            path: path.to_path_buf(),
+            tokenizer_vocab: tokenizer.vocab_size(),
+            model_vocab: config.vocab_size,
+        });
+    }
+    Ok((config, model, tokenizer))
 }

@@ -42,27 +42,28 @@ pub fn rope_inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>)
         .collect()
 }
 
-/// Cosine and sine tables for positions `start..start + len`, each `[len, head_dim]` (the
-/// frequencies repeated for both halves).
+/// Cosine and sine tables for the given absolute positions (`rows` rows of equal length),
+/// each `[rows, positions.len() / rows, head_dim]` (the frequencies repeated for both halves).
 fn rope_tables(
     inv_freq: &[f64],
-    start: usize,
-    len: usize,
+    positions: &[usize],
+    rows: usize,
     device: &Device,
-) -> (Tensor<2>, Tensor<2>) {
+) -> (Tensor<3>, Tensor<3>) {
     let half = inv_freq.len();
+    let len = positions.len();
     let mut cos = Vec::with_capacity(len * 2 * half);
     let mut sin = Vec::with_capacity(len * 2 * half);
-    for p in start..start + len {
+    for p in positions {
         for _ in 0..2 {
             for f in inv_freq {
-                let a = p as f64 * f;
+                let a = *p as f64 * f;
                 cos.push(a.cos() as f32);
                 sin.push(a.sin() as f32);
             }
         }
     }
-    let shape = [len, 2 * half];
+    let shape = [rows, len / rows.max(1), 2 * half];
     (
         Tensor::<1>::from_floats(cos.as_slice(), device).reshape(shape),
         Tensor::<1>::from_floats(sin.as_slice(), device).reshape(shape),
@@ -73,21 +74,15 @@ fn rope_tables(
 ///
 /// # Shapes
 /// - x: `[batch, heads, seq, head_dim]`
-/// - cos, sin: `[seq, head_dim]`
+/// - cos, sin: `[batch or 1, seq, head_dim]`
 /// - output: like `x`
-fn apply_rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
+fn apply_rope(x: Tensor<4>, cos: &Tensor<3>, sin: &Tensor<3>) -> Tensor<4> {
     let [b, h, s, d] = x.dims();
     let x1 = x.clone().narrow(3, 0, d / 2);
     let x2 = x.clone().narrow(3, d / 2, d / 2);
     let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-    let cos = cos
-        .clone()
-        .unsqueeze_dims::<4>(&[0, 1])
-        .expand([b, h, s, d]);
-    let sin = sin
-        .clone()
-        .unsqueeze_dims::<4>(&[0, 1])
-        .expand([b, h, s, d]);
+    let cos = cos.clone().unsqueeze_dim::<4>(1).expand([b, h, s, d]);
+    let sin = sin.clone().unsqueeze_dim::<4>(1).expand([b, h, s, d]);
     x * cos + rotated * sin
 }
 
@@ -157,20 +152,38 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The cache of the first `len` positions only (sharing the tensors' storage).
+    pub fn truncated(&self, len: usize) -> Self {
+        let len = len.min(self.len);
+        Self {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| {
+                    l.as_ref()
+                        .map(|(k, v)| (k.clone().narrow(2, 0, len), v.clone().narrow(2, 0, len)))
+                })
+                .collect(),
+            len,
+        }
+    }
 }
 
 impl Attention {
     /// # Shapes
     /// - x: `[batch, seq, d_model]`
-    /// - cos, sin: `[seq, head_dim]` for the positions of `x`
+    /// - cos, sin: `[batch or 1, seq, head_dim]` for the positions of `x`
     /// - past: `[batch, n_kv_heads, past, head_dim]` keys and values, if any
+    /// - mask: `[batch or 1, seq, past + seq]`, `true` where a query must not see a key
     /// - output: `[batch, seq, d_model]`, and the keys and values including `x`'s
     fn forward(
         &self,
         x: Tensor<3>,
-        cos: &Tensor<2>,
-        sin: &Tensor<2>,
+        cos: &Tensor<3>,
+        sin: &Tensor<3>,
         past: Option<(Tensor<4>, Tensor<4>)>,
+        mask: &Tensor<3, Bool>,
     ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
@@ -195,10 +208,8 @@ impl Attention {
         };
         let (ke, ve) = (expand(k.clone()), expand(v.clone()));
         let scores = q.matmul(ke.swap_dims(2, 3)).div_scalar((hd as f64).sqrt());
-        // Query i (absolute position t - s + i) sees keys 0..=t - s + i.
-        let mask = Tensor::<2, Bool>::tril_mask([s, t], (t - s) as i64, &scores.device());
         let scores = scores.mask_fill(
-            mask.unsqueeze_dims::<4>(&[0, 1]).expand([b, h, s, t]),
+            mask.clone().unsqueeze_dim::<4>(1).expand([b, h, s, t]),
             f32::NEG_INFINITY,
         );
         let out = softmax(scores, 3)
@@ -350,14 +361,17 @@ impl Llama {
         rope_inv_freq(self.head_dim, self.rope_theta, scaling.as_ref())
     }
 
-    /// Hidden states after the final norm.
+    /// Hidden states after the final norm, for the positions after those in `cache`, which it
+    /// extends (causal attention).
     ///
     /// # Shapes
     /// - tokens: `[batch, seq]`
     /// - output: `[batch, seq, d_model]`
-    fn hidden(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+    ///
+    /// # Panics
+    /// If the cached and new positions together exceed [`Llama::max_seq_len`].
+    pub fn hidden(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
         let [_, s] = tokens.dims();
-        let device = tokens.device();
         let start = cache.len;
         assert!(
             start + s <= self.max_seq_len,
@@ -365,25 +379,115 @@ impl Llama {
             start + s,
             self.max_seq_len
         );
-        let (cos, sin) = rope_tables(&self.inv_freq(), start, s, &device);
+        // Query i (absolute position start + i) sees keys 0..=start + i.
+        let mask = Tensor::<2, Bool>::tril_mask([s, start + s], start as i64, &tokens.device())
+            .unsqueeze_dim::<3>(0);
+        let positions: Vec<usize> = (start..start + s).collect();
+        let h = self.run_layers(tokens, &positions, 1, &mask, cache);
+        cache.len += s;
+        h
+    }
+
+    /// Hidden states after the final norm of *trees* of tokens continuing the sequence in
+    /// `cache` (left unchanged; its batch must be 1): row `b` holds a set of trees, token
+    /// `(b, i)` sits at absolute position `positions[b][i]` and sees every cached position and
+    /// the tokens `j` of its row with `visible[b][i][j]` (its ancestors and itself). All
+    /// continuations of a prompt (every job title) are scored in one pass this way.
+    ///
+    /// # Shapes
+    /// - tokens: `[rows, n]`
+    /// - output: `[rows, n, d_model]`
+    ///
+    /// # Panics
+    /// If a position reaches [`Llama::max_seq_len`], or `positions`/`visible` do not match
+    /// the shape of `tokens`.
+    pub fn hidden_tree(
+        &self,
+        tokens: Tensor<2, Int>,
+        positions: &[Vec<usize>],
+        visible: &[Vec<Vec<bool>>],
+        cache: &KvCache,
+    ) -> Tensor<3> {
+        let [rows, n] = tokens.dims();
+        assert!(
+            positions.len() == rows
+                && visible.len() == rows
+                && positions.iter().all(|p| p.len() == n)
+                && visible.iter().all(|v| v.len() == n),
+            "trees of {rows} rows of {n} tokens"
+        );
+        assert!(
+            positions.iter().flatten().all(|p| *p < self.max_seq_len),
+            "tree position past the model's context of {}",
+            self.max_seq_len
+        );
+        let past = cache.len;
+        let mut m = Vec::with_capacity(rows * n * (past + n));
+        for row in visible.iter().flatten() {
+            m.extend(std::iter::repeat_n(false, past));
+            m.extend((0..n).map(|j| !row.get(j).copied().unwrap_or(false)));
+        }
+        let mask = Tensor::<1, Bool>::from_bool(
+            burn::tensor::TensorData::new(m, [rows * n * (past + n)]),
+            &tokens.device(),
+        )
+        .reshape([rows, n, past + n]);
+        let mut scratch = KvCache {
+            layers: cache
+                .layers
+                .iter()
+                .map(|l| {
+                    l.as_ref().map(|(k, v)| {
+                        let [_, h, t, d] = k.dims();
+                        (
+                            k.clone().expand([rows, h, t, d]),
+                            v.clone().expand([rows, h, t, d]),
+                        )
+                    })
+                })
+                .collect(),
+            len: past,
+        };
+        let flat: Vec<usize> = positions.iter().flatten().copied().collect();
+        self.run_layers(tokens, &flat, rows, &mask, &mut scratch)
+    }
+
+    /// Embeddings, blocks (extending the per-layer keys/values of `cache`) and the final norm.
+    fn run_layers(
+        &self,
+        tokens: Tensor<2, Int>,
+        positions: &[usize],
+        rows: usize,
+        mask: &Tensor<3, Bool>,
+        cache: &mut KvCache,
+    ) -> Tensor<3> {
+        let device = tokens.device();
+        let (cos, sin) = rope_tables(&self.inv_freq(), positions, rows, &device);
         if cache.layers.len() != self.layers.len() {
             cache.layers = vec![None; self.layers.len()];
         }
         let mut x = self.embed.forward(tokens);
         for (block, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let (a, kv) =
-                block
-                    .attn
-                    .forward(block.attn_norm.forward(x.clone()), &cos, &sin, slot.take());
+            let (a, kv) = block.attn.forward(
+                block.attn_norm.forward(x.clone()),
+                &cos,
+                &sin,
+                slot.take(),
+                mask,
+            );
             *slot = Some(kv);
             let h = x + a;
             x = h.clone() + block.ffn.forward(block.ffn_norm.forward(h));
         }
-        cache.len += s;
         self.norm.forward(x)
     }
 
-    fn head(&self, h: Tensor<3>) -> Tensor<3> {
+    /// The output head: logits over the vocabulary.
+    ///
+    /// # Shapes
+    /// - h: `[batch, seq, d_model]`
+    /// - output: `[batch, seq, vocab]`
+    pub fn head(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(l) => l.forward(h),
             None => {

@@ -67,3 +67,109 @@ pub fn predict_panel(
     }
     Ok(out)
 }
+
+/// A language model as a [`Predictor`]: each worker is rendered with a template (every
+/// worker-year a target) and scored by the chain rule; the full distribution scores the
+/// continuation of every outcome of the taxonomy with one trie pass per target.
+///
+/// The distribution it reports is the model's probability of each title's text, *not*
+/// renormalised: it sums to the mass the model puts on valid titles (at most 1).
+pub struct LlmPredictor<'a> {
+    name: String,
+    scorer: crate::Scorer<'a>,
+    template: Box<dyn labor_template::Template>,
+    continuations: Vec<String>,
+}
+
+impl std::fmt::Debug for LlmPredictor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmPredictor")
+            .field("name", &self.name)
+            .field("template", &self.template.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> LlmPredictor<'a> {
+    /// Scores with `scorer` the texts `template` renders; the outcomes are those of `taxonomy`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Template`] when the template cannot write an outcome.
+    pub fn new(
+        name: impl Into<String>,
+        scorer: crate::Scorer<'a>,
+        template: Box<dyn labor_template::Template>,
+        taxonomy: &labor_data::Taxonomy,
+    ) -> Result<Self> {
+        let continuations = taxonomy
+            .outcomes()
+            .map(|(id, _)| template.continuation(id))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Self {
+            name: name.into(),
+            scorer,
+            template,
+            continuations,
+        })
+    }
+
+    /// The continuation of every outcome, indexed by state id.
+    pub fn continuations(&self) -> &[String] {
+        &self.continuations
+    }
+}
+
+impl Predictor for LlmPredictor<'_> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn predict_worker(
+        &self,
+        worker: &Worker,
+        full_distribution: bool,
+    ) -> Result<Vec<StepPrediction>> {
+        let rendered = self.template.render(worker)?;
+        let mut out: Vec<Option<StepPrediction>> = vec![None; worker.records.len()];
+        for doc in rendered.documents() {
+            let (scores, dists) = if full_distribution {
+                let d = self
+                    .scorer
+                    .document_distributions(doc, &self.continuations)?;
+                let s = doc
+                    .targets
+                    .iter()
+                    .zip(&d)
+                    .map(|(t, d)| d.log_probs[usize::from(t.state_id.0)])
+                    .collect();
+                (s, Some(d))
+            } else {
+                (self.scorer.score_document(doc)?, None)
+            };
+            for (k, (t, s)) in doc.targets.iter().zip(scores).enumerate() {
+                let probs = dists.as_ref().map(|d| {
+                    d[k].log_probs
+                        .iter()
+                        .map(|l| l.exp() as f32)
+                        .collect::<Vec<f32>>()
+                });
+                if let Some(slot) = out.get_mut(t.record) {
+                    *slot = Some(StepPrediction { log_prob: s, probs });
+                }
+            }
+        }
+        out.into_iter()
+            .enumerate()
+            .map(|(k, p)| {
+                p.ok_or_else(|| crate::Error::UnsupportedConfig {
+                    field: "targets",
+                    detail: format!(
+                        "worker `{}`: record {k} is not a target of the template; a predictor \
+                         scores every worker-year (use the `all` target rule)",
+                        worker.id
+                    ),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,5 +1,18 @@
 //! Exact scoring of job titles: `log P(continuation | prompt)` by the chain rule over the
-//! continuation's tokens, for every target of a rendered document in one forward pass.
+//! continuation's tokens.
+//!
+//! - [`Scorer::score_documents`] scores every target of a batch of rendered documents: one
+//!   forward pass per document (documents of similar length are batched with right padding,
+//!   which causal attention makes exact), and the output head (the vocabulary projection, a
+//!   fifth of SmolLM2's weights) only at the positions that are scored.
+//! - [`Scorer::distribution`] gives the model's whole distribution over a list of
+//!   continuations (every title of the taxonomy): the prompt runs once, then all continuations
+//!   run together as a token *trie* in one pass, each trie node attending to the prompt's cached
+//!   keys and values and to its own ancestors only ("tree attention"), at the position it would
+//!   have in its own sequence. The cost is one pass over the trie's nodes instead of one
+//!   forward pass per title.
+
+use std::collections::HashMap;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
@@ -7,7 +20,7 @@ use labor_template::Document;
 
 use crate::error::{Error, Result};
 use crate::model::{KvCache, Llama};
-use crate::tokenizer::TextTokenizer;
+use crate::tokenizer::{Encoded, TextTokenizer};
 
 /// Scores rendered documents with a model and its tokenizer.
 #[derive(Debug)]
@@ -15,87 +28,313 @@ pub struct Scorer<'a> {
     model: &'a Llama,
     tokenizer: &'a TextTokenizer,
     device: Device,
+    batch_tokens: usize,
 }
 
+/// A model's distribution over a set of continuations (e.g. every job title) after a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Distribution {
+    /// `log P(continuation | prompt)` of each continuation, in the order given.
+    pub log_probs: Vec<f64>,
+}
+
+impl Distribution {
+    /// Probability mass the model puts on the continuations together (at most 1: the rest goes
+    /// to text that is not one of them).
+    pub fn valid_mass(&self) -> f64 {
+        self.log_probs.iter().map(|l| l.exp()).sum()
+    }
+
+    /// The distribution renormalised over the continuations (sums to 1).
+    pub fn renormalized(&self) -> Vec<f64> {
+        let max = self
+            .log_probs
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = self.log_probs.iter().map(|l| (l - max).exp()).collect();
+        let z: f64 = w.iter().sum();
+        w.into_iter().map(|x| x / z).collect()
+    }
+
+    /// The `k` most likely continuations as `(index, renormalised probability)`, most likely
+    /// first (ties by index).
+    pub fn top_k(&self, k: usize) -> Vec<(usize, f64)> {
+        let p = self.renormalized();
+        let mut idx: Vec<usize> = (0..p.len()).collect();
+        idx.sort_by(|a, b| p[*b].total_cmp(&p[*a]).then(a.cmp(b)));
+        idx.into_iter().take(k).map(|i| (i, p[i])).collect()
+    }
+
+    /// Entropy of the renormalised distribution, in nats.
+    pub fn entropy(&self) -> f64 {
+        self.renormalized()
+            .into_iter()
+            .filter(|p| *p > 0.0)
+            .map(|p| -p * p.ln())
+            .sum()
+    }
+}
+
+/// The token trie of a set of continuations.
+#[derive(Debug)]
+struct Trie {
+    /// Token of each node.
+    tokens: Vec<u32>,
+    /// Parent node (`None` for a first token, whose parent is the prompt's last position).
+    parent: Vec<Option<usize>>,
+    /// Depth (0 for first tokens).
+    depth: Vec<usize>,
+    /// Node path of each continuation (empty for an empty continuation).
+    paths: Vec<Vec<usize>>,
+}
+
+impl Trie {
+    fn new(continuations: &[Vec<u32>]) -> Self {
+        let mut t = Trie {
+            tokens: vec![],
+            parent: vec![],
+            depth: vec![],
+            paths: vec![],
+        };
+        let mut children: HashMap<(Option<usize>, u32), usize> = HashMap::new();
+        for toks in continuations {
+            let mut at: Option<usize> = None;
+            let mut path = Vec::with_capacity(toks.len());
+            for (d, tok) in toks.iter().enumerate() {
+                let node = *children.entry((at, *tok)).or_insert_with(|| {
+                    t.tokens.push(*tok);
+                    t.parent.push(at);
+                    t.depth.push(d);
+                    t.tokens.len() - 1
+                });
+                path.push(node);
+                at = Some(node);
+            }
+            t.paths.push(path);
+        }
+        t
+    }
+
+    /// Groups of whole subtrees (each rooted at a first token) of at most `size` nodes (a
+    /// larger subtree forms a group of its own), as node lists in trie order.
+    fn groups(&self, size: usize) -> Vec<Vec<usize>> {
+        let n = self.tokens.len();
+        let mut root = vec![0; n];
+        let mut subtrees: Vec<Vec<usize>> = vec![];
+        let mut subtree_of_root: HashMap<usize, usize> = HashMap::new();
+        for i in 0..n {
+            root[i] = match self.parent[i] {
+                Some(p) => root[p],
+                None => i,
+            };
+            let k = *subtree_of_root.entry(root[i]).or_insert_with(|| {
+                subtrees.push(vec![]);
+                subtrees.len() - 1
+            });
+            subtrees[k].push(i);
+        }
+        let mut groups: Vec<Vec<usize>> = vec![];
+        let mut current: Vec<usize> = vec![];
+        for t in subtrees {
+            if !current.is_empty() && current.len() + t.len() > size {
+                groups.push(std::mem::take(&mut current));
+            }
+            current.extend(t);
+        }
+        if !current.is_empty() {
+            groups.push(current);
+        }
+        groups
+    }
+}
+
+/// Nodes of the trie per forward-pass row: subtrees packed into rows of at most this many
+/// tokens, so tree attention costs `nodes × 256` instead of `nodes²`.
+const TRIE_ROW: usize = 256;
+
 impl<'a> Scorer<'a> {
-    /// A scorer running `model` on `device`.
+    /// A scorer running `model` on `device`, batching documents up to 4,096 (padded) tokens.
     pub fn new(model: &'a Llama, tokenizer: &'a TextTokenizer, device: Device) -> Self {
         Self {
             model,
             tokenizer,
             device,
+            batch_tokens: 4096,
         }
+    }
+
+    /// Batches documents up to `tokens` padded tokens per forward pass (at least one document
+    /// per pass). Larger batches use the matrix units better and memory linearly more.
+    #[must_use]
+    pub fn with_batch_tokens(mut self, tokens: usize) -> Self {
+        self.batch_tokens = tokens.max(1);
+        self
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Llama {
+        self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        self.tokenizer
+    }
+
+    fn ints(&self, ids: &[u32], shape: [usize; 2]) -> Tensor<2, Int> {
+        let v: Vec<i32> = ids.iter().map(|i| *i as i32).collect();
+        Tensor::<1, Int>::from_ints(v.as_slice(), &self.device).reshape(shape)
+    }
+
+    fn read(t: Tensor<1>) -> Result<Vec<f32>> {
+        t.into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Tokenizer {
+                detail: format!("reading log-probabilities: {e:?}"),
+            })
+    }
+
+    fn check_len(&self, worker_id: &str, tokens: usize) -> Result<()> {
+        if tokens > self.model.max_seq_len() {
+            return Err(Error::TooLong {
+                worker_id: worker_id.to_string(),
+                tokens,
+                max: self.model.max_seq_len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `log P(token[i] | tokens before it)` at the requested `(sequence, position)` pairs of a
+    /// batch of token sequences, computing the output head at those positions only.
+    ///
+    /// Position `i >= 1` of sequence `s` asks for the log-probability of `seqs[s][i]`.
+    fn log_probs_at(&self, seqs: &[&[u32]], wanted: &[(usize, usize)]) -> Result<Vec<f32>> {
+        if wanted.is_empty() {
+            return Ok(vec![]);
+        }
+        let b = seqs.len();
+        let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(b * t);
+        for s in seqs {
+            ids.extend_from_slice(s);
+            ids.extend(std::iter::repeat_n(0, t - s.len()));
+        }
+        let h = self
+            .model
+            .hidden(self.ints(&ids, [b, t]), &mut KvCache::new());
+        let d = h.dims()[2];
+        // The hidden state *before* each scored token predicts it.
+        let rows: Vec<u32> = wanted.iter().map(|(s, i)| (s * t + i - 1) as u32).collect();
+        let next: Vec<u32> = wanted.iter().map(|(s, i)| seqs[*s][*i]).collect();
+        let m = rows.len();
+        let picked = h
+            .reshape([b * t, d])
+            .select(0, self.ints(&rows, [1, m]).reshape([m]))
+            .reshape([1, m, d]);
+        let lp = log_softmax(self.model.head(picked), 2);
+        let got = lp.gather(2, self.ints(&next, [1, m]).reshape([1, m, 1]));
+        Self::read(got.reshape([m]))
     }
 
     /// `log P(continuation | prompt)` of every target of `doc`, in target order.
     ///
-    /// The text is tokenized once; each continuation must start and end on token boundaries
+    /// # Errors
+    /// As [`Scorer::score_documents`].
+    pub fn score_document(&self, doc: &Document) -> Result<Vec<f64>> {
+        Ok(self
+            .score_documents(std::slice::from_ref(doc))?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// `log P(continuation | prompt)` of every target of every document, in order.
+    ///
+    /// Each text is tokenized once; each continuation must start and end on token boundaries
     /// (the templates put the space before the title into the continuation and end it with the
-    /// terminator, so byte-level BPE tokenizers never merge across them).
+    /// terminator, so byte-level BPE tokenizers never merge across them). Documents are sorted
+    /// by length and batched up to the scorer's token budget.
     ///
     /// # Errors
     /// [`Error::Tokenizer`], [`Error::TokenBoundary`] naming the worker and byte offset, or
-    /// [`Error::TooLong`] when the text exceeds the model's context.
-    pub fn score_document(&self, doc: &Document) -> Result<Vec<f64>> {
-        let enc = self.tokenizer.encode(&doc.text)?;
-        let n = enc.ids.len();
-        if n > self.model.max_seq_len() {
-            return Err(Error::TooLong {
-                worker_id: doc.worker_id.clone(),
-                tokens: n,
-                max: self.model.max_seq_len(),
-            });
+    /// [`Error::TooLong`] when a text exceeds the model's context.
+    pub fn score_documents(&self, docs: &[Document]) -> Result<Vec<Vec<f64>>> {
+        let mut encs = Vec::with_capacity(docs.len());
+        let mut spans = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let enc = self.tokenizer.encode(&doc.text)?;
+            self.check_len(&doc.worker_id, enc.ids.len())?;
+            spans.push(target_spans(doc, &enc)?);
+            encs.push(enc);
         }
-        if n < 2 {
-            return Ok(vec![]);
-        }
-        let ids: Vec<i32> = enc.ids.iter().map(|i| *i as i32).collect();
-        let tokens = Tensor::<1, Int>::from_ints(ids.as_slice(), &self.device).reshape([1, n]);
-        let lp: Vec<f32> = self
-            .model
-            .next_token_log_probs(tokens)
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Tokenizer {
-                detail: format!("reading log-probabilities: {e:?}"),
-            })?;
-        let boundary = |offset: usize| -> Result<usize> {
-            // The first token starting at `offset`, with every earlier token ending at or before it.
-            match enc.offsets.iter().position(|(s, e)| *s >= offset && e > s) {
-                Some(j)
-                    if enc.offsets[j].0 == offset
-                        && enc.offsets[..j].iter().all(|(_, e)| *e <= offset) =>
-                {
-                    Ok(j)
-                }
-                None if offset == doc.text.len() => Ok(n),
-                _ => Err(Error::TokenBoundary {
-                    worker_id: doc.worker_id.clone(),
-                    offset,
-                }),
+        let mut order: Vec<usize> = (0..docs.len()).collect();
+        order.sort_by_key(|i| encs[*i].ids.len());
+        let mut out: Vec<Vec<f64>> = spans.iter().map(|s| vec![0.0; s.len()]).collect();
+        let mut start = 0;
+        while start < order.len() {
+            // Grow the batch while the padded size stays within budget (sorted by length, so
+            // the last document is the longest).
+            let mut end = start + 1;
+            while end < order.len()
+                && encs[order[end]].ids.len() * (end + 1 - start) <= self.batch_tokens
+            {
+                end += 1;
             }
-        };
-        doc.targets
-            .iter()
-            .map(|t| {
-                let (a, b) = (
-                    boundary(t.continuation_start)?,
-                    boundary(t.continuation_end)?,
-                );
-                if a == 0 {
-                    return Err(Error::TokenBoundary {
-                        worker_id: doc.worker_id.clone(),
-                        offset: t.continuation_start,
-                    });
+            let batch = &order[start..end];
+            let seqs: Vec<&[u32]> = batch.iter().map(|i| encs[*i].ids.as_slice()).collect();
+            let mut wanted = vec![];
+            for (s, i) in batch.iter().enumerate() {
+                for (a, b) in &spans[*i] {
+                    wanted.extend((*a..*b).map(|j| (s, j)));
                 }
-                Ok((a..b).map(|j| f64::from(lp[j - 1])).sum())
-            })
-            .collect()
+            }
+            let lp = self.log_probs_at(&seqs, &wanted)?;
+            let mut k = 0;
+            for i in batch {
+                for (t, (a, b)) in spans[*i].iter().enumerate() {
+                    out[*i][t] = lp[k..k + (b - a)].iter().map(|x| f64::from(*x)).sum();
+                    k += b - a;
+                }
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+
+    /// The token ids of `text` and the log-probability of each token given those before it
+    /// (`None` for the first, which has no context).
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] or [`Error::TooLong`].
+    pub fn token_log_probs(&self, text: &str) -> Result<(Vec<u32>, Vec<Option<f64>>)> {
+        let ids = self.tokenizer.encode(text)?.ids;
+        self.check_len("", ids.len())?;
+        let wanted: Vec<(usize, usize)> = (1..ids.len()).map(|i| (0, i)).collect();
+        let lp = self.log_probs_at(&[&ids], &wanted)?;
+        let mut out = Vec::with_capacity(ids.len());
+        if !ids.is_empty() {
+            out.push(None);
+        }
+        out.extend(lp.into_iter().map(|x| Some(f64::from(x))));
+        Ok((ids, out))
     }
 
     /// `log P(c | prompt)` for every continuation `c` (e.g. `" Cooks\n"` for every title of the
-    /// taxonomy: the model's full distribution over the outcomes), by the chain rule. The prompt
-    /// is run once and its key-value cache shared by all continuations.
+    /// taxonomy), by the chain rule; see [`Scorer::distribution`].
+    ///
+    /// # Errors
+    /// As [`Scorer::distribution`].
+    pub fn continuation_log_probs(
+        &self,
+        prompt: &str,
+        continuations: &[String],
+    ) -> Result<Vec<f64>> {
+        Ok(self.distribution(prompt, continuations)?.log_probs)
+    }
+
+    /// The model's distribution over `continuations` after `prompt`: the prompt runs once,
+    /// and all continuations run together as one token trie with tree attention.
     ///
     /// Each continuation is tokenized on its own, which equals its tokenization after the
     /// prompt when the prompt ends on a pre-token boundary (the templates end prompts with `:`
@@ -104,59 +343,181 @@ impl<'a> Scorer<'a> {
     /// # Errors
     /// [`Error::Tokenizer`], or [`Error::TooLong`] when the prompt and a continuation exceed the
     /// model's context.
-    pub fn continuation_log_probs(
-        &self,
-        prompt: &str,
-        continuations: &[String],
-    ) -> Result<Vec<f64>> {
+    pub fn distribution(&self, prompt: &str, continuations: &[String]) -> Result<Distribution> {
         let ids = self.tokenizer.encode(prompt)?.ids;
-        let too_long = |tokens| Error::TooLong {
-            worker_id: String::new(),
-            tokens,
-            max: self.model.max_seq_len(),
-        };
-        if ids.is_empty() || ids.len() >= self.model.max_seq_len() {
-            return Err(too_long(ids.len()));
+        if ids.is_empty() {
+            return Err(Error::Tokenizer {
+                detail: "the prompt is empty: nothing to condition on".into(),
+            });
         }
-        let to_tensor = |v: &[u32]| {
-            let v: Vec<i32> = v.iter().map(|i| *i as i32).collect();
-            Tensor::<1, Int>::from_ints(v.as_slice(), &self.device).reshape([1, v.len()])
-        };
-        let read = |t: Tensor<3>| -> Result<Vec<f32>> {
-            t.into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| Error::Tokenizer {
-                    detail: format!("reading log-probabilities: {e:?}"),
-                })
-        };
         let mut cache = KvCache::new();
-        let logits = self.model.forward_with_cache(to_tensor(&ids), &mut cache);
-        let vocab = logits.dims()[2];
-        let first = read(log_softmax(logits.narrow(1, ids.len() - 1, 1), 2))?;
-        continuations
+        self.check_len("", ids.len())?;
+        let h = self
+            .model
+            .hidden(self.ints(&ids, [1, ids.len()]), &mut cache);
+        let last = h.narrow(1, ids.len() - 1, 1);
+        self.distribution_after(last, &cache, continuations)
+    }
+
+    /// The distribution over `continuations` given the prompt whose keys and values are in
+    /// `cache` and whose last hidden state is `last` (`[1, 1, d_model]`).
+    fn distribution_after(
+        &self,
+        last: Tensor<3>,
+        cache: &KvCache,
+        continuations: &[String],
+    ) -> Result<Distribution> {
+        let toks = continuations
             .iter()
-            .map(|c| {
-                let toks = self.tokenizer.encode_continuation(c)?;
-                let Some((&t0, _)) = toks.split_first() else {
-                    return Ok(0.0);
-                };
-                if ids.len() + toks.len() > self.model.max_seq_len() {
-                    return Err(too_long(ids.len() + toks.len()));
+            .map(|c| self.tokenizer.encode_continuation(c))
+            .collect::<Result<Vec<_>>>()?;
+        let longest = toks.iter().map(Vec::len).max().unwrap_or(0);
+        self.check_len("", cache.len() + longest)?;
+        let trie = Trie::new(&toks);
+        let n = trie.tokens.len();
+        if n == 0 {
+            return Ok(Distribution {
+                log_probs: vec![0.0; continuations.len()],
+            });
+        }
+        let groups = trie.groups(TRIE_ROW);
+        let rows = groups.len();
+        let m = groups.iter().map(Vec::len).max().unwrap_or(0);
+        // Where each node sits in the padded [rows, m] batch.
+        let mut slot = vec![0usize; n];
+        let mut local = vec![0usize; n];
+        let mut ids = Vec::with_capacity(rows * m);
+        let mut positions = Vec::with_capacity(rows);
+        let mut visible = Vec::with_capacity(rows);
+        for (g, nodes) in groups.iter().enumerate() {
+            for (j, node) in nodes.iter().enumerate() {
+                slot[*node] = g * m + j;
+                local[*node] = j;
+            }
+            let mut pos = vec![cache.len(); m];
+            let mut vis = vec![vec![false; m]; m];
+            for (j, node) in nodes.iter().enumerate() {
+                pos[j] = cache.len() + trie.depth[*node];
+                let mut at = Some(*node);
+                while let Some(a) = at {
+                    vis[j][local[a]] = true;
+                    at = trie.parent[a];
                 }
-                let mut total = f64::from(first[t0 as usize]);
-                if toks.len() > 1 {
-                    let mut c2 = cache.clone();
-                    let lp = read(log_softmax(
-                        self.model
-                            .forward_with_cache(to_tensor(&toks[..toks.len() - 1]), &mut c2),
-                        2,
-                    ))?;
-                    for (j, t) in toks[1..].iter().enumerate() {
-                        total += f64::from(lp[j * vocab + *t as usize]);
-                    }
-                }
-                Ok(total)
+            }
+            // Padding sees only itself (and the prompt); nothing reads it.
+            for (j, row) in vis.iter_mut().enumerate().skip(nodes.len()) {
+                row[j] = true;
+            }
+            ids.extend(nodes.iter().map(|i| trie.tokens[*i]));
+            ids.extend(std::iter::repeat_n(0, m - nodes.len()));
+            positions.push(pos);
+            visible.push(vis);
+        }
+        let h = self
+            .model
+            .hidden_tree(self.ints(&ids, [rows, m]), &positions, &visible, cache);
+        // Rows whose next-token distribution is needed: the prompt's end (row 0) and every
+        // node with children (rows 1..).
+        let mut row_of: Vec<Option<usize>> = vec![None; n];
+        let mut inner: Vec<u32> = vec![];
+        for p in trie.parent.iter().flatten() {
+            if row_of[*p].is_none() {
+                row_of[*p] = Some(inner.len() + 1);
+                inner.push(slot[*p] as u32);
+            }
+        }
+        let d = h.dims()[2];
+        let mut heads = vec![last];
+        if !inner.is_empty() {
+            let k = inner.len();
+            heads.push(
+                h.reshape([rows * m, d])
+                    .select(0, self.ints(&inner, [1, k]).reshape([k]))
+                    .reshape([1, k, d]),
+            );
+        }
+        let lp = log_softmax(self.model.head(Tensor::cat(heads, 1)), 2);
+        let [_, r, v] = lp.dims();
+        // One edge per node: log P(node's token | its parent's row).
+        let flat: Vec<u32> = (0..n)
+            .map(|i| {
+                let row = trie.parent[i].and_then(|p| row_of[p]).unwrap_or(0);
+                (row * v) as u32 + trie.tokens[i]
+            })
+            .collect();
+        let edge = Self::read(
+            lp.reshape([r * v])
+                .select(0, self.ints(&flat, [1, n]).reshape([n])),
+        )?;
+        Ok(Distribution {
+            log_probs: trie
+                .paths
+                .iter()
+                .map(|p| p.iter().map(|i| f64::from(edge[*i])).sum())
+                .collect(),
+        })
+    }
+
+    /// For every target of `doc`, the distribution over `continuations` after the target's
+    /// prompt. The document runs once; each target reuses the keys and values of its prompt.
+    ///
+    /// # Errors
+    /// As [`Scorer::score_documents`] and [`Scorer::distribution`].
+    pub fn document_distributions(
+        &self,
+        doc: &Document,
+        continuations: &[String],
+    ) -> Result<Vec<Distribution>> {
+        let enc = self.tokenizer.encode(&doc.text)?;
+        self.check_len(&doc.worker_id, enc.ids.len())?;
+        let spans = target_spans(doc, &enc)?;
+        let n = enc.ids.len();
+        let mut cache = KvCache::new();
+        let h = self.model.hidden(self.ints(&enc.ids, [1, n]), &mut cache);
+        spans
+            .iter()
+            .map(|(a, _)| {
+                let prompt_cache = cache.truncated(*a);
+                let last = h.clone().narrow(1, a - 1, 1);
+                self.distribution_after(last, &prompt_cache, continuations)
             })
             .collect()
     }
+}
+
+/// Token ranges `[a, b)` of every target's continuation in `enc`.
+fn target_spans(doc: &Document, enc: &Encoded) -> Result<Vec<(usize, usize)>> {
+    let n = enc.ids.len();
+    let boundary = |offset: usize| -> Result<usize> {
+        // The first token starting at `offset`, with every earlier token ending at or before it.
+        match enc.offsets.iter().position(|(s, e)| *s >= offset && e > s) {
+            Some(j)
+                if enc.offsets[j].0 == offset
+                    && enc.offsets[..j].iter().all(|(_, e)| *e <= offset) =>
+            {
+                Ok(j)
+            }
+            None if offset == doc.text.len() => Ok(n),
+            _ => Err(Error::TokenBoundary {
+                worker_id: doc.worker_id.clone(),
+                offset,
+            }),
+        }
+    };
+    doc.targets
+        .iter()
+        .map(|t| {
+            let (a, b) = (
+                boundary(t.continuation_start)?,
+                boundary(t.continuation_end)?,
+            );
+            if a == 0 {
+                return Err(Error::TokenBoundary {
+                    worker_id: doc.worker_id.clone(),
+                    offset: t.continuation_start,
+                });
+            }
+            Ok((a, b))
+        })
+        .collect()
 }

@@ -8,6 +8,7 @@ mod gguf;
 mod golden;
 mod hf;
 mod model;
+mod score;
 mod tokenize;
 
 use std::path::PathBuf;

@@ -1,12 +1,12 @@
 //! Rendered texts and the spans of their targets.
 
 use labor_data::{StateId, Worker};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One prediction target inside a rendered text: the prompt is `text[..prompt_end]`, the
 /// continuation that names the outcome is `text[continuation_start..continuation_end]` (a
 /// leading space, the title, the terminator).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     /// Index of the record in the worker's records.
     pub record: usize,
@@ -25,7 +25,7 @@ pub struct Target {
 }
 
 /// A rendered text with its targets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Document {
     /// The worker rendered.
     pub worker_id: String,

@@ -33,6 +33,14 @@ pub trait Template: Send + Sync {
     /// # Errors
     /// As [`Template::render`], and [`Error::RecordOutOfRange`].
     fn prompt(&self, worker: &Worker, k: usize) -> Result<String>;
+
+    /// The continuation this template writes after a prompt when the outcome is `state`:
+    /// `" {title}{terminator}"` (with numbered titles, `" job_032{terminator}"`). Scoring every
+    /// state's continuation gives a model's full distribution over the outcomes.
+    ///
+    /// # Errors
+    /// [`Error::UnknownState`] for a state outside the taxonomy.
+    fn continuation(&self, state: StateId) -> Result<String>;
 }
 
 /// The demographic fields that can be randomised.
@@ -232,6 +240,21 @@ impl Common {
         out.push(':');
     }
 
+    /// `" {title}{terminator}"` of a state checked against the taxonomy.
+    fn continuation_of(&self, id: StateId) -> Result<String> {
+        if self.taxonomy.get(id).is_none() {
+            return Err(Error::UnknownState {
+                worker_id: String::new(),
+                year: 0,
+                state: id.0,
+                taxonomy: self.taxonomy.name().to_string(),
+            });
+        }
+        let mut out = String::new();
+        self.continuation(id, &mut out);
+        Ok(out)
+    }
+
     /// Appends `" {title}{terminator}"`.
     fn continuation(&self, id: StateId, out: &mut String) {
         out.push(' ');
@@ -317,6 +340,10 @@ pub struct ResumeTemplate {
 }
 
 impl Template for ResumeTemplate {
+    fn continuation(&self, state: StateId) -> Result<String> {
+        self.common.continuation_of(state)
+    }
+
     fn name(&self) -> &'static str {
         "resume"
     }
@@ -357,6 +384,10 @@ pub struct PromptTemplate {
 }
 
 impl Template for PromptTemplate {
+    fn continuation(&self, state: StateId) -> Result<String> {
+        self.common.continuation_of(state)
+    }
+
     fn name(&self) -> &'static str {
         if self.with_titles {
             "prompt-titles"
@@ -462,6 +493,10 @@ impl IclTemplate {
 }
 
 impl Template for IclTemplate {
+    fn continuation(&self, state: StateId) -> Result<String> {
+        self.common.continuation_of(state)
+    }
+
     fn name(&self) -> &'static str {
         "icl"
     }

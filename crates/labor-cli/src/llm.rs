@@ -1,0 +1,250 @@
+//! `labor logprobs` and `labor score`: language models on text.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use labor_data::{Prediction, Predictions, Taxonomy};
+use labor_model::{Scorer, TextTokenizer, load_model};
+use labor_template::{Document, TemplateBuilder, TemplateKind};
+
+use crate::progress;
+
+#[derive(clap::Args, Debug)]
+pub struct LogprobsArgs {
+    /// The model: a GGUF file or a Hugging Face directory (config.json, safetensors, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// JSON Lines, one `{"text": ...}` per line.
+    #[arg(long)]
+    input: PathBuf,
+    /// JSON Lines, one `{"tokens": [...], "logprobs": [null, ...]}` per input line.
+    #[arg(long)]
+    output: PathBuf,
+    /// Prepend the tokenizer's BOS token (when it has one).
+    #[arg(long)]
+    bos: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ScoreArgs {
+    /// The model: a GGUF file or a Hugging Face directory (config.json, safetensors, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// Rendered texts, as `labor render` writes them (JSON Lines with worker_id, text, targets).
+    #[arg(long)]
+    texts: PathBuf,
+    /// Output predictions (Parquet): one row per target.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also compute the model's probability of every title of the taxonomy for each target
+    /// (one trie pass per target), the mass on valid titles and the top 5.
+    #[arg(long)]
+    full_distribution: bool,
+    /// The texts use numbered titles (`job_NNN`) drawn with this seed (`labor render --numbered --seed S`).
+    #[arg(long)]
+    numbered_seed: Option<u64>,
+    /// A taxonomy CSV (code,title) instead of the built-in occ1990dd.
+    #[arg(long)]
+    taxonomy: Option<PathBuf>,
+    /// Name of the model in the predictions file (default: the model file's stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// Padded tokens per forward pass.
+    #[arg(long, default_value_t = 4096)]
+    batch_tokens: usize,
+}
+
+fn load(path: &Path) -> Result<(labor_model::Llama, TextTokenizer)> {
+    let t = Instant::now();
+    let (config, model, tok) = load_model(path, &Device::default())
+        .with_context(|| format!("loading {}", path.display()))?;
+    eprintln!(
+        "loaded {} ({} layers, d_model {}, vocab {}) in {:.1} s",
+        path.display(),
+        config.n_layers,
+        config.d_model,
+        config.vocab_size,
+        t.elapsed().as_secs_f64()
+    );
+    Ok((model, tok))
+}
+
+fn read_lines(path: &Path) -> Result<Vec<(usize, String)>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = vec![];
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        if !line.trim().is_empty() {
+            out.push((i + 1, line));
+        }
+    }
+    Ok(out)
+}
+
+pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
+    let (model, tok) = load(&a.model)?;
+    let tok = tok.with_bos(a.bos);
+    let scorer = Scorer::new(&model, &tok, Device::default());
+    let lines = read_lines(&a.input)?;
+    let file = std::fs::File::create(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let mut out = BufWriter::new(file);
+    let pb = progress(lines.len() as u64, "logprobs");
+    let start = Instant::now();
+    let mut tokens = 0usize;
+    for (n, line) in &lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: line {n}: invalid JSON", a.input.display()))?;
+        let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
+            bail!("{}: line {n}: no \"text\" string", a.input.display());
+        };
+        let (ids, lps) = scorer
+            .token_log_probs(text)
+            .with_context(|| format!("{}: line {n}", a.input.display()))?;
+        tokens += ids.len();
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({"tokens": ids, "logprobs": lps}),
+        )?;
+        out.write_all(b"\n")?;
+        pb.inc(1);
+        pb.set_message(format!(
+            "{:.0} tok/s",
+            tokens as f64 / start.elapsed().as_secs_f64()
+        ));
+    }
+    pb.finish_and_clear();
+    out.flush()?;
+    eprintln!(
+        "{} texts, {tokens} tokens in {:.1} s ({:.0} tokens/s) -> {}",
+        lines.len(),
+        start.elapsed().as_secs_f64(),
+        tokens as f64 / start.elapsed().as_secs_f64(),
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// Per text: the targets' log-probabilities and, optionally, their distributions.
+type ScoredText = (Vec<f64>, Option<Vec<Vec<f32>>>);
+
+pub fn score(a: &ScoreArgs) -> Result<()> {
+    let taxonomy = Arc::new(match &a.taxonomy {
+        Some(p) => {
+            Taxonomy::from_csv_path(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => Taxonomy::occ1990dd(),
+    });
+    let mut docs: Vec<Document> = vec![];
+    for (n, line) in read_lines(&a.texts)? {
+        docs.push(
+            serde_json::from_str(&line)
+                .with_context(|| format!("{}: line {n}: not a rendered text", a.texts.display()))?,
+        );
+    }
+    let (model, tok) = load(&a.model)?;
+    let scorer = Scorer::new(&model, &tok, Device::default()).with_batch_tokens(a.batch_tokens);
+    let continuations = if a.full_distribution {
+        let mut b = TemplateBuilder::new(Arc::clone(&taxonomy), TemplateKind::Resume);
+        if let Some(seed) = a.numbered_seed {
+            b = b.with_numbered_titles(seed);
+        }
+        let template = b.build()?;
+        taxonomy
+            .outcomes()
+            .map(|(id, _)| template.continuation(id))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![]
+    };
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.model
+            .file_stem()
+            .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let mut preds = Predictions::new(name, Arc::clone(&taxonomy));
+    let n_targets: usize = docs.iter().map(|d| d.targets.len()).sum();
+    let pb = progress(n_targets as u64, "score");
+    let start = Instant::now();
+    let mut tokens = 0usize;
+    // Chunks of documents: batched within a chunk, progress between chunks.
+    for chunk in docs.chunks(32) {
+        let scores: Vec<ScoredText> = if a.full_distribution {
+            chunk
+                .iter()
+                .map(|d| {
+                    let dists = scorer.document_distributions(d, &continuations)?;
+                    let s = d
+                        .targets
+                        .iter()
+                        .zip(&dists)
+                        .map(|(t, x)| x.log_probs[usize::from(t.state_id.0)])
+                        .collect();
+                    let p = dists
+                        .iter()
+                        .map(|x| x.log_probs.iter().map(|l| l.exp() as f32).collect())
+                        .collect();
+                    Ok((s, Some(p)))
+                })
+                .collect::<labor_model::Result<_>>()?
+        } else {
+            scorer
+                .score_documents(chunk)?
+                .into_iter()
+                .map(|s| (s, None))
+                .collect()
+        };
+        for (d, (s, p)) in chunk.iter().zip(scores) {
+            tokens += tok.encode(&d.text)?.ids.len();
+            let mut p = p.map(|v| v.into_iter());
+            for (t, lp) in d.targets.iter().zip(s) {
+                preds.push(Prediction {
+                    worker_id: d.worker_id.clone(),
+                    year: t.year,
+                    position: t.record as u32,
+                    state: t.state_id,
+                    log_prob: lp,
+                    weight: None,
+                    probs: p.as_mut().and_then(Iterator::next),
+                })?;
+            }
+            pb.inc(d.targets.len() as u64);
+        }
+        pb.set_message(format!(
+            "{:.0} tok/s",
+            tokens as f64 / start.elapsed().as_secs_f64()
+        ));
+    }
+    pb.finish_and_clear();
+    preds
+        .write_parquet(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    let secs = start.elapsed().as_secs_f64();
+    let nll: f64 = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / n_targets.max(1) as f64;
+    eprintln!(
+        "{n_targets} targets in {} texts ({tokens} tokens) in {secs:.1} s: {:.1} targets/s, \
+         {:.0} tokens/s; perplexity {:.3}{} -> {}",
+        docs.len(),
+        n_targets as f64 / secs,
+        tokens as f64 / secs,
+        nll.exp(),
+        if a.full_distribution {
+            let mass: f64 = preds
+                .rows()
+                .iter()
+                .filter_map(|r| r.probs.as_ref())
+                .map(|p| p.iter().map(|x| f64::from(*x)).sum::<f64>())
+                .sum::<f64>()
+                / n_targets.max(1) as f64;
+            format!(", mean mass on valid titles {mass:.4}")
+        } else {
+            String::new()
+        },
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! `labor score` and `labor logprobs` on a small random model saved as a Hugging Face directory
+//! with a real byte-level BPE tokenizer, checked against the library's scorer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::tensor::Device;
+use labor_data::Predictions;
+use labor_model::{LlamaConfig, Scorer, load_model, save_hf};
+use labor_template::Document;
+
+fn labor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_labor"))
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("labor runs");
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A random 2-layer model over the tiny BPE fixture's 600 tokens, as an HF directory.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let model_dir = dir.join("tiny");
+    let config = LlamaConfig::new(48, 2, 4, 2, 96, 600)
+        .with_max_seq_len(1024)
+        .with_tie_embeddings(true);
+    save_hf(&config.init(&Device::default()), &config, &model_dir).unwrap();
+    std::fs::copy(
+        fixtures().join("models/tiny-bpe/tokenizer.json"),
+        model_dir.join("tokenizer.json"),
+    )
+    .unwrap();
+    model_dir
+}
+
+fn render(dir: &Path) -> PathBuf {
+    let panel = dir.join("panel.parquet");
+    run_ok(
+        labor()
+            .args([
+                "synth",
+                "--preset",
+                "nlsy79",
+                "--workers",
+                "2",
+                "--seed",
+                "2",
+                "--out",
+            ])
+            .arg(&panel),
+    );
+    let docs = dir.join("docs.jsonl");
+    run_ok(
+        labor()
+            .args(["render", "--template", "prompt", "--panel"])
+            .arg(&panel)
+            .arg("--out")
+            .arg(&docs),
+    );
+    docs
+}
+
+#[test]
+fn score_writes_what_the_scorer_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = tiny_model(dir.path());
+    let docs_path = render(dir.path());
+    let out = dir.path().join("scores.parquet");
+    let log = run_ok(
+        labor()
+            .arg("score")
+            .arg("--model")
+            .arg(&model_dir)
+            .arg("--texts")
+            .arg(&docs_path)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(log.contains("targets/s"), "{log}");
+    let preds = Predictions::read_parquet(&out).unwrap();
+    assert_eq!(preds.model(), "tiny");
+    let docs: Vec<Document> = std::fs::read_to_string(&docs_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (_, model, tok) = load_model(&model_dir, &Device::default()).unwrap();
+    let scorer = Scorer::new(&model, &tok, Device::default());
+    let want: Vec<f64> = docs
+        .iter()
+        .flat_map(|d| scorer.score_document(d).unwrap())
+        .collect();
+    assert_eq!(preds.len(), want.len());
+    for (r, w) in preds.rows().iter().zip(&want) {
+        assert!((r.log_prob - w).abs() < 1e-4, "{} vs {w}", r.log_prob);
+    }
+
+    // With the full distribution: the observed title's probability is the score, and the mass
+    // on valid titles is at most one.
+    let full = dir.path().join("full.parquet");
+    run_ok(
+        labor()
+            .arg("score")
+            .arg("--model")
+            .arg(&model_dir)
+            .arg("--texts")
+            .arg(&docs_path)
+            .arg("--out")
+            .arg(&full)
+            .arg("--full-distribution"),
+    );
+    let full = Predictions::read_parquet(&full).unwrap();
+    assert!(full.has_distribution());
+    for (r, w) in full.rows().iter().take(6).zip(&want) {
+        let p = r.probs.as_ref().unwrap();
+        assert!((r.log_prob - w).abs() < 1e-4);
+        // Probabilities are stored as f32: compare where they do not underflow.
+        let obs = f64::from(p[usize::from(r.state.0)]);
+        if obs > 1e-30 {
+            assert!((obs.ln() - w).abs() < 1e-3, "{} vs {w}", obs.ln());
+        }
+        let mass: f64 = p.iter().map(|x| f64::from(*x)).sum();
+        assert!(mass > 0.0 && mass <= 1.0 + 1e-5, "{mass}");
+    }
+}
+
+#[test]
+fn logprobs_gives_one_value_per_token_and_null_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = tiny_model(dir.path());
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\": \"1990 (college): Cashiers\\n\"}\n{\"text\": \"<A worker>\"}\n",
+    )
+    .unwrap();
+    let output = dir.path().join("out.jsonl");
+    run_ok(
+        labor()
+            .arg("logprobs")
+            .arg("--model")
+            .arg(&model_dir)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(&output),
+    );
+    let (_, model, tok) = load_model(&model_dir, &Device::default()).unwrap();
+    let scorer = Scorer::new(&model, &tok, Device::default());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let (ids, lps) = scorer
+        .token_log_probs("1990 (college): Cashiers\n")
+        .unwrap();
+    let got_ids: Vec<u32> = serde_json::from_value(lines[0]["tokens"].clone()).unwrap();
+    assert_eq!(got_ids, ids);
+    let got: Vec<Option<f64>> = serde_json::from_value(lines[0]["logprobs"].clone()).unwrap();
+    assert_eq!(got[0], None);
+    for (g, w) in got.iter().zip(&lps).skip(1) {
+        assert!((g.unwrap() - w.unwrap()).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn a_model_directory_without_tokenizer_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = tiny_model(dir.path());
+    std::fs::remove_file(model_dir.join("tokenizer.json")).unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"text\": \"x y\"}\n").unwrap();
+    let out = labor()
+        .arg("logprobs")
+        .arg("--model")
+        .arg(&model_dir)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("o.jsonl"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tokenizer.json"), "{err}");
+}

@@ -1,0 +1,160 @@
+//! The scorer against naive computations on a random model with a real (tiny) BPE tokenizer:
+//! batched document scoring equals one prompt per target, and the trie distribution equals
+//! scoring every title on its own.
+
+use std::sync::Arc;
+
+use burn::tensor::{Device, Int, Tensor};
+use labor_data::{Preset, SynthBuilder, Taxonomy};
+use labor_model::{Llama, LlamaConfig, Scorer, TextTokenizer};
+use labor_template::{Document, Rendered, TemplateBuilder, TemplateKind};
+
+use crate::fixtures;
+
+fn tiny_bpe() -> TextTokenizer {
+    TextTokenizer::from_file(fixtures().join("models/tiny-bpe/tokenizer.json")).unwrap()
+}
+
+fn model(device: &Device) -> Llama {
+    LlamaConfig::new(48, 2, 4, 2, 96, 600)
+        .with_max_seq_len(1024)
+        .with_tie_embeddings(true)
+        .init(device)
+}
+
+/// `log P(text[start..] | text[..start])` with one forward pass over `text` alone.
+fn naive(model: &Llama, tok: &TextTokenizer, prompt: &str, continuation: &str) -> f64 {
+    let device = Device::default();
+    let p = tok.encode(prompt).unwrap().ids;
+    let full = tok.encode(&format!("{prompt}{continuation}")).unwrap().ids;
+    assert_eq!(&full[..p.len()], p.as_slice(), "prompt tokens are a prefix");
+    let ids: Vec<i32> = full.iter().map(|i| *i as i32).collect();
+    let t = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([1, ids.len()]);
+    let lp: Vec<f32> = model
+        .next_token_log_probs(t)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    (p.len()..full.len()).map(|j| f64::from(lp[j - 1])).sum()
+}
+
+fn documents(n: usize) -> (Arc<Taxonomy>, Vec<Document>) {
+    let panel = SynthBuilder::new(Preset::Nlsy79)
+        .with_workers(n)
+        .with_seed(3)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let tax = Arc::clone(panel.taxonomy());
+    let template = TemplateBuilder::new(Arc::clone(&tax), TemplateKind::Prompt)
+        .build()
+        .unwrap();
+    let docs = panel
+        .workers()
+        .iter()
+        .map(|w| match template.render(w).unwrap() {
+            Rendered::Shared(d) => d,
+            Rendered::PerTarget(_) => unreachable!(),
+        })
+        .collect();
+    (tax, docs)
+}
+
+#[test]
+fn batched_scoring_equals_one_prompt_per_target() {
+    let device = Device::default();
+    let model = model(&device);
+    let tok = tiny_bpe();
+    let (_, docs) = documents(5);
+    // A small budget forces several batches with padding of unequal documents.
+    let scorer = Scorer::new(&model, &tok, device).with_batch_tokens(700);
+    let got = scorer.score_documents(&docs).unwrap();
+    let mut n = 0;
+    for (doc, scores) in docs.iter().zip(&got) {
+        assert_eq!(scores.len(), doc.targets.len());
+        for (t, s) in doc.targets.iter().zip(scores) {
+            let want = naive(&model, &tok, doc.prompt(t), doc.continuation(t));
+            assert!(
+                (s - want).abs() < 1e-4,
+                "{} {}: {s} vs {want}",
+                doc.worker_id,
+                t.year
+            );
+            assert!(*s < 0.0);
+            n += 1;
+        }
+    }
+    assert!(n > 20, "{n} targets checked");
+    // One document at a time gives the same numbers.
+    let one = scorer.score_document(&docs[2]).unwrap();
+    for (a, b) in one.iter().zip(&got[2]) {
+        assert!((a - b).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn token_log_probs_start_without_context_and_match_the_model() {
+    let device = Device::default();
+    let model = model(&device);
+    let tok = tiny_bpe();
+    let scorer = Scorer::new(&model, &tok, device);
+    let text = "1990 (college): Cashiers\n1991 (college): Cooks\n";
+    let (ids, lps) = scorer.token_log_probs(text).unwrap();
+    assert_eq!(ids.len(), lps.len());
+    assert_eq!(lps[0], None);
+    let total: f64 = lps.iter().flatten().sum();
+    let first = tok.decode(&ids[..1]).unwrap();
+    let want = naive(&model, &tok, &first, &text[first.len()..]);
+    assert!((total - want).abs() < 1e-4, "{total} vs {want}");
+}
+
+#[test]
+fn trie_distribution_equals_per_title_scoring() {
+    let device = Device::default();
+    let model = model(&device);
+    let tok = tiny_bpe();
+    let (tax, docs) = documents(2);
+    let template = TemplateBuilder::new(Arc::clone(&tax), TemplateKind::Prompt)
+        .build()
+        .unwrap();
+    let conts: Vec<String> = tax
+        .outcomes()
+        .map(|(id, _)| template.continuation(id).unwrap())
+        .collect();
+    let scorer = Scorer::new(&model, &tok, device);
+    // Three targets (a trie pass each, with the naive checks, is slow at opt-level 1).
+    let mut doc = docs[0].clone();
+    doc.targets.truncate(3);
+    let doc = &doc;
+    let dists = scorer.document_distributions(doc, &conts).unwrap();
+    assert_eq!(dists.len(), doc.targets.len());
+    let scores = scorer.score_document(doc).unwrap();
+    for (k, (t, d)) in doc.targets.iter().zip(&dists).enumerate() {
+        assert_eq!(d.log_probs.len(), tax.len());
+        // The observed title's entry equals its score in the document.
+        let obs = d.log_probs[usize::from(t.state_id.0)];
+        assert!((obs - scores[k]).abs() < 1e-4, "{obs} vs {}", scores[k]);
+        // Every title agrees with scoring it after its own prompt (a sample of them, to
+        // keep the test fast).
+        for id in (0..tax.len()).step_by(37) {
+            let want = naive(&model, &tok, doc.prompt(t), &conts[id]);
+            assert!((d.log_probs[id] - want).abs() < 1e-4, "title {id}");
+        }
+        // The mass on valid titles is a probability; renormalised, it sums to one.
+        let mass = d.valid_mass();
+        assert!(mass > 0.0 && mass <= 1.0 + 1e-9, "{mass}");
+        let total: f64 = d.renormalized().iter().sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        let top = d.top_k(5);
+        assert_eq!(top.len(), 5);
+        assert!(top.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(d.entropy() >= 0.0 && d.entropy() <= (tax.len() as f64).ln() + 1e-9);
+    }
+    // The prompt-only entry point gives the same distribution.
+    let t = &doc.targets[1];
+    let alone = scorer.distribution(doc.prompt(t), &conts).unwrap();
+    for (a, b) in alone.log_probs.iter().zip(&dists[1].log_probs) {
+        assert!((a - b).abs() < 1e-4);
+    }
+}
