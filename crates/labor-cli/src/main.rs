@@ -14,6 +14,7 @@ use labor_data::ingest::{Format, IngestBuilder, OnError};
 use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
 
 mod llm;
+mod speed;
 mod truth;
 
 /// Predict workers' next occupation from their career history, and measure how well.
@@ -40,6 +41,9 @@ enum Command {
     Logprobs(llm::LogprobsArgs),
     /// Score every target of rendered texts with a language model (optionally the full distribution).
     Score(llm::ScoreArgs),
+    /// Measure a language model's speed on this machine (forward tokens/s, scored transitions/s,
+    /// full-distribution cost), printed as JSON.
+    Speed(speed::SpeedArgs),
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
 }
@@ -198,6 +202,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quickstart(a) => quickstart(&a),
         Command::Logprobs(a) => llm::logprobs(&a),
         Command::Score(a) => llm::score(&a),
+        Command::Speed(a) => speed::speed(&a),
     }
 }
 
