@@ -10,7 +10,9 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
-use burn::tensor::activation::{log_softmax, silu, softmax};
+use burn::tensor::activation::{log_softmax, silu};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::{LlamaConfig, RopeScaling};
@@ -175,7 +177,8 @@ impl Attention {
     /// - x: `[batch, seq, d_model]`
     /// - cos, sin: `[batch or 1, seq, head_dim]` for the positions of `x`
     /// - past: `[batch, n_kv_heads, past, head_dim]` keys and values, if any
-    /// - mask: `[batch or 1, seq, past + seq]`, `true` where a query must not see a key
+    /// - mask: `[batch or 1, seq, past + seq]`, `true` where a query must not see a key;
+    ///   `None` for causal attention (every cached position and the new ones up to itself)
     /// - output: `[batch, seq, d_model]`, and the keys and values including `x`'s
     fn forward(
         &self,
@@ -183,7 +186,7 @@ impl Attention {
         cos: &Tensor<3>,
         sin: &Tensor<3>,
         past: Option<(Tensor<4>, Tensor<4>)>,
-        mask: &Tensor<3, Bool>,
+        mask: Option<&Tensor<3, Bool>>,
     ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
@@ -207,15 +210,21 @@ impl Attention {
             }
         };
         let (ke, ve) = (expand(k.clone()), expand(v.clone()));
-        let scores = q.matmul(ke.swap_dims(2, 3)).div_scalar((hd as f64).sqrt());
-        let scores = scores.mask_fill(
-            mask.clone().unsqueeze_dim::<4>(1).expand([b, h, s, t]),
-            f32::NEG_INFINITY,
-        );
-        let out = softmax(scores, 3)
-            .matmul(ve)
-            .swap_dims(1, 2)
-            .reshape([b, s, h * hd]);
+        // The backend's fused attention (burn-flex: per-head gemm, or tiled online softmax for
+        // long sequences), causal from the cached positions on unless a mask is given.
+        let out = attention(
+            q,
+            ke,
+            ve,
+            mask.map(|m| m.clone().unsqueeze_dim::<4>(1)),
+            None,
+            AttentionModuleOptions {
+                is_causal: mask.is_none(),
+                ..AttentionModuleOptions::default()
+            },
+        )
+        .swap_dims(1, 2)
+        .reshape([b, s, h * hd]);
         (self.wo.forward(out), (k, v))
     }
 }
@@ -380,10 +389,8 @@ impl Llama {
             self.max_seq_len
         );
         // Query i (absolute position start + i) sees keys 0..=start + i.
-        let mask = Tensor::<2, Bool>::tril_mask([s, start + s], start as i64, &tokens.device())
-            .unsqueeze_dim::<3>(0);
         let positions: Vec<usize> = (start..start + s).collect();
-        let h = self.run_layers(tokens, &positions, 1, &mask, cache);
+        let h = self.run_layers(tokens, &positions, 1, None, cache);
         cache.len += s;
         h
     }
@@ -449,7 +456,7 @@ impl Llama {
             len: past,
         };
         let flat: Vec<usize> = positions.iter().flatten().copied().collect();
-        self.run_layers(tokens, &flat, rows, &mask, &mut scratch)
+        self.run_layers(tokens, &flat, rows, Some(&mask), &mut scratch)
     }
 
     /// Embeddings, blocks (extending the per-layer keys/values of `cache`) and the final norm.
@@ -458,7 +465,7 @@ impl Llama {
         tokens: Tensor<2, Int>,
         positions: &[usize],
         rows: usize,
-        mask: &Tensor<3, Bool>,
+        mask: Option<&Tensor<3, Bool>>,
         cache: &mut KvCache,
     ) -> Tensor<3> {
         let device = tokens.device();
