@@ -1,0 +1,87 @@
+//! Experiment 1 of the paper: language models that were *not* fine-tuned on careers, prompted
+//! with a worker's history, without and with the list of valid job titles in the prompt.
+//!
+//! `cargo run --release -p labor-examples --example ots_prompting -- --test-workers 10`
+//! (see README.md next to this file).
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use burn::tensor::Device;
+use clap::Parser;
+use labor_examples::{DataArgs, default_llm, predict, report, score_set};
+use labor_model::{LlmPredictor, Scorer, load_model};
+use labor_template::{TemplateBuilder, TemplateKind};
+
+/// Off-the-shelf language models on prompts without and with the list of titles.
+#[derive(Parser, Debug)]
+struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Language models (GGUF files or Hugging Face directories); default: SmolLM2-135M from
+    /// `scripts/fetch-smollm2`.
+    #[arg(long)]
+    model: Vec<PathBuf>,
+    /// Output directory for report.md and metrics.json.
+    #[arg(long, default_value = "target/examples/ots_prompting")]
+    out: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let mut args = Args::parse();
+    if args.data.test_workers.is_none() && args.data.test.is_none() {
+        args.data.test_workers = Some(10);
+    }
+    let models = if args.model.is_empty() {
+        match default_llm() {
+            Some(p) => vec![p],
+            None => bail!(
+                "no model: pass --model PATH, or run scripts/fetch-smollm2 to get SmolLM2-135M"
+            ),
+        }
+    } else {
+        args.model.clone()
+    };
+    let data = args.data.load()?;
+    println!(
+        "test split: {} workers, {} worker-years",
+        data.test.len(),
+        data.test.n_worker_years()
+    );
+    let device = Device::default();
+    let mut rows = vec![];
+    for path in &models {
+        let (_, model, tok) = load_model(path, &device)?;
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned());
+        for (kind, label) in [
+            (TemplateKind::Prompt, "prompt"),
+            (TemplateKind::PromptWithTitles, "prompt + list of titles"),
+        ] {
+            let template = TemplateBuilder::new(data.test.taxonomy().clone(), kind).build()?;
+            let name = format!("{stem}, {label}");
+            let predictor = LlmPredictor::new(
+                name.clone(),
+                Scorer::new(&model, &tok, device.clone()),
+                template,
+                data.test.taxonomy(),
+            )?;
+            let t = std::time::Instant::now();
+            let preds = predict(&predictor, &data.test)?;
+            println!(
+                "{name}: {} worker-years in {:.1} s",
+                preds.len(),
+                t.elapsed().as_secs_f64()
+            );
+            rows.push((name, score_set(&preds)?));
+        }
+    }
+    report(
+        &rows,
+        data.truth.as_ref(),
+        &args.data.bootstrap(),
+        &args.out,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Shared helpers of the example programs: the data every experiment starts from (a synthetic
+//! preset, or a user's own split panels), running a predictor over a test panel with a progress
+//! bar, and turning predictions into perplexities with worker-level bootstrap standard errors.
+//!
+//! Each experiment lives in `examples/<name>/main.rs` with a README giving its exact command,
+//! what it reproduces and the output it produced.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use labor_data::{Panel, Predictions, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
+use labor_eval::{Bootstrap, Report, ScoreSet};
+use labor_model::{Predictor, predict_panel};
+
+/// Where an experiment's workers come from (the flags every example shares).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Synthetic preset: nlsy79, nlsy97 or psid81 (ignored with --train/--valid/--test).
+    #[arg(long, default_value = "nlsy79")]
+    pub preset: String,
+    /// Workers drawn for the synthetic panel (before the 70/10/20 split).
+    #[arg(long, default_value_t = 2000)]
+    pub workers: usize,
+    /// Your own training split (Parquet, from `labor ingest` + `labor split`).
+    #[arg(long, requires_all = ["valid", "test"])]
+    pub train: Option<PathBuf>,
+    /// Your own validation split.
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Your own test split.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Evaluate on the first N test workers only (language models are slow on a CPU).
+    #[arg(long)]
+    pub test_workers: Option<usize>,
+    /// Seed of the synthetic draw, the split and the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Bootstrap resamples.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+}
+
+/// Train, validation and test panels, and the true model when they are synthetic.
+#[derive(Debug)]
+pub struct Data {
+    /// Training split.
+    pub train: Arc<Panel>,
+    /// Validation split.
+    pub valid: Arc<Panel>,
+    /// Test split (cut to `--test-workers`).
+    pub test: Arc<Panel>,
+    /// The log-probability of every test worker-year under the true law (synthetic data only).
+    pub truth: Option<ScoreSet>,
+}
+
+impl DataArgs {
+    /// Loads or draws the data.
+    ///
+    /// # Errors
+    /// Unreadable files, an unknown preset.
+    pub fn load(&self) -> Result<Data> {
+        let (train, valid, mut test, law) = match (&self.train, &self.valid, &self.test) {
+            (Some(a), Some(b), Some(c)) => {
+                let read = |p: &Path| {
+                    io::read_parquet(p).with_context(|| format!("reading {}", p.display()))
+                };
+                (read(a)?, read(b)?, read(c)?, None)
+            }
+            _ => {
+                let preset: Preset = self.preset.parse()?;
+                let synth = SynthBuilder::new(preset)
+                    .with_workers(self.workers)
+                    .with_seed(self.seed)
+                    .build()?;
+                let panel = synth.generate().panel;
+                let parts = SplitterBuilder::new()
+                    .with_seed(self.seed)
+                    .build()?
+                    .split(&panel);
+                (parts.train, parts.valid, parts.test, Some(synth))
+            }
+        };
+        if let Some(n) = self.test_workers {
+            let keep: std::collections::HashSet<String> = test
+                .workers()
+                .iter()
+                .take(n)
+                .map(|w| w.id.clone())
+                .collect();
+            test = test.filter(|w| keep.contains(&w.id));
+        }
+        let truth = match &law {
+            Some(s) => {
+                let mut set = ScoreSet::new();
+                for w in test.workers() {
+                    for k in 0..w.records.len() {
+                        set.push(&w.id, s.law().log_prob(w, k), 1.0)?;
+                    }
+                }
+                Some(set)
+            }
+            None => None,
+        };
+        if test.is_empty() {
+            bail!("the test split is empty");
+        }
+        Ok(Data {
+            train: Arc::new(train),
+            valid: Arc::new(valid),
+            test: Arc::new(test),
+            truth,
+        })
+    }
+
+    /// The bootstrap configured by the flags.
+    pub fn bootstrap(&self) -> Bootstrap {
+        Bootstrap::new()
+            .with_resamples(self.resamples)
+            .with_seed(self.seed)
+    }
+}
+
+/// Runs `predictor` over `panel` with a progress bar (worker-years per second).
+///
+/// # Errors
+/// The predictor's.
+pub fn predict(predictor: &dyn Predictor, panel: &Panel) -> Result<Predictions> {
+    let pb = ProgressBar::new(panel.n_worker_years() as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:>24} [{bar:30}] {pos}/{len} worker-years {per_sec} eta {eta}",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(predictor.name().to_string());
+    let p = predict_panel(predictor, panel, false, |done| pb.set_position(done as u64))?;
+    pb.finish_and_clear();
+    Ok(p)
+}
+
+/// Every row of `p` as a bootstrap score set (unit weights).
+///
+/// # Errors
+/// A log-probability that is not finite.
+pub fn score_set(p: &Predictions) -> Result<ScoreSet> {
+    let mut s = ScoreSet::new();
+    for r in p.rows() {
+        s.push(&r.worker_id, r.log_prob, 1.0)?;
+    }
+    Ok(s)
+}
+
+/// Evaluates the models (with the truth last, when known), prints the table in the shape of
+/// the paper's tables, and writes `report.md` and `metrics.json` under `out`.
+///
+/// # Errors
+/// Models scored on different targets; unwritable `out`.
+pub fn report(
+    models: &[(String, ScoreSet)],
+    truth: Option<&ScoreSet>,
+    bootstrap: &Bootstrap,
+    out: &Path,
+) -> Result<Report> {
+    let mut rows: Vec<(&str, &ScoreSet)> = models.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    if let Some(t) = truth {
+        rows.push(("truth (perplexity floor)", t));
+    }
+    let report = Report::evaluate(&rows, bootstrap)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("report.md"), report.to_markdown())?;
+    std::fs::write(
+        out.join("metrics.json"),
+        serde_json::to_string_pretty(&report).context("serialising the report")? + "\n",
+    )?;
+    println!("{}", report.to_markdown());
+    println!("wrote {}/report.md and metrics.json", out.display());
+    Ok(report)
+}
+
+/// The SmolLM2-135M GGUF that `scripts/fetch-smollm2` downloads, when present
+/// (`LABOR_SMOLLM2_GGUF`, else `~/.cache/labor/smollm2/`).
+pub fn default_llm() -> Option<PathBuf> {
+    let p = std::env::var_os("LABOR_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| {
+                PathBuf::from(h).join(".cache/labor/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+            })
+        })?;
+    p.is_file().then_some(p)
+}
+
+/// The built-in taxonomy (for experiments that need one without data).
+pub fn occ1990dd() -> Arc<Taxonomy> {
+    Arc::new(Taxonomy::occ1990dd())
+}
