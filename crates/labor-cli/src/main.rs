@@ -35,6 +35,8 @@ enum Command {
     Describe(DescribeArgs),
     /// Render careers as text (resume, prompts, in-context examples) with the span of every title.
     Render(RenderArgs),
+    /// Evaluate predictions: perplexity with bootstrap SEs, paired differences, subgroups, calibration, plots.
+    Eval(labor_cli::eval::EvalArgs),
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
 }
@@ -190,6 +192,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Split(a) => split(&a).map(|_| ()),
         Command::Describe(a) => describe(&a),
         Command::Render(a) => render(&a),
+        Command::Eval(a) => labor_cli::eval::run(&a),
         Command::Quickstart(a) => quickstart(&a),
     }
 }

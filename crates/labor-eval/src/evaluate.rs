@@ -289,6 +289,14 @@ pub enum Event {
         /// Name in reports.
         name: String,
     },
+    /// Entering one of `states` (e.g. leaving the labour force): defined for targets whose
+    /// previous state is known and not in `states`; `P = Σ p(s)`.
+    Enter {
+        /// Name in reports.
+        name: String,
+        /// The outcomes entered.
+        states: Vec<usize>,
+    },
     /// The state is one of `states`: `P = Σ p(s)`.
     InStates {
         /// Name in reports.
@@ -314,10 +322,27 @@ impl Event {
         }
     }
 
+    /// Entering one of `states` from outside them, named `name` (e.g. `leaving_labor_force`).
+    pub fn enter(name: impl Into<String>, states: Vec<usize>) -> Self {
+        Event::Enter {
+            name: name.into(),
+            states,
+        }
+    }
+
     /// The name in reports.
     pub fn name(&self) -> &str {
         match self {
-            Event::Change { name } | Event::InStates { name, .. } => name,
+            Event::Change { name } | Event::Enter { name, .. } | Event::InStates { name, .. } => {
+                name
+            }
+        }
+    }
+
+    fn states(&self) -> &[usize] {
+        match self {
+            Event::Change { .. } => &[],
+            Event::Enter { states, .. } | Event::InStates { states, .. } => states,
         }
     }
 }
@@ -643,12 +668,14 @@ impl Evaluator {
         metrics: &mut ModelMetrics,
     ) -> Result<()> {
         for e in &self.opts.events {
-            if let Event::InStates { states, name } = e
-                && let Some(s) = states.iter().find(|&&s| s >= m.n_states)
-            {
+            if let Some(s) = e.states().iter().find(|&&s| s >= m.n_states) {
                 return Err(Error::InvalidArgument {
                     name: "events",
-                    detail: format!("`{name}`: state {s} outside the {} outcomes", m.n_states),
+                    detail: format!(
+                        "`{}`: state {s} outside the {} outcomes",
+                        e.name(),
+                        m.n_states
+                    ),
                 });
             }
         }
@@ -687,6 +714,15 @@ impl Evaluator {
                     Event::Change { .. } => {
                         let Some(prev) = r.previous else { continue };
                         (1.0 - f64::from(d[prev]) / norm, r.state != prev)
+                    }
+                    Event::Enter { states, .. } => {
+                        if !r.previous.is_some_and(|p| !states.contains(&p)) {
+                            continue;
+                        }
+                        (
+                            states.iter().map(|&s| f64::from(d[s])).sum::<f64>() / norm,
+                            states.contains(&r.state),
+                        )
                     }
                     Event::InStates { states, .. } => (
                         states.iter().map(|&s| f64::from(d[s])).sum::<f64>() / norm,

@@ -194,6 +194,13 @@ pub fn subgroup_png(
     let (lo, hi) = ((lo - pad).max(0.0), hi + pad);
     let n = groups.len() as f64;
     let k = models.len().max(1) as f64;
+    let digits = if hi - lo > 20.0 {
+        0
+    } else if hi - lo > 2.0 {
+        1
+    } else {
+        2
+    };
     render(fig, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(format!("Perplexity by {dimension}"), text(26.0))
@@ -208,6 +215,7 @@ pub fn subgroup_png(
             .x_labels(0)
             .x_desc(format!("{dimension} (error bars: ±{z} bootstrap SE)"))
             .y_desc("perplexity")
+            .y_label_formatter(&|y| format!("{y:.digits$}"))
             .axis_desc_style(text(18.0))
             .label_style(text(15.0))
             .light_line_style(RGBColor(244, 244, 244))

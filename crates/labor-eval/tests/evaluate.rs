@@ -29,6 +29,7 @@ fn evaluator(rule: TargetRule) -> Evaluator {
         .with_events(vec![
             Event::change(),
             Event::in_states("unemployment", vec![2]),
+            Event::enter("enter_2", vec![2]),
         ])
         .build()
         .unwrap()
@@ -71,6 +72,11 @@ fn golden_metrics_by_hand() {
     assert_eq!(un.n_targets, 5);
     assert!(close(un.base_rate, 0.2));
     assert_eq!(un.auc, Some(1.0));
+    // Entering state 2: defined where the previous state is known and not 2 (targets 2 and 3),
+    // P = (.1, .1), never happened.
+    let en = &m.events[2];
+    assert_eq!((en.n_targets, en.base_rate, en.auc), (2, 0.0, None));
+    assert!(close(en.binary_perplexity, 1.0 / 0.9));
     // Decades 1980s (1 target, p = .5), 1990s (2), 2000s (2).
     let dec = &m.subgroups["decade"];
     assert_eq!(
