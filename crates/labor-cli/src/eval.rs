@@ -357,8 +357,9 @@ pub fn evaluate(
         ])
         .with_calibration_bins(opts.bins)
         .build()?;
-    let evaluation =
-        evaluator.run_with_progress(&converted, subgroups.as_ref(), |s| pb.set_message(s.to_string()))?;
+    let evaluation = evaluator.run_with_progress(&converted, subgroups.as_ref(), |s| {
+        pb.set_message(s.to_string())
+    })?;
     pb.finish_and_clear();
     Ok(EvalOutput {
         evaluation,
@@ -404,7 +405,11 @@ impl EvalOutput {
             let rows: Vec<(&str, &[labor_eval::GroupEstimate])> = ev
                 .models
                 .iter()
-                .filter_map(|m| m.subgroups.get(dim).map(|g| (m.name.as_str(), g.as_slice())))
+                .filter_map(|m| {
+                    m.subgroups
+                        .get(dim)
+                        .map(|g| (m.name.as_str(), g.as_slice()))
+                })
                 .collect();
             if rows.iter().all(|(_, g)| g.is_empty()) {
                 continue;
@@ -437,7 +442,10 @@ impl EvalOutput {
             written.push(p);
             Ok(())
         };
-        put("metrics.json", serde_json::to_string_pretty(self)?.as_bytes())?;
+        put(
+            "metrics.json",
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )?;
         let mut md = String::from("# Evaluation\n\n");
         for i in &self.inputs {
             md.push_str(&format!(
@@ -473,8 +481,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let weights: Weights = a.weights.parse()?;
     let mut loss_curves = Vec::new();
     for (name, path) in &a.loss_curve {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         loss_curves.push(LossCurve::from_csv_str(name, &text)?);
     }
     let panel = match &a.panel {
@@ -486,7 +494,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let mut models = Vec::new();
     for p in &a.predictions {
         eprintln!("reading {}", p.display());
-        models.push(Predictions::read_parquet(p).with_context(|| format!("reading {}", p.display()))?);
+        models.push(
+            Predictions::read_parquet(p).with_context(|| format!("reading {}", p.display()))?,
+        );
     }
     let t_read = t0.elapsed().as_secs_f64();
     let opts = EvalOptions {
