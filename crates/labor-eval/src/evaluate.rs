@@ -1,55 +1,4 @@
-//! Everything `labor eval` measures, for several models at once.
-//!
-//! A [`ModelPredictions`] holds one model's targets: worker, year, record position, observed
-//! state, the previous record's state, the log-probability of the observed state, a weight, and
-//! optionally the model's whole distribution over the `n_states` outcomes. An [`Evaluator`]
-//! selects targets with a [`TargetRule`] and measures, per model:
-//!
-//! - perplexity `exp(-Σ w·log p / Σ w)` with its worker-cluster bootstrap SE and percentile
-//!   interval ([`Bootstrap`]);
-//! - perplexity per subgroup (any worker attribute given in [`Subgroups`], e.g. gender,
-//!   ethnicity, region, dataset; and the decade of the target year) with bootstrap SEs;
-//! - from full distributions: top-1 and top-5 accuracy, the probability mass on valid outcomes
-//!   (below 1 for a language model that spends mass on strings that are not titles), top-1
-//!   calibration (reliability table, ECE), and for each [`Event`] (a job change, unemployment,
-//!   leaving the labour force, education) its AUC, binary perplexity and ECE;
-//!
-//! and, for every pair of models, `PPL(a) − PPL(b)` on their common targets with the bootstrap
-//! of the difference on shared replicates.
-//!
-//! Event probabilities and calibration use the distribution renormalised over the valid
-//! outcomes, so that mass a language model puts outside the titles does not count as "some
-//! other state". Binary probabilities are clamped to `[1e-7, 1 − 1e-7]` (the resolution of `f32`
-//! distributions) so that one overconfident target gives a large but finite binary perplexity.
-//! Accuracy, calibration and event metrics count every target once (no weights).
-//!
-//! ```
-//! use labor_eval::{Bootstrap, Evaluator, ModelPredictions, TargetRow, TargetRule};
-//! // Two states; the model says 50/50 every year: perplexity 2.
-//! let mut m = ModelPredictions::new("coin", 2);
-//! for w in 0..20 {
-//!     for k in 0..4u32 {
-//!         let state = ((w + k as usize) % 2) as usize;
-//!         let previous = (k > 0).then(|| ((w + k as usize - 1) % 2) as usize);
-//!         let row = TargetRow::new(format!("w{w}"), 1990 + k as i32, k, state, previous, 0.5f64.ln());
-//!         m.push(row, Some(&[0.5, 0.5])).unwrap();
-//!     }
-//! }
-//! let eval = Evaluator::builder()
-//!     .with_rule(TargetRule::ExcludeFirst)
-//!     .with_bootstrap(Bootstrap::new().with_resamples(50))
-//!     .build()
-//!     .unwrap();
-//! let out = eval.run(&[m], None).unwrap();
-//! let coin = &out.models[0];
-//! assert!((coin.perplexity - 2.0).abs() < 1e-12);
-//! assert_eq!((coin.n_targets, coin.n_workers), (60, 20));
-//! assert_eq!(coin.valid_mass.as_ref().unwrap().mean, 1.0);
-//! // Every target is a change, predicted at 0.5: the event has no negatives, so no AUC.
-//! let change = coin.events.iter().find(|e| e.name == "job_change").unwrap();
-//! assert_eq!((change.base_rate, change.auc), (1.0, None));
-//! assert!(out.to_markdown().contains("| coin | 2.000 (0.000) |"));
-//! ```
+//! Evaluation of several models at once; see [`Evaluator`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -435,7 +384,58 @@ impl EvaluatorBuilder {
     }
 }
 
-/// Runs the evaluation; see the [module docs](self).
+/// Everything `labor eval` measures, for several models at once.
+///
+/// A [`ModelPredictions`] holds one model's targets: worker, year, record position, observed
+/// state, the previous record's state, the log-probability of the observed state, a weight, and
+/// optionally the model's whole distribution over the `n_states` outcomes. An [`Evaluator`]
+/// selects targets with a [`TargetRule`] and measures, per model:
+///
+/// - perplexity `exp(-Σ w·log p / Σ w)` with its worker-cluster bootstrap SE and percentile
+///   interval ([`Bootstrap`]);
+/// - perplexity per subgroup (any worker attribute given in [`Subgroups`], e.g. gender,
+///   ethnicity, region, dataset; and the decade of the target year) with bootstrap SEs;
+/// - from full distributions: top-1 and top-5 accuracy, the probability mass on valid outcomes
+///   (below 1 for a language model that spends mass on strings that are not titles), top-1
+///   calibration (reliability table, ECE), and for each [`Event`] (a job change, unemployment,
+///   leaving the labour force, education) its AUC, binary perplexity and ECE;
+///
+/// and, for every pair of models, `PPL(a) − PPL(b)` on their common targets with the bootstrap
+/// of the difference on shared replicates.
+///
+/// Event probabilities and calibration use the distribution renormalised over the valid
+/// outcomes, so that mass a language model puts outside the titles does not count as "some
+/// other state". Binary probabilities are clamped to `[1e-7, 1 − 1e-7]` (the resolution of `f32`
+/// distributions) so that one overconfident target gives a large but finite binary perplexity.
+/// Accuracy, calibration and event metrics count every target once (no weights).
+///
+/// ```
+/// use labor_eval::{Bootstrap, Evaluator, ModelPredictions, TargetRow, TargetRule};
+/// // Two states; the model says 50/50 every year: perplexity 2.
+/// let mut m = ModelPredictions::new("coin", 2);
+/// for w in 0..20 {
+///     for k in 0..4u32 {
+///         let state = ((w + k as usize) % 2) as usize;
+///         let previous = (k > 0).then(|| ((w + k as usize - 1) % 2) as usize);
+///         let row = TargetRow::new(format!("w{w}"), 1990 + k as i32, k, state, previous, 0.5f64.ln());
+///         m.push(row, Some(&[0.5, 0.5])).unwrap();
+///     }
+/// }
+/// let eval = Evaluator::builder()
+///     .with_rule(TargetRule::ExcludeFirst)
+///     .with_bootstrap(Bootstrap::new().with_resamples(50))
+///     .build()
+///     .unwrap();
+/// let out = eval.run(&[m], None).unwrap();
+/// let coin = &out.models[0];
+/// assert!((coin.perplexity - 2.0).abs() < 1e-12);
+/// assert_eq!((coin.n_targets, coin.n_workers), (60, 20));
+/// assert_eq!(coin.valid_mass.as_ref().unwrap().mean, 1.0);
+/// // Every target is a change, predicted at 0.5: the event has no negatives, so no AUC.
+/// let change = coin.events.iter().find(|e| e.name == "job_change").unwrap();
+/// assert_eq!((change.base_rate, change.auc), (1.0, None));
+/// assert!(out.to_markdown().contains("| coin | 2.000 (0.000) |"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Evaluator {
     opts: EvaluatorBuilder,
@@ -716,7 +716,7 @@ impl Evaluator {
                         (1.0 - f64::from(d[prev]) / norm, r.state != prev)
                     }
                     Event::Enter { states, .. } => {
-                        if !r.previous.is_some_and(|p| !states.contains(&p)) {
+                        if r.previous.is_none_or(|p| states.contains(&p)) {
                             continue;
                         }
                         (

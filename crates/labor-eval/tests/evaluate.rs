@@ -5,8 +5,10 @@ use proptest::prelude::*;
 
 /// Two workers over three states; the last distribution puts only 0.9 on valid outcomes (as a
 /// language model may).
+type Row = (&'static str, i32, u32, usize, Option<usize>, [f32; 3]);
+
 fn small() -> ModelPredictions {
-    let rows: [(&str, i32, u32, usize, Option<usize>, [f32; 3]); 5] = [
+    let rows: [Row; 5] = [
         ("w1", 1989, 0, 0, None, [0.5, 0.3, 0.2]),
         ("w1", 1990, 1, 1, Some(0), [0.6, 0.3, 0.1]),
         ("w1", 1991, 2, 1, Some(1), [0.2, 0.7, 0.1]),
@@ -304,7 +306,7 @@ proptest! {
                 .with_bootstrap(Bootstrap::new().with_resamples(30).with_seed(seed).with_threads(threads))
                 .build()
                 .unwrap()
-                .run(&[m.clone()], None)
+                .run(std::slice::from_ref(&m), None)
                 .unwrap()
         };
         let out = run(1);
