@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::bootstrap::{Bootstrap, Estimate};
 use crate::error::{Error, Result};
-use crate::metrics::{Calibration, auc, binary_perplexity};
+use crate::metrics::{Calibration, weighted_auc, weighted_binary_perplexity};
 use crate::report::{ModelResult, PairedResult, Report};
 use crate::scores::ScoreSet;
 use crate::targets::TargetRule;
@@ -407,7 +407,7 @@ impl EvaluatorBuilder {
 /// outcomes, so that mass a language model puts outside the titles does not count as "some
 /// other state". Binary probabilities are clamped to `[1e-7, 1 − 1e-7]` (the resolution of `f32`
 /// distributions) so that one overconfident target gives a large but finite binary perplexity.
-/// Accuracy, calibration and event metrics count every target once (no weights).
+/// Every metric weighs targets by their weight (1 unless survey weights are given).
 ///
 /// ```
 /// use labor_eval::{Bootstrap, Evaluator, ModelPredictions, TargetRow, TargetRule};
@@ -467,7 +467,7 @@ pub struct ValidMass {
     pub mean: f64,
     /// Smallest.
     pub min: f64,
-    /// Share of targets with mass below 0.99.
+    /// Weighted share of targets with mass below 0.99.
     pub share_below_0_99: f64,
 }
 
@@ -680,12 +680,13 @@ impl Evaluator {
             }
         }
         let n = sel.idx.len();
-        let (mut top1, mut top5) = (0usize, 0usize);
-        let (mut mass_sum, mut mass_w, mut mass_min, mut below) = (0.0, 0.0, f64::INFINITY, 0);
+        let (mut top1, mut top5) = (0.0, 0.0);
+        let (mut mass_sum, mut mass_w, mut mass_min, mut below) = (0.0, 0.0, f64::INFINITY, 0.0);
         let mut conf = Vec::with_capacity(n);
         let mut hit = Vec::with_capacity(n);
-        let mut ev: Vec<(Vec<f64>, Vec<bool>)> =
-            vec![(Vec::new(), Vec::new()); self.opts.events.len()];
+        let mut wts = Vec::with_capacity(n);
+        let mut ev: Vec<(Vec<f64>, Vec<bool>, Vec<f64>)> =
+            vec![(Vec::new(), Vec::new(), Vec::new()); self.opts.events.len()];
         for &i in &sel.idx {
             let Some(d) = m.distribution(i) else {
                 continue;
@@ -695,11 +696,11 @@ impl Evaluator {
             mass_sum += r.weight * total;
             mass_w += r.weight;
             mass_min = mass_min.min(total);
-            below += usize::from(total < 0.99);
+            below += if total < 0.99 { r.weight } else { 0.0 };
             let p_obs = d[r.state];
             let above = d.iter().filter(|&&q| q > p_obs).count();
-            top1 += usize::from(above < 1);
-            top5 += usize::from(above < 5);
+            top1 += if above < 1 { r.weight } else { 0.0 };
+            top5 += if above < 5 { r.weight } else { 0.0 };
             let (arg, max) =
                 d.iter()
                     .enumerate()
@@ -709,7 +710,8 @@ impl Evaluator {
             let norm = if total > 0.0 { total } else { 1.0 };
             conf.push((f64::from(max) / norm).clamp(0.0, 1.0));
             hit.push(arg == r.state);
-            for (e, (p, y)) in self.opts.events.iter().zip(ev.iter_mut()) {
+            wts.push(r.weight);
+            for (e, (p, y, w)) in self.opts.events.iter().zip(ev.iter_mut()) {
                 let (q, happened) = match e {
                     Event::Change { .. } => {
                         let Some(prev) = r.previous else { continue };
@@ -731,34 +733,35 @@ impl Evaluator {
                 };
                 p.push(q.clamp(CLAMP, 1.0 - CLAMP));
                 y.push(happened);
+                w.push(r.weight);
             }
         }
-        let nf = n as f64;
-        metrics.top1_accuracy = Some(top1 as f64 / nf);
-        metrics.top5_accuracy = Some(top5 as f64 / nf);
+        if mass_w <= 0.0 {
+            return Err(Error::Empty);
+        }
+        metrics.top1_accuracy = Some(top1 / mass_w);
+        metrics.top5_accuracy = Some(top5 / mass_w);
         metrics.valid_mass = Some(ValidMass {
-            mean: if mass_w > 0.0 {
-                mass_sum / mass_w
-            } else {
-                f64::NAN
-            },
+            mean: mass_sum / mass_w,
             min: mass_min,
-            share_below_0_99: below as f64 / nf,
+            share_below_0_99: below / mass_w,
         });
-        metrics.calibration = Some(Calibration::binary(&conf, &hit, self.opts.bins)?);
-        for (e, (p, y)) in self.opts.events.iter().zip(ev) {
-            if p.is_empty() {
+        metrics.calibration = Some(Calibration::weighted(&conf, &hit, &wts, self.opts.bins)?);
+        for (e, (p, y, w)) in self.opts.events.iter().zip(ev) {
+            let total: f64 = w.iter().sum();
+            if total <= 0.0 {
                 continue;
             }
-            let k = p.len() as f64;
+            let mean =
+                |f: &dyn Fn(usize) -> f64| (0..p.len()).map(|i| w[i] * f(i)).sum::<f64>() / total;
             metrics.events.push(EventMetrics {
                 name: e.name().to_string(),
                 n_targets: p.len(),
-                base_rate: y.iter().filter(|&&h| h).count() as f64 / k,
-                mean_predicted: p.iter().sum::<f64>() / k,
-                auc: auc(&p, &y)?,
-                binary_perplexity: binary_perplexity(&p, &y)?,
-                ece: Calibration::binary(&p, &y, self.opts.bins)?.ece,
+                base_rate: mean(&|i| f64::from(u8::from(y[i]))),
+                mean_predicted: mean(&|i| p[i]),
+                auc: weighted_auc(&p, &y, &w)?,
+                binary_perplexity: weighted_binary_perplexity(&p, &y, &w)?,
+                ece: Calibration::weighted(&p, &y, &w, self.opts.bins)?.ece,
             });
         }
         Ok(())

@@ -19,7 +19,10 @@ pub use evaluate::{
     Evaluation, Evaluator, EvaluatorBuilder, Event, EventMetrics, GroupEstimate, ModelMetrics,
     ModelPredictions, PairedMetrics, Subgroups, TargetRow, ValidMass,
 };
-pub use metrics::{Calibration, CalibrationBin, auc, binary_perplexity, top_k_accuracy};
+pub use metrics::{
+    Calibration, CalibrationBin, auc, binary_perplexity, top_k_accuracy, weighted_auc,
+    weighted_binary_perplexity,
+};
 pub use report::{ModelResult, PairedResult, Report};
 pub use scores::ScoreSet;
 pub use targets::TargetRule;

@@ -347,3 +347,50 @@ proptest! {
         prop_assert!((x.valid_mass.unwrap().mean - 1.0).abs() < 1e-4);
     }
 }
+
+#[test]
+fn weights_enter_every_metric() {
+    // Doubling a target's weight is the same as listing it twice (under another worker id, so
+    // only the bootstrap differs).
+    let base = small();
+    let mut weighted = ModelPredictions::new("m", 3);
+    let mut doubled = ModelPredictions::new("m", 3);
+    for (i, r) in base.rows().iter().enumerate() {
+        let d = base.distribution(i);
+        let w = if i == 1 || i == 4 { 2.0 } else { 1.0 };
+        weighted.push(r.clone().with_weight(w), d).unwrap();
+        doubled.push(r.clone(), d).unwrap();
+        if w == 2.0 {
+            let copy = TargetRow {
+                worker: format!("{}-copy", r.worker),
+                ..r.clone()
+            };
+            doubled.push(copy, d).unwrap();
+        }
+    }
+    let ev = evaluator(TargetRule::All);
+    let a = &ev.run(&[weighted], None).unwrap().models[0];
+    let b = &ev.run(&[doubled], None).unwrap().models[0];
+    assert!(close(a.perplexity, b.perplexity));
+    assert_eq!(a.top1_accuracy, b.top1_accuracy);
+    assert!(close(
+        a.valid_mass.unwrap().mean,
+        b.valid_mass.unwrap().mean
+    ));
+    assert!(close(
+        a.calibration.as_ref().unwrap().ece,
+        b.calibration.as_ref().unwrap().ece
+    ));
+    for (x, y) in a.events.iter().zip(&b.events) {
+        assert!(close(x.base_rate, y.base_rate), "{}", x.name);
+        assert!(
+            close(x.binary_perplexity, y.binary_perplexity),
+            "{}",
+            x.name
+        );
+        assert_eq!(
+            x.auc.map(|v| (v * 1e9).round()),
+            y.auc.map(|v| (v * 1e9).round())
+        );
+    }
+}
