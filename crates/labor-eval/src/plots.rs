@@ -191,7 +191,9 @@ pub fn subgroup_png(
         }
     }
     let pad = ((hi - lo) * 0.12).max(hi.abs() * 0.02).max(1e-3);
-    let (lo, hi) = ((lo - pad).max(0.0), hi + pad);
+    // Head room for the legend box (one line per model) above the highest error bar.
+    let legend = (hi - lo + 2.0 * pad) * (0.06 + 0.05 * models.len() as f64);
+    let (lo, hi) = ((lo - pad).max(0.0), hi + pad + legend);
     let n = groups.len() as f64;
     let k = models.len().max(1) as f64;
     let digits = if hi - lo > 20.0 {
