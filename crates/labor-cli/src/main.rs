@@ -44,6 +44,8 @@ enum Command {
     /// Measure a language model's speed on this machine (forward tokens/s, scored transitions/s,
     /// full-distribution cost), printed as JSON.
     Speed(speed::SpeedArgs),
+    /// Evaluate predictions: perplexity with bootstrap SEs, paired differences, subgroups, calibration, plots.
+    Eval(labor_cli::eval::EvalArgs),
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
 }
@@ -199,6 +201,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Split(a) => split(&a).map(|_| ()),
         Command::Describe(a) => describe(&a),
         Command::Render(a) => render(&a),
+        Command::Eval(a) => labor_cli::eval::run(&a),
         Command::Quickstart(a) => quickstart(&a),
         Command::Logprobs(a) => llm::logprobs(&a),
         Command::Score(a) => llm::score(&a),

@@ -240,3 +240,148 @@ fn render_resumes_and_icl() {
         4
     );
 }
+
+fn png_size(path: &std::path::Path) -> (u32, u32) {
+    let (w, h, rgb) = labor_eval::plots::decode_rgb(&std::fs::read(path).unwrap()).unwrap();
+    // Not blank: some pixels are neither white nor grey.
+    assert!(
+        rgb.chunks(3).any(|p| p[0].abs_diff(p[2]) > 60),
+        "{}",
+        path.display()
+    );
+    (w, h)
+}
+
+#[test]
+fn eval_truth_predictions_on_the_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(
+        labor()
+            .args([
+                "synth",
+                "--preset",
+                "nlsy79",
+                "--workers",
+                "400",
+                "--seed",
+                "5",
+                "--out",
+            ])
+            .arg(d.join("panel.parquet"))
+            .arg("--truth")
+            .arg(d.join("truth.parquet"))
+            .arg("--full-distribution"),
+    );
+    run_ok(
+        labor()
+            .args(["split", "--seed", "5", "--panel"])
+            .arg(d.join("panel.parquet"))
+            .arg("--out-dir")
+            .arg(d.join("split")),
+    );
+    let curve = d.join("loss.csv");
+    std::fs::write(
+        &curve,
+        "step,epoch,tokens,train_loss,valid_loss,learning_rate\n1,0.1,100,3.0,,0.001\n2,0.2,200,2.5,2.7,0.001\n",
+    )
+    .unwrap();
+    let out_dir = d.join("eval");
+    let eval = |rule: &str, out: &std::path::Path| {
+        run_ok(
+            labor()
+                .args(["eval", "--predictions"])
+                .arg(d.join("truth.parquet"))
+                .arg(d.join("truth.parquet"))
+                .arg("--panel")
+                .arg(d.join("split/test.parquet"))
+                .args(["--targets", rule, "--resamples", "200", "--seed", "3"])
+                .arg("--loss-curve")
+                .arg(format!("run={}", curve.display()))
+                .arg("--out")
+                .arg(out),
+        )
+    };
+    let stdout = eval("exclude-first", &out_dir);
+    assert!(stdout.contains("| truth |"), "{stdout}");
+    assert!(stdout.contains("PPL(truth)-PPL(truth#2)"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["target_rule"], "exclude-first");
+    assert_eq!(v["resamples"], 200);
+    let test = labor_data_counts(&d.join("split/test.parquet"));
+    let m = &v["models"][0];
+    for key in [
+        "perplexity",
+        "bootstrap_se",
+        "n_targets",
+        "n_workers",
+        "ci_low",
+        "ci_high",
+    ] {
+        assert!(m[key].is_number(), "{key}: {m}");
+    }
+    // exclude-first: one target fewer than records per worker.
+    assert_eq!(m["n_workers"], test.0);
+    assert_eq!(m["n_targets"], test.1 - test.0);
+    let ppl = m["perplexity"].as_f64().unwrap();
+    assert!(
+        ppl > 1.0 && m["ci_low"].as_f64().unwrap() <= ppl && ppl <= m["ci_high"].as_f64().unwrap()
+    );
+    // The truth: full distributions summing to 1, calibrated.
+    assert!((m["valid_mass"]["mean"].as_f64().unwrap() - 1.0).abs() < 1e-4);
+    assert!(m["calibration"]["ece"].as_f64().unwrap() < 0.1);
+    let events: Vec<&str> = m["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "job_change",
+            "unemployment",
+            "leaving_labor_force",
+            "education"
+        ]
+    );
+    for dim in ["gender", "ethnicity", "region", "dataset", "decade"] {
+        assert!(!m["subgroups"][dim].as_array().unwrap().is_empty(), "{dim}");
+    }
+    // The same file twice: a paired difference of exactly zero on all targets.
+    let p = &v["paired"][0];
+    assert_eq!(p["difference"], 0.0);
+    assert_eq!(p["n_targets"], m["n_targets"]);
+    for f in ["report.md", "report.csv"] {
+        assert!(out_dir.join(f).is_file(), "{f}");
+    }
+    for f in [
+        "calibration.png",
+        "perplexity_by_gender.png",
+        "perplexity_by_decade.png",
+        "perplexity_by_region.png",
+        "loss_curves.png",
+    ] {
+        assert_eq!(png_size(&out_dir.join(f)), (960, 640), "{f}");
+    }
+    // Same seed, same numbers.
+    let again = d.join("eval2");
+    eval("exclude-first", &again);
+    let w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["models"], w["models"]);
+    assert_eq!(v["paired"], w["paired"]);
+}
+
+/// (workers, worker-years) of a panel, from `labor describe --json`.
+fn labor_data_counts(panel: &std::path::Path) -> (u64, u64) {
+    let json = run_ok(labor().args(["describe", "--json", "--panel"]).arg(panel));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    (
+        v["workers"].as_u64().unwrap(),
+        v["worker_years"].as_u64().unwrap(),
+    )
+}

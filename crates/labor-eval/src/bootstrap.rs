@@ -118,6 +118,21 @@ impl Bootstrap {
         self
     }
 
+    /// Number of replicates.
+    pub fn resamples(&self) -> usize {
+        self.resamples
+    }
+
+    /// Seed of the resampling.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Coverage of the percentile interval.
+    pub fn level(&self) -> f64 {
+        self.level
+    }
+
     fn check(&self) -> Result<()> {
         if self.resamples < 2 {
             return Err(Error::InvalidArgument {

@@ -55,6 +55,24 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A text input (a loss-curve CSV) that cannot be read.
+    #[error("{what}, line {line}: {detail}")]
+    Malformed {
+        /// Which input.
+        what: String,
+        /// 1-based line number (0 for the file as a whole).
+        line: usize,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Drawing or encoding a figure failed.
+    #[error("plot `{figure}`: {detail}")]
+    Plot {
+        /// Which figure.
+        figure: String,
+        /// What failed.
+        detail: String,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -2,13 +2,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bootstrap;
+mod curves;
 mod error;
+mod evaluate;
 mod metrics;
+#[cfg(feature = "plots")]
+pub mod plots;
 mod report;
 mod scores;
+mod targets;
 
 pub use bootstrap::{Bootstrap, Estimate};
+pub use curves::{LossCurve, LossPoint};
 pub use error::{Error, Result};
-pub use metrics::{Calibration, CalibrationBin, auc, binary_perplexity, top_k_accuracy};
+pub use evaluate::{
+    Evaluation, Evaluator, EvaluatorBuilder, Event, EventMetrics, GroupEstimate, ModelMetrics,
+    ModelPredictions, PairedMetrics, Subgroups, TargetRow, ValidMass,
+};
+pub use metrics::{
+    Calibration, CalibrationBin, auc, binary_perplexity, top_k_accuracy, weighted_auc,
+    weighted_binary_perplexity,
+};
 pub use report::{ModelResult, PairedResult, Report};
 pub use scores::ScoreSet;
+pub use targets::TargetRule;

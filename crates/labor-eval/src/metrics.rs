@@ -17,6 +17,17 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+fn check_weight(i: usize, w: f64) -> Result<()> {
+    if w.is_finite() && w >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            name: "weight",
+            detail: format!("weight {i} is {w}"),
+        })
+    }
+}
+
 fn same_len(what: &'static str, a: usize, b: usize) -> Result<()> {
     if a == b {
         Ok(())
@@ -101,7 +112,19 @@ impl Calibration {
     /// [`Error::LengthMismatch`], [`Error::Empty`], [`Error::InvalidArgument`] for zero bins or
     /// a probability outside [0, 1].
     pub fn binary(p: &[f64], happened: &[bool], bins: usize) -> Result<Self> {
+        Self::weighted(p, happened, &vec![1.0; p.len()], bins)
+    }
+
+    /// As [`Calibration::binary`] with a weight per prediction: bin confidences and
+    /// frequencies are weighted means and `ECE = Σ_b (W_b / W) |frequency_b − confidence_b|`
+    /// (`count` stays the number of predictions). Unit weights give [`Calibration::binary`].
+    ///
+    /// # Errors
+    /// As [`Calibration::binary`], [`Error::InvalidArgument`] for a negative or non-finite
+    /// weight, [`Error::Empty`] when the weights sum to zero.
+    pub fn weighted(p: &[f64], happened: &[bool], weights: &[f64], bins: usize) -> Result<Self> {
         same_len("probabilities and events", p.len(), happened.len())?;
+        same_len("probabilities and weights", p.len(), weights.len())?;
         if p.is_empty() {
             return Err(Error::Empty);
         }
@@ -111,31 +134,37 @@ impl Calibration {
                 detail: "must be at least 1".into(),
             });
         }
-        let mut acc = vec![(0usize, 0.0f64, 0usize); bins];
-        for (i, (&q, &h)) in p.iter().zip(happened).enumerate() {
+        // (count, Σ w, Σ w·q, Σ w·event) per bin.
+        let mut acc = vec![(0usize, 0.0f64, 0.0f64, 0.0f64); bins];
+        for (i, ((&q, &h), &w)) in p.iter().zip(happened).zip(weights).enumerate() {
             if !(0.0..=1.0).contains(&q) {
                 return Err(Error::InvalidArgument {
                     name: "probability",
                     detail: format!("prediction {i} is {q}"),
                 });
             }
+            check_weight(i, w)?;
             let b = ((q * bins as f64) as usize).min(bins - 1);
             acc[b].0 += 1;
-            acc[b].1 += q;
-            acc[b].2 += usize::from(h);
+            acc[b].1 += w;
+            acc[b].2 += w * q;
+            acc[b].3 += if h { w } else { 0.0 };
         }
-        let n = p.len() as f64;
+        let total: f64 = acc.iter().map(|a| a.1).sum();
+        if total <= 0.0 {
+            return Err(Error::Empty);
+        }
         let mut ece = 0.0;
         let bins_out = acc
             .iter()
             .enumerate()
-            .map(|(b, &(count, sum, events))| {
-                let (confidence, frequency) = if count > 0 {
-                    (sum / count as f64, events as f64 / count as f64)
+            .map(|(b, &(count, wsum, qsum, events))| {
+                let (confidence, frequency) = if wsum > 0.0 {
+                    (qsum / wsum, events / wsum)
                 } else {
                     (0.0, 0.0)
                 };
-                ece += count as f64 / n * (frequency - confidence).abs();
+                ece += wsum / total * (frequency - confidence).abs();
                 CalibrationBin {
                     lo: b as f64 / bins as f64,
                     hi: (b + 1) as f64 / bins as f64,
@@ -232,4 +261,75 @@ pub fn binary_perplexity(p: &[f64], happened: &[bool]) -> Result<f64> {
         nll -= if h { q.ln() } else { (1.0 - q).ln() };
     }
     Ok((nll / p.len() as f64).exp())
+}
+
+/// Weighted area under the ROC curve: the weighted share of (positive, negative) pairs in which
+/// the positive scores higher, ties counted half, each pair weighted `w_pos · w_neg`. Unit
+/// weights give [`auc`]. `None` when one class has zero total weight.
+///
+/// # Errors
+/// [`Error::LengthMismatch`], [`Error::InvalidArgument`] for a negative or non-finite weight.
+pub fn weighted_auc(scores: &[f64], labels: &[bool], weights: &[f64]) -> Result<Option<f64>> {
+    same_len("scores and labels", scores.len(), labels.len())?;
+    same_len("scores and weights", scores.len(), weights.len())?;
+    for (i, &w) in weights.iter().enumerate() {
+        check_weight(i, w)?;
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Sweep tie groups from the lowest score: each positive wins against the negative weight
+    // below its group and half the negative weight within it.
+    let (mut neg_below, mut won, mut w_pos) = (0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let (mut pos, mut neg) = (0.0, 0.0);
+        for &k in &idx[i..=j] {
+            if labels[k] {
+                pos += weights[k];
+            } else {
+                neg += weights[k];
+            }
+        }
+        won += pos * (neg_below + 0.5 * neg);
+        neg_below += neg;
+        w_pos += pos;
+        i = j + 1;
+    }
+    if w_pos <= 0.0 || neg_below <= 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(won / (w_pos * neg_below)))
+}
+
+/// Weighted binary perplexity `exp(−Σ w log P(observed) / Σ w)`; unit weights give
+/// [`binary_perplexity`].
+///
+/// # Errors
+/// As [`binary_perplexity`], [`Error::InvalidArgument`] for a negative or non-finite weight,
+/// [`Error::Empty`] when the weights sum to zero.
+pub fn weighted_binary_perplexity(p: &[f64], happened: &[bool], weights: &[f64]) -> Result<f64> {
+    same_len("probabilities and events", p.len(), happened.len())?;
+    same_len("probabilities and weights", p.len(), weights.len())?;
+    let (mut nll, mut total) = (0.0, 0.0);
+    for (i, ((&q, &h), &w)) in p.iter().zip(happened).zip(weights).enumerate() {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(Error::InvalidArgument {
+                name: "probability",
+                detail: format!("prediction {i} is {q}"),
+            });
+        }
+        check_weight(i, w)?;
+        if w > 0.0 {
+            nll -= w * if h { q.ln() } else { (1.0 - q).ln() };
+            total += w;
+        }
+    }
+    if total <= 0.0 {
+        return Err(Error::Empty);
+    }
+    Ok((nll / total).exp())
 }

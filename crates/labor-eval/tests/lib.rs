@@ -4,5 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bootstrap;
+mod curves;
+mod evaluate;
 mod metrics;
+#[cfg(feature = "plots")]
+mod plots;
 mod report;
