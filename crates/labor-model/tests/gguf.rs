@@ -321,3 +321,173 @@ fn dequantisation_matches_gguf_py() {
         Err(Error::UnsupportedTensorType { ggml_type: 6, .. })
     ));
 }
+
+/// llama.cpp's row permutation of a query/key weight `[heads * hd, d_in]` (what its converter
+/// applies to Hugging Face weights).
+fn permute_like_llama_cpp(hf: &[f32], heads: usize, d_in: usize) -> Vec<f32> {
+    let hd = hf.len() / d_in / heads;
+    let mut out = vec![0.0; hf.len()];
+    for h in 0..heads {
+        for j in 0..2 {
+            for i in 0..hd / 2 {
+                let src = h * hd + j * (hd / 2) + i;
+                let dst = h * hd + i * 2 + j;
+                out[dst * d_in..(dst + 1) * d_in]
+                    .copy_from_slice(&hf[src * d_in..(src + 1) * d_in]);
+            }
+        }
+    }
+    out
+}
+
+/// A GGUF v3 file with u32/f32/string metadata and F32 tensors given as `[rows, cols]` (or
+/// `[len]`) row-major data.
+fn write_gguf(meta: &[(&str, GgufValue)], tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(b"GGUF");
+    b.extend(3u32.to_le_bytes());
+    b.extend((tensors.len() as u64).to_le_bytes());
+    b.extend((meta.len() as u64).to_le_bytes());
+    for (k, v) in meta {
+        string(&mut b, k);
+        match v {
+            GgufValue::U32(x) => {
+                b.extend(4u32.to_le_bytes());
+                b.extend(x.to_le_bytes());
+            }
+            GgufValue::F32(x) => {
+                b.extend(6u32.to_le_bytes());
+                b.extend(x.to_le_bytes());
+            }
+            GgufValue::String(s) => {
+                b.extend(8u32.to_le_bytes());
+                string(&mut b, s);
+            }
+            other => panic!("unsupported in this writer: {other:?}"),
+        }
+    }
+    let mut offset = 0u64;
+    for (name, dims, data) in tensors {
+        string(&mut b, name);
+        b.extend((dims.len() as u32).to_le_bytes());
+        for d in dims.iter().rev() {
+            b.extend((*d as u64).to_le_bytes()); // innermost first
+        }
+        b.extend(0u32.to_le_bytes()); // F32
+        b.extend(offset.to_le_bytes());
+        offset += (data.len() as u64 * 4).div_ceil(32) * 32;
+    }
+    while b.len() % 32 != 0 {
+        b.push(0);
+    }
+    for (_, _, data) in tensors {
+        let start = b.len();
+        for x in data {
+            b.extend(x.to_le_bytes());
+        }
+        while (b.len() - start) % 32 != 0 {
+            b.push(0);
+        }
+    }
+    b
+}
+
+/// A random-weight model written as GGUF the way llama.cpp's converter writes Llama weights
+/// (query/key rows permuted, `[out, in]` matrices) loads back into the same model.
+#[test]
+fn random_model_round_trips_through_gguf() {
+    use burn::tensor::{Device, Int, Tensor, Tolerance};
+    use labor_model::{LlamaConfig, load_gguf};
+
+    let device = Device::default();
+    let config = LlamaConfig::new(32, 2, 4, 2, 48, 40)
+        .with_max_seq_len(64)
+        .with_rope_theta(10_000.0)
+        .with_norm_eps(1e-5)
+        .with_tie_embeddings(true);
+    let model = config.init(&device);
+    let v = |t: Tensor<2>| -> Vec<f32> { t.into_data().try_to_vec::<f32>().unwrap() };
+    let g = |t: Tensor<1>| -> Vec<f32> { t.into_data().try_to_vec::<f32>().unwrap() };
+    // burn stores a Linear weight as [in, out]; GGUF as [out, in].
+    let out_in = |w: Tensor<2>| {
+        let [i, o] = w.dims();
+        (vec![o, i], v(w.transpose()))
+    };
+    let (d, hd) = (config.d_model, config.head_dim());
+    let mut tensors = vec![
+        (
+            "token_embd.weight".to_string(),
+            vec![config.vocab_size, d],
+            v(model.embed.weight.val()),
+        ),
+        (
+            "output_norm.weight".into(),
+            vec![d],
+            g(model.norm.gamma.val()),
+        ),
+    ];
+    for (i, blk) in model.layers.iter().enumerate() {
+        let n = |s: &str| format!("blk.{i}.{s}.weight");
+        let (qd, q) = out_in(blk.attn.wq.weight.val());
+        let (kd, k) = out_in(blk.attn.wk.weight.val());
+        tensors.push((n("attn_norm"), vec![d], g(blk.attn_norm.gamma.val())));
+        tensors.push((n("ffn_norm"), vec![d], g(blk.ffn_norm.gamma.val())));
+        tensors.push((
+            n("attn_q"),
+            qd,
+            permute_like_llama_cpp(&q, config.n_heads, d),
+        ));
+        tensors.push((
+            n("attn_k"),
+            kd,
+            permute_like_llama_cpp(&k, config.n_kv_heads, d),
+        ));
+        for (name, w) in [
+            ("attn_v", blk.attn.wv.weight.val()),
+            ("attn_output", blk.attn.wo.weight.val()),
+            ("ffn_gate", blk.ffn.gate.weight.val()),
+            ("ffn_up", blk.ffn.up.weight.val()),
+            ("ffn_down", blk.ffn.down.weight.val()),
+        ] {
+            let (dims, data) = out_in(w);
+            tensors.push((n(name), dims, data));
+        }
+    }
+    assert_eq!(hd * config.n_heads, d);
+    let meta = [
+        ("general.architecture", GgufValue::String("llama".into())),
+        (
+            "llama.attention.head_count",
+            GgufValue::U32(config.n_heads as u32),
+        ),
+        (
+            "llama.attention.head_count_kv",
+            GgufValue::U32(config.n_kv_heads as u32),
+        ),
+        ("llama.embedding_length", GgufValue::U32(d as u32)),
+        ("llama.block_count", GgufValue::U32(config.n_layers as u32)),
+        (
+            "llama.feed_forward_length",
+            GgufValue::U32(config.d_ff as u32),
+        ),
+        ("llama.context_length", GgufValue::U32(64)),
+        ("llama.rope.freq_base", GgufValue::F32(10_000.0)),
+        (
+            "llama.attention.layer_norm_rms_epsilon",
+            GgufValue::F32(1e-5),
+        ),
+    ];
+    let dir = tempfile_dir();
+    let path = write(&dir, "random.gguf", &write_gguf(&meta, &tensors));
+    let (loaded_config, loaded) = load_gguf(&path, &device).unwrap();
+    assert_eq!(loaded_config.n_kv_heads, 2);
+    assert_eq!(loaded_config.vocab_size, 40);
+    let tokens = Tensor::<2, Int>::from_ints([[1, 5, 7, 9, 39, 0, 3]], &device);
+    loaded
+        .forward(tokens.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(
+            &model.forward(tokens).into_data(),
+            Tolerance::absolute(1e-5),
+        );
+}
