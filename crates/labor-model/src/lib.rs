@@ -1,15 +1,20 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod baselines;
+pub mod career;
 mod config;
 mod error;
 pub mod gguf;
 mod hf;
 mod loader;
 mod model;
+mod models;
 mod predict;
 mod score;
+pub mod seq;
 mod tokenizer;
+pub mod train;
 
 pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
@@ -23,3 +28,13 @@ pub use model::{
 pub use predict::{Predictor, StepPrediction, predict_panel};
 pub use score::Scorer;
 pub use tokenizer::{Encoded, TextTokenizer};
+pub use baselines::bag_of_jobs::{BagOfJobs, BagOfJobsConfig};
+pub use baselines::empirical::Empirical;
+pub use baselines::logit::{Logit, LogitConfig};
+pub use career::{Career, CareerConfig};
+pub use models::{
+    CareerSize, ModelKind, ModelMeta, SeqPredictor, TrainBuilder, TrainedModel, Trainer,
+    load_model, read_meta, save_model, year_range,
+};
+pub use seq::{HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs};
+pub use train::{TrainEvent, TrainOptions, TrainSummary};
