@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use labor_data::ingest::{Format, IngestBuilder, OnError};
 use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
 
+mod train;
 mod truth;
 
 /// Predict workers' next occupation from their career history, and measure how well.
@@ -35,6 +36,10 @@ enum Command {
     Describe(DescribeArgs),
     /// Render careers as text (resume, prompts, in-context examples) with the span of every title.
     Render(RenderArgs),
+    /// Train CAREER or a baseline (empirical, logit, bag-of-jobs) on a panel.
+    Train(train::TrainArgs),
+    /// Predict every worker-year of a panel with a trained model (Parquet predictions).
+    Predict(train::PredictArgs),
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
 }
@@ -191,6 +196,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Describe(a) => describe(&a),
         Command::Render(a) => render(&a),
         Command::Quickstart(a) => quickstart(&a),
+        Command::Train(a) => train::train(&a),
+        Command::Predict(a) => train::predict(&a),
     }
 }
 

@@ -58,7 +58,7 @@ impl ModelKind {
     /// workers: peak learning rate, warm-up, tokens per batch and epochs.
     pub fn default_options(self) -> TrainOptions {
         let (lr, warmup, max_tokens, epochs) = match self {
-            ModelKind::Career => (2e-3, 100, 2000, 8),
+            ModelKind::Career => (2e-3, 100, 1000, 10),
             ModelKind::Logit => (2e-2, 50, 4000, 10),
             ModelKind::BagOfJobs => (2e-3, 100, 2000, 8),
             ModelKind::Empirical => (0.0, 0, 1, 1),
@@ -579,12 +579,27 @@ impl Trainer<'_> {
                 let m = Empirical::fit(b.train, b.alpha)?;
                 let tokens = b.train.n_worker_years() as u64;
                 let seconds = start.elapsed().as_secs_f64();
+                let mut nll = 0.0;
+                for w in b.valid.workers() {
+                    nll -= m.predict_worker(w, false)?.iter().map(|p| p.log_prob).sum::<f64>();
+                }
+                let valid_loss = nll / b.valid.n_worker_years().max(1) as f64;
+                progress(&TrainEvent {
+                    step: 0,
+                    epoch: 1,
+                    tokens,
+                    train_loss: f64::NAN,
+                    valid_loss: Some(valid_loss),
+                    learning_rate: 0.0,
+                    tokens_per_second: tokens as f64 / seconds.max(1e-9),
+                    total_steps: 0,
+                });
                 let summary = TrainSummary {
                     state: crate::train::TrainState {
                         step: 0,
                         epoch: 1,
                         tokens,
-                        best_valid: f64::NAN,
+                        best_valid: valid_loss,
                         best_epoch: 1,
                     },
                     seconds,
