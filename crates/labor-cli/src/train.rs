@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use labor_data::io;
-use labor_model::{CareerSize, ModelKind, TrainBuilder, load_model, predict_panel, read_meta};
+use labor_model::{
+    CareerSize, ModelKind, TrainBuilder, load_model, predict_panel, read_meta, resume_corpus,
+};
 
 /// Arguments of `labor train`.
 #[derive(clap::Args, Debug)]
@@ -47,6 +49,9 @@ pub struct TrainArgs {
     /// Seed of initialisation, batch order and dropout.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Turn both panels into a resume-like pretraining corpus first (jobs only, no ethnicity or gender).
+    #[arg(long)]
+    as_resumes: bool,
     /// Continue from the checkpoint in --out.
     #[arg(long)]
     resume: bool,
@@ -74,8 +79,13 @@ pub struct PredictArgs {
 
 /// `labor train`.
 pub fn train(a: &TrainArgs) -> Result<()> {
-    let read = |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
-    let (train, valid) = (read(&a.train)?, read(&a.valid)?);
+    let read =
+        |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
+    let (mut train, mut valid) = (read(&a.train)?, read(&a.valid)?);
+    if a.as_resumes {
+        train = resume_corpus(&train)?;
+        valid = resume_corpus(&valid)?;
+    }
     let size = match a.size.as_str() {
         "small" => CareerSize::Small,
         "paper" => CareerSize::Paper,
@@ -100,18 +110,17 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let trainer = b.build()?;
     let pb = ProgressBar::new(0);
     pb.set_style(
-        ProgressStyle::with_template(
-            "{msg:>8} [{bar:30}] {pos}/{len} steps, {prefix} eta {eta}",
-        )
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} steps, {prefix} eta {eta}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     pb.set_message(a.kind.name());
     let start = Instant::now();
-    let (_, summary) = trainer.run(|ev| {
-        pb.set_length(ev.total_steps as u64);
-        pb.set_position(ev.step as u64);
-        match ev.valid_loss {
+    let (_, summary) =
+        trainer.run(|ev| {
+            pb.set_length(ev.total_steps as u64);
+            pb.set_position(ev.step as u64);
+            match ev.valid_loss {
             Some(v) => pb.suspend(|| eprintln!(
                 "epoch {:>3}  step {:>6}  train {:.4}  valid {:.4} nats (ppl {:.3})  lr {:.2e}",
                 ev.epoch,
@@ -126,7 +135,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
                 ev.epoch, ev.train_loss, ev.tokens_per_second
             )),
         }
-    })?;
+        })?;
     pb.finish_and_clear();
     let s = &summary.state;
     eprintln!(

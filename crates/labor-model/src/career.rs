@@ -73,7 +73,7 @@ impl CareerConfig {
     /// If `d_model` is odd or not a multiple of `n_heads` (a configuration error).
     pub fn init(&self, device: &Device) -> Career {
         assert!(
-            self.d_model % 2 == 0 && self.d_model % self.n_heads == 0,
+            self.d_model.is_multiple_of(2) && self.d_model.is_multiple_of(self.n_heads),
             "d_model must be even and a multiple of n_heads"
         );
         let d = self.d_model;
@@ -200,7 +200,9 @@ impl CareerLayer {
         let v = split(self.v.forward(y));
         let scores = q.matmul(k.swap_dims(2, 3));
         let scores = scores.mask_fill(
-            mask.clone().unsqueeze_dims::<4>(&[0, 1]).expand([b, h, t, t]),
+            mask.clone()
+                .unsqueeze_dims::<4>(&[0, 1])
+                .expand([b, h, t, t]),
             f32::NEG_INFINITY,
         );
         let w = self.attention_dropout.forward(softmax(scores, 3));

@@ -11,11 +11,16 @@ mod loader;
 mod model;
 mod models;
 mod predict;
+mod pretrain;
 mod score;
 pub mod seq;
 mod tokenizer;
 pub mod train;
 
+pub use baselines::bag_of_jobs::{BagOfJobs, BagOfJobsConfig};
+pub use baselines::empirical::Empirical;
+pub use baselines::logit::{Logit, LogitConfig};
+pub use career::{Career, CareerConfig};
 pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
@@ -25,16 +30,13 @@ pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,
     rope_inv_freq,
 };
-pub use predict::{Predictor, StepPrediction, predict_panel};
-pub use score::Scorer;
-pub use tokenizer::{Encoded, TextTokenizer};
-pub use baselines::bag_of_jobs::{BagOfJobs, BagOfJobsConfig};
-pub use baselines::empirical::Empirical;
-pub use baselines::logit::{Logit, LogitConfig};
-pub use career::{Career, CareerConfig};
 pub use models::{
     CareerSize, ModelKind, ModelMeta, SeqPredictor, TrainBuilder, TrainedModel, Trainer,
     load_model, read_meta, save_model, year_range,
 };
+pub use predict::{Predictor, StepPrediction, predict_panel};
+pub use pretrain::resume_corpus;
+pub use score::Scorer;
 pub use seq::{HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs};
+pub use tokenizer::{Encoded, TextTokenizer};
 pub use train::{TrainEvent, TrainOptions, TrainSummary};

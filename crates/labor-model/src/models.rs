@@ -117,11 +117,7 @@ pub struct SeqPredictor<M> {
 impl<M: SeqModel + Module> SeqPredictor<M> {
     /// Wraps `model` (on a plain device) under `name`.
     pub fn new(model: M, name: impl Into<String>, max_len: usize) -> Self {
-        let device = model
-            .devices()
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        let device = model.devices().into_iter().next().unwrap_or_default();
         Self {
             model,
             name: name.into(),
@@ -183,6 +179,7 @@ impl<M: SeqModel + Module> Predictor for SeqPredictor<M> {
 /// A trained model of any kind.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // one value per program; boxing buys nothing
 pub enum TrainedModel {
     /// CAREER.
     Career(SeqPredictor<Career>, CareerConfig),
@@ -352,7 +349,10 @@ pub fn load_model(dir: impl AsRef<Path>, device: &Device) -> Result<TrainedModel
 
 /// Years covered by `panel` (for the year table), or `(1970, 2030)` when it is empty.
 pub fn year_range(panel: &Panel) -> (i32, i32) {
-    let years = panel.workers().iter().flat_map(|w| w.records.iter().map(|r| r.year));
+    let years = panel
+        .workers()
+        .iter()
+        .flat_map(|w| w.records.iter().map(|r| r.year));
     let (lo, hi) = years.fold((i32::MAX, i32::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
     if lo > hi { (1970, 2030) } else { (lo, hi) }
 }
@@ -510,12 +510,18 @@ impl<'a> TrainBuilder<'a> {
     pub fn build(self) -> Result<Trainer<'a>> {
         let bad = |field, detail: String| Err(Error::Training { field, detail });
         if self.train.is_empty() || self.valid.is_empty() {
-            return bad("panels", "the training and validation panels must not be empty".into());
+            return bad(
+                "panels",
+                "the training and validation panels must not be empty".into(),
+            );
         }
         if self.train.taxonomy().name() != self.valid.taxonomy().name()
             || self.train.taxonomy().len() != self.valid.taxonomy().len()
         {
-            return bad("panels", "training and validation panels use different taxonomies".into());
+            return bad(
+                "panels",
+                "training and validation panels use different taxonomies".into(),
+            );
         }
         if self.options.epochs == 0 {
             return bad("epochs", "at least one epoch".into());
@@ -563,7 +569,10 @@ impl Trainer<'_> {
     ///
     /// # Errors
     /// As [`train_seq`], and I/O errors.
-    pub fn run(self, mut progress: impl FnMut(&TrainEvent)) -> Result<(TrainedModel, TrainSummary)> {
+    pub fn run(
+        self,
+        mut progress: impl FnMut(&TrainEvent),
+    ) -> Result<(TrainedModel, TrainSummary)> {
         let b = &self.b;
         let tax = b.train.taxonomy().name().to_string();
         let n = b.train.taxonomy().len();
@@ -581,7 +590,11 @@ impl Trainer<'_> {
                 let seconds = start.elapsed().as_secs_f64();
                 let mut nll = 0.0;
                 for w in b.valid.workers() {
-                    nll -= m.predict_worker(w, false)?.iter().map(|p| p.log_prob).sum::<f64>();
+                    nll -= m
+                        .predict_worker(w, false)?
+                        .iter()
+                        .map(|p| p.log_prob)
+                        .sum::<f64>();
                 }
                 let valid_loss = nll / b.valid.n_worker_years().max(1) as f64;
                 progress(&TrainEvent {
@@ -673,9 +686,8 @@ impl Trainer<'_> {
     {
         let b = &self.b;
         let tax = b.train.taxonomy().name().to_string();
-        let mut improved = |m: &M, dir: &Path| {
-            save_model(&wrap(m.clone(), config.clone()), &tax, None, dir)
-        };
+        let mut improved =
+            |m: &M, dir: &Path| save_model(&wrap(m.clone(), config.clone()), &tax, None, dir);
         let (best, summary) = train_seq(
             model,
             b.train,

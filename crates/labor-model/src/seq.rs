@@ -306,7 +306,8 @@ pub fn two_stage_log_probs(logits: Tensor<3>, prev: Tensor<2, Int>, n_states: us
     let others = log_softmax(z.mask_fill(is_prev.clone(), -1.0e4), 2);
     let move_lp = log_sigmoid(s.clone().neg()).mask_fill(first, 0.0);
     let stay_lp = log_sigmoid(s);
-    (others + move_lp.expand([b, t, n_states])).mask_where(is_prev, stay_lp.expand([b, t, n_states]))
+    (others + move_lp.expand([b, t, n_states]))
+        .mask_where(is_prev, stay_lp.expand([b, t, n_states]))
 }
 
 /// Mean negative log-likelihood (nats per worker-year) of the targets, and its sum.

@@ -206,12 +206,10 @@ pub(crate) fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
     let mut store = BurnpackStore::from_file(&tmp)
         .auto_extension(false)
         .overwrite(true);
-    model
-        .save_into(&mut store)
-        .map_err(|e| Error::Checkpoint {
-            path: tmp.clone(),
-            detail: e.to_string(),
-        })?;
+    model.save_into(&mut store).map_err(|e| Error::Checkpoint {
+        path: tmp.clone(),
+        detail: e.to_string(),
+    })?;
     fs::rename(&tmp, path).map_err(io_err(path))
 }
 
@@ -376,14 +374,22 @@ where
                 total_steps,
             };
             if let Some((w, p)) = csv.as_mut() {
-                writeln!(w, "{},{},{},{:.6},,{:.6e}", ev.step, epoch, ev.tokens, l, lr)
-                    .map_err(io_err(p))?;
+                writeln!(
+                    w,
+                    "{},{},{},{:.6},,{:.6e}",
+                    ev.step, epoch, ev.tokens, l, lr
+                )
+                .map_err(io_err(p))?;
             }
             progress(&ev);
         }
         let current = model.valid();
         let v = evaluate(&current, &valid_batches, &plain);
-        let epoch_loss = if count > 0 { sum / count as f64 } else { last_train };
+        let epoch_loss = if count > 0 {
+            sum / count as f64
+        } else {
+            last_train
+        };
         state.epoch = epoch;
         if v < state.best_valid {
             state.best_valid = v;

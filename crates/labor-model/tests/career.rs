@@ -141,7 +141,12 @@ fn reference_log_probs(m: &Career, w: &Worker, vocab: &SeqVocab, n_heads: usize)
         let ys: Vec<Vec<f64>> = xs.iter().map(|x| layer_norm(&layer.attn_norm, x)).collect();
         let q: Vec<Vec<f64>> = ys
             .iter()
-            .map(|y| linear(&layer.q, y).iter().map(|v| v / (hd as f64).sqrt()).collect())
+            .map(|y| {
+                linear(&layer.q, y)
+                    .iter()
+                    .map(|v| v / (hd as f64).sqrt())
+                    .collect()
+            })
             .collect();
         let k: Vec<Vec<f64>> = ys.iter().map(|y| linear(&layer.k, y)).collect();
         let v: Vec<Vec<f64>> = ys.iter().map(|y| linear(&layer.v, y)).collect();
@@ -346,9 +351,16 @@ fn empirical_counts_on_a_hand_made_panel() {
     let n = tax.len();
     let a = worker(
         "a",
-        &[(2000, 1, Education::HighSchool), (2001, 1, Education::HighSchool), (2002, 2, Education::HighSchool)],
+        &[
+            (2000, 1, Education::HighSchool),
+            (2001, 1, Education::HighSchool),
+            (2002, 2, Education::HighSchool),
+        ],
     );
-    let b = worker("b", &[(2000, 2, Education::College), (2003, 1, Education::College)]);
+    let b = worker(
+        "b",
+        &[(2000, 2, Education::College), (2003, 1, Education::College)],
+    );
     let panel = Panel::new(tax, vec![a.clone(), b]).unwrap();
     let alpha = 0.5;
     let m = Empirical::fit(&panel, alpha).unwrap();
@@ -419,7 +431,10 @@ fn training_lowers_validation_loss_and_the_saved_model_predicts_the_same() {
     // The loss curve has one row per update and one per validation.
     let csv = std::fs::read_to_string(dir.join("loss.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("step,epoch,tokens,train_loss,valid_loss,learning_rate"));
+    assert_eq!(
+        lines.next(),
+        Some("step,epoch,tokens,train_loss,valid_loss,learning_rate")
+    );
     assert_eq!(lines.count(), summary.state.step + 2);
     // Predictions from the directory equal the returned model's; the mean NLL is the valid loss.
     let loaded = load_model(&dir, &Device::default()).unwrap();
@@ -473,7 +488,11 @@ fn logit_and_bag_of_jobs_train_and_beat_uniform() {
             .unwrap()
             .run(|_| {})
             .unwrap();
-        assert!(s.state.best_valid < uniform - 1.0, "{kind:?}: {}", s.state.best_valid);
+        assert!(
+            s.state.best_valid < uniform - 1.0,
+            "{kind:?}: {}",
+            s.state.best_valid
+        );
     }
 }
 

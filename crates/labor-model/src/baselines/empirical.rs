@@ -52,7 +52,9 @@ impl Empirical {
         if !(alpha.is_finite() && alpha >= 0.0) || (alpha == 0.0 && train.is_empty()) {
             return Err(Error::Training {
                 field: "alpha",
-                detail: format!("smoothing must be finite and ≥ 0 (> 0 for an empty panel), got {alpha}"),
+                detail: format!(
+                    "smoothing must be finite and ≥ 0 (> 0 for an empty panel), got {alpha}"
+                ),
             });
         }
         let n = train.taxonomy().len();
