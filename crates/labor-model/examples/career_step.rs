@@ -32,9 +32,9 @@ fn main() -> anyhow::Result<()> {
             w.gender = Gender::ALL[rng.below(2) as usize];
             w.ethnicity = Ethnicity::ALL[rng.below(3) as usize];
             w.region = Region::ALL[rng.below(4) as usize];
-            for k in 0..t {
+            for k in 0..t as i32 {
                 w.records.push(YearRecord::new(
-                    1980 + k as i32,
+                    1980 + k,
                     StateId(rng.below(STATES as u64) as u16),
                     Education::ALL[rng.below(5) as usize],
                 ));
