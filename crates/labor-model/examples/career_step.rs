@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let size = args.get(1).map_or("paper", String::as_str);
     let runs: usize = args.get(2).map_or(Ok(5), |s| s.parse())?;
-    let (b, t) = (64, 32);
+    let (b, t): (usize, i32) = (64, 32);
     let vocab = SeqVocab::new(STATES, 1979, 2020);
     let config = match size {
         "small" => CareerConfig::small(vocab.clone()),
@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
             w.gender = Gender::ALL[rng.below(2) as usize];
             w.ethnicity = Ethnicity::ALL[rng.below(3) as usize];
             w.region = Region::ALL[rng.below(4) as usize];
-            for k in 0..t as i32 {
+            for k in 0..t {
                 w.records.push(YearRecord::new(
                     1980 + k,
                     StateId(rng.below(STATES as u64) as u16),
@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     times.sort_by(f64::total_cmp);
-    let train = (b * t) as f64 / times[times.len() / 2];
+    let train = (b * t as usize) as f64 / times[times.len() / 2];
     let plain = device.clone().inner();
     let fwd_model = model.valid();
     let mut ftimes = Vec::new();
@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     ftimes.sort_by(f64::total_cmp);
-    let fwd = (b * t) as f64 / ftimes[ftimes.len() / 2];
+    let fwd = (b * t as usize) as f64 / ftimes[ftimes.len() / 2];
     println!(
         "{{\"size\": \"{size}\", \"batch\": {b}, \"seq\": {t}, \"params\": {}, \"train_tokens_per_s\": {train:.0}, \"forward_tokens_per_s\": {fwd:.0}}}",
         fwd_model.num_params()
