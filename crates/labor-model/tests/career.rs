@@ -482,7 +482,7 @@ fn logit_and_bag_of_jobs_train_and_beat_uniform() {
     let (train, valid, _) = synth_split(120);
     let uniform = (train.taxonomy().len() as f64).ln();
     for kind in [ModelKind::Logit, ModelKind::BagOfJobs] {
-        let (_, s) = TrainBuilder::new(kind, &train, &valid)
+        let (m, s) = TrainBuilder::new(kind, &train, &valid)
             .with_options(tiny_options(2))
             .build()
             .unwrap()
@@ -493,6 +493,17 @@ fn logit_and_bag_of_jobs_train_and_beat_uniform() {
             "{kind:?}: {}",
             s.state.best_valid
         );
+        // A career of one record (no context) gets a distribution too.
+        let one = worker("one", &[(2000, 3, Education::College)]);
+        let p = m.predict_worker(&one, true).unwrap();
+        let sum: f64 = p[0]
+            .probs
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| f64::from(*v))
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-4 && p[0].log_prob.is_finite());
     }
 }
 

@@ -89,13 +89,12 @@ impl BagTerm {
         let [b, t] = ids.dims();
         let start = self.embedding.weight.dims()[0] as i64 - 1;
         let device = ids.device();
-        let shifted = Tensor::cat(
-            vec![
-                Tensor::<2, Int>::full([b, 1], start, &device),
-                ids.narrow(1, 0, t.saturating_sub(1)),
-            ],
-            1,
-        );
+        let first = Tensor::<2, Int>::full([b, 1], start, &device);
+        let shifted = if t > 1 {
+            Tensor::cat(vec![first, ids.narrow(1, 0, t - 1)], 1)
+        } else {
+            first
+        };
         let e = self.embedding.forward(shifted).cumsum(1);
         let count: Vec<f32> = (1..=t).map(|i| 1.0 / i as f32).collect();
         let inv = Tensor::<1>::from_floats(count.as_slice(), &device).reshape([1, t, 1]);
