@@ -2,11 +2,13 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod bootstrap;
+mod career;
 mod data_ingest;
 mod template_render;
 
 criterion::criterion_main!(
     data_ingest::benches,
     template_render::benches,
-    bootstrap::benches
+    bootstrap::benches,
+    career::benches
 );

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use burn::tensor::Device;
 use clap::Parser;
 use labor_examples::{DataArgs, default_llm, predict, report, score_set};
-use labor_model::{LlmPredictor, Scorer, load_model};
+use labor_model::{LlmPredictor, Scorer, load_llm};
 use labor_template::{DemographicFields, TemplateBuilder, TemplateKind};
 
 /// Test-time randomisation of demographic fields.
@@ -51,7 +51,7 @@ fn main() -> Result<()> {
         data.test.n_worker_years()
     );
     let device = Device::default();
-    let (_, model, tok) = load_model(&path, &device)?;
+    let (_, model, tok) = load_llm(&path, &device)?;
     let tax = data.test.taxonomy().clone();
     let mut rows = vec![];
     let mut conditions = vec![("as observed".to_string(), None)];

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use burn::tensor::Device;
 use clap::Parser;
 use labor_examples::{DataArgs, default_llm, predict, report, score_set};
-use labor_model::{LlmPredictor, Scorer, load_model};
+use labor_model::{LlmPredictor, Scorer, load_llm};
 use labor_template::{IclSampling, TemplateBuilder, TemplateKind};
 
 /// A language model with 0 versus K in-context example careers.
@@ -51,7 +51,7 @@ fn main() -> Result<()> {
         data.train.len()
     );
     let device = Device::default();
-    let (_, model, tok) = load_model(&path, &device)?;
+    let (_, model, tok) = load_llm(&path, &device)?;
     let tax = data.test.taxonomy().clone();
     let mut rows = vec![];
     for k in [0, args.k] {

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use burn::tensor::Device;
 use clap::Parser;
 use labor_examples::{DataArgs, default_llm, predict, report, score_set};
-use labor_model::{LlmPredictor, Scorer, load_model};
+use labor_model::{LlmPredictor, Scorer, load_llm};
 use labor_template::{TemplateBuilder, TemplateKind};
 
 /// Off-the-shelf language models on prompts without and with the list of titles.
@@ -51,7 +51,7 @@ fn main() -> Result<()> {
     let device = Device::default();
     let mut rows = vec![];
     for path in &models {
-        let (_, model, tok) = load_model(path, &device)?;
+        let (_, model, tok) = load_llm(path, &device)?;
         let stem = path
             .file_stem()
             .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned());

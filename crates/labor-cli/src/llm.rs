@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use labor_data::{Prediction, Predictions, Taxonomy};
-use labor_model::{Scorer, TextTokenizer, load_model};
+use labor_model::{Scorer, TextTokenizer, load_llm};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 use crate::progress;
@@ -60,7 +60,7 @@ pub struct ScoreArgs {
 
 fn load(path: &Path) -> Result<(labor_model::Llama, TextTokenizer)> {
     let t = Instant::now();
-    let (config, model, tok) = load_model(path, &Device::default())
+    let (config, model, tok) = load_llm(path, &Device::default())
         .with_context(|| format!("loading {}", path.display()))?;
     eprintln!(
         "loaded {} ({} layers, d_model {}, vocab {}) in {:.1} s",

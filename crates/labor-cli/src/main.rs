@@ -15,6 +15,7 @@ use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, 
 
 mod llm;
 mod speed;
+mod train;
 mod truth;
 
 /// Predict workers' next occupation from their career history, and measure how well.
@@ -46,6 +47,10 @@ enum Command {
     Speed(speed::SpeedArgs),
     /// Evaluate predictions: perplexity with bootstrap SEs, paired differences, subgroups, calibration, plots.
     Eval(labor_cli::eval::EvalArgs),
+    /// Train CAREER or a baseline (empirical, logit, bag-of-jobs) on a panel.
+    Train(train::TrainArgs),
+    /// Predict every worker-year of a panel with a trained model (Parquet predictions).
+    Predict(train::PredictArgs),
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
 }
@@ -206,6 +211,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Logprobs(a) => llm::logprobs(&a),
         Command::Score(a) => llm::score(&a),
         Command::Speed(a) => speed::speed(&a),
+        Command::Train(a) => train::train(&a),
+        Command::Predict(a) => train::predict(&a),
     }
 }
 

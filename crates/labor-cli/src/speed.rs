@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor};
 use labor_data::Taxonomy;
-use labor_model::{Scorer, load_model};
+use labor_model::{Scorer, load_llm};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 #[derive(clap::Args, Debug)]
@@ -71,7 +71,7 @@ fn read_docs(path: &PathBuf, limit: usize) -> Result<Vec<Document>> {
 pub fn speed(a: &SpeedArgs) -> Result<()> {
     let device = Device::default();
     let (config, model, tok) =
-        load_model(&a.model, &device).with_context(|| format!("loading {}", a.model.display()))?;
+        load_llm(&a.model, &device).with_context(|| format!("loading {}", a.model.display()))?;
     let scorer = Scorer::new(&model, &tok, device.clone());
     let mut out = serde_json::json!({
         "mode": a.mode,

@@ -256,6 +256,17 @@ fn png_size(path: &std::path::Path) -> (u32, u32) {
 fn eval_truth_predictions_on_the_test_split() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+fn run_stderr(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("labor runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stderr: {err}");
+    err
+}
+
+#[test]
+fn train_predict_pretrain_finetune() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
     run_ok(
         labor()
             .args([
@@ -384,4 +395,85 @@ fn labor_data_counts(panel: &std::path::Path) -> (u64, u64) {
         v["workers"].as_u64().unwrap(),
         v["worker_years"].as_u64().unwrap(),
     )
+                "150",
+                "--seed",
+                "2",
+            ])
+            .args(["--out", &d("panel.parquet")]),
+    );
+    run_ok(labor().args([
+        "split",
+        "--panel",
+        &d("panel.parquet"),
+        "--out-dir",
+        &d("s"),
+    ]));
+    let (train, valid, test) = (
+        d("s/train.parquet"),
+        d("s/valid.parquet"),
+        d("s/test.parquet"),
+    );
+    for kind in ["empirical", "logit"] {
+        let err = run_stderr(
+            labor()
+                .args(["train", "--kind", kind, "--epochs", "1"])
+                .args(["--train", &train, "--valid", &valid, "--out", &d(kind)]),
+        );
+        assert!(err.contains(&format!("trained {kind}")), "{err}");
+        let err = run_stderr(labor().args([
+            "predict",
+            "--model",
+            &d(kind),
+            "--panel",
+            &test,
+            "--out",
+            &d(&format!("{kind}.parquet")),
+            "--full-distribution",
+        ]));
+        assert!(err.contains("perplexity"), "{err}");
+        let p = labor_data::Predictions::read_parquet(d(&format!("{kind}.parquet"))).unwrap();
+        assert_eq!(p.model(), kind);
+        assert!(p.has_distribution());
+    }
+    let csv = std::fs::read_to_string(dir.path().join("logit/loss.csv")).unwrap();
+    assert!(csv.starts_with("step,epoch,tokens,train_loss,valid_loss,learning_rate\n"));
+    // Pretrain CAREER on the resume-like corpus, then fine-tune every weight on the survey.
+    run_stderr(
+        labor()
+            .args([
+                "train",
+                "--kind",
+                "career",
+                "--as-resumes",
+                "--epochs",
+                "1",
+                "--max-steps",
+                "3",
+            ])
+            .args(["--train", &train, "--valid", &valid, "--out", &d("pre")]),
+    );
+    let err = run_stderr(
+        labor()
+            .args([
+                "train",
+                "--kind",
+                "career",
+                "--epochs",
+                "1",
+                "--max-steps",
+                "3",
+                "--pretrained",
+                &d("pre"),
+            ])
+            .args(["--train", &train, "--valid", &valid, "--out", &d("ft")]),
+    );
+    assert!(err.contains("trained career"), "{err}");
+    // A pretrained model of another kind is refused.
+    let out = labor()
+        .args(["train", "--kind", "logit", "--pretrained", &d("pre")])
+        .args(["--train", &train, "--valid", &valid, "--out", &d("bad")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("career model"));
 }

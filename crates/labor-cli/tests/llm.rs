@@ -8,7 +8,7 @@ use std::process::Command;
 
 use burn::tensor::Device;
 use labor_data::Predictions;
-use labor_model::{LlamaConfig, Scorer, load_model, save_hf};
+use labor_model::{LlamaConfig, Scorer, load_llm, save_hf};
 use labor_template::Document;
 
 fn labor() -> Command {
@@ -96,7 +96,7 @@ fn score_writes_what_the_scorer_computes() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let (_, model, tok) = load_model(&model_dir, &Device::default()).unwrap();
+    let (_, model, tok) = load_llm(&model_dir, &Device::default()).unwrap();
     let scorer = Scorer::new(&model, &tok, Device::default());
     let want: Vec<f64> = docs
         .iter()
@@ -157,7 +157,7 @@ fn logprobs_gives_one_value_per_token_and_null_first() {
             .arg("--output")
             .arg(&output),
     );
-    let (_, model, tok) = load_model(&model_dir, &Device::default()).unwrap();
+    let (_, model, tok) = load_llm(&model_dir, &Device::default()).unwrap();
     let scorer = Scorer::new(&model, &tok, Device::default());
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&output)
         .unwrap()

@@ -123,6 +123,40 @@ pub enum Error {
     /// Rendering a career as text failed.
     #[error(transparent)]
     Template(#[from] labor_template::Error),
+    /// A state id outside a model's vocabulary (a panel of another taxonomy).
+    #[error("worker `{worker_id}`: state {state} is outside the model's {n_states} states")]
+    StateOutOfVocabulary {
+        /// The worker.
+        worker_id: String,
+        /// The state id.
+        state: usize,
+        /// States the model knows.
+        n_states: usize,
+    },
+    /// Saving or loading weights or optimizer state failed.
+    #[error("{path}: {detail}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A model directory whose `model.json` names an unknown kind or does not fit the data.
+    #[error("{path}: {detail}")]
+    ModelDir {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Training options that cannot run (an empty panel, zero epochs).
+    #[error("training: {field}: {detail}")]
+    Training {
+        /// The option or input.
+        field: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
     /// Reading or writing panels or predictions failed.
     #[error(transparent)]
     Data(#[from] labor_data::Error),

@@ -190,7 +190,7 @@ pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig
 /// As [`load_gguf`] and [`crate::load_hf`]; [`Error::Io`] for a directory without
 /// `tokenizer.json`; [`Error::TokenizerMismatch`] when the tokenizer has more tokens than the
 /// model's embedding rows.
-pub fn load_model(
+pub fn load_llm(
     path: impl AsRef<Path>,
     device: &Device,
 ) -> Result<(LlamaConfig, Llama, TextTokenizer)> {

@@ -3,6 +3,7 @@
 // Tests may panic on a broken invariant: that is how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod career;
 mod config;
 mod gguf;
 mod golden;

@@ -1,0 +1,103 @@
+//! CAREER training step (forward, backward, Adam) on random careers, in worker-years per second;
+//! the same shapes as `../shared/anchors/torch_career.py` (b64×32, 335 states).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::Device;
+use criterion::{Criterion, Throughput};
+use labor_data::{Education, Ethnicity, Gender, Region, SeededRng, StateId, Worker, YearRecord};
+use labor_model::{CareerConfig, HostBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs};
+
+const STATES: usize = 335;
+
+fn batch(b: usize, t: usize, vocab: &SeqVocab) -> HostBatch {
+    let mut rng = SeededRng::new(0);
+    let workers: Vec<Worker> = (0..b)
+        .map(|i| {
+            let mut w = Worker::new(format!("w{i}"), "bench");
+            w.gender = Gender::ALL[rng.below(2) as usize];
+            w.ethnicity = Ethnicity::ALL[rng.below(3) as usize];
+            w.region = Region::ALL[rng.below(4) as usize];
+            for k in 0..t {
+                w.records.push(YearRecord::new(
+                    1980 + k as i32,
+                    StateId(rng.below(STATES as u64) as u16),
+                    Education::ALL[rng.below(5) as usize],
+                ));
+            }
+            w
+        })
+        .collect();
+    let refs: Vec<&Worker> = workers.iter().collect();
+    HostBatch::from_workers(&refs, vocab, 512).unwrap()
+}
+
+fn train_step(c: &mut Criterion, name: &str, config: CareerConfig, b: usize, t: usize) {
+    let device = Device::default().autodiff();
+    device.seed(0);
+    let hb = batch(b, t, &config.vocab);
+    let mut model = config.init(&device);
+    let mut optim = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.98)
+        .with_epsilon(1e-8)
+        .with_weight_decay(0.01)
+        .init();
+    let mut g = c.benchmark_group("career");
+    g.throughput(Throughput::Elements((b * t) as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(2));
+    g.measurement_time(Duration::from_secs(10));
+    g.bench_function(name, |bench| {
+        bench.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let sb = hb.to_device(&device);
+                let lp = two_stage_log_probs(model.logits(&sb), sb.prev.clone(), STATES);
+                let loss = masked_nll(lp, &sb);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(1e-4, model.clone(), grads);
+                // Reading the loss syncs the device before the clock stops.
+                black_box(loss.into_data());
+            }
+            start.elapsed()
+        })
+    });
+    let forward = model.valid();
+    let plain = device.clone().inner();
+    g.bench_function(format!("{name}_forward"), |bench| {
+        bench.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let sb = hb.to_device(&plain);
+                let lp = two_stage_log_probs(forward.logits(&sb), sb.prev.clone(), STATES);
+                black_box(lp.into_data());
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+fn career(c: &mut Criterion) {
+    let vocab = SeqVocab::new(STATES, 1979, 2020);
+    train_step(
+        c,
+        "train_step_paper_b64x32",
+        CareerConfig::paper(vocab.clone()),
+        64,
+        32,
+    );
+    train_step(
+        c,
+        "train_step_small_b64x32",
+        CareerConfig::small(vocab),
+        64,
+        32,
+    );
+}
+
+criterion::criterion_group!(benches, career);

@@ -1,0 +1,192 @@
+//! `labor train` and `labor predict`: CAREER and the baselines.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use labor_data::io;
+use labor_model::{
+    CareerSize, ModelKind, TrainBuilder, load_model, predict_panel, read_meta, resume_corpus,
+};
+
+/// Arguments of `labor train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Model: career, empirical, logit or bag-of-jobs.
+    #[arg(long)]
+    kind: ModelKind,
+    /// Training panel (Parquet).
+    #[arg(long)]
+    train: PathBuf,
+    /// Validation panel (Parquet), evaluated after every epoch; the best model is kept.
+    #[arg(long)]
+    valid: PathBuf,
+    /// Fine-tune every weight of this model directory (same kind and taxonomy) with a fresh optimizer.
+    #[arg(long)]
+    pretrained: Option<PathBuf>,
+    /// Epochs (default: the kind's default).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Stop after this many updates.
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Peak learning rate (default: the kind's default).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Warm-up updates of the inverse-square-root schedule (default: the kind's default).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Padded worker-years per batch (default: the kind's default).
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// CAREER size: small or paper (12 layers, width 192, 3 heads, FFN 768).
+    #[arg(long, default_value = "small")]
+    size: String,
+    /// Additive smoothing of the empirical model.
+    #[arg(long, default_value_t = 0.1)]
+    alpha: f64,
+    /// Seed of initialisation, batch order and dropout.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Turn both panels into a resume-like pretraining corpus first (jobs only, no ethnicity or gender).
+    #[arg(long)]
+    as_resumes: bool,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Model directory: model.json, model.bpk, loss.csv, checkpoint/.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Arguments of `labor predict`.
+#[derive(clap::Args, Debug)]
+pub struct PredictArgs {
+    /// Model directory written by `labor train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Panel to predict (Parquet).
+    #[arg(long)]
+    panel: PathBuf,
+    /// Output predictions (Parquet).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the probability of every state for every worker-year.
+    #[arg(long)]
+    full_distribution: bool,
+}
+
+/// `labor train`.
+pub fn train(a: &TrainArgs) -> Result<()> {
+    let read =
+        |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
+    let (mut train, mut valid) = (read(&a.train)?, read(&a.valid)?);
+    if a.as_resumes {
+        train = resume_corpus(&train)?;
+        valid = resume_corpus(&valid)?;
+    }
+    let size = match a.size.as_str() {
+        "small" => CareerSize::Small,
+        "paper" => CareerSize::Paper,
+        other => bail!("unknown --size `{other}` (small, paper)"),
+    };
+    let mut opts = a.kind.default_options();
+    opts.epochs = a.epochs.unwrap_or(opts.epochs);
+    opts.max_steps = a.max_steps;
+    opts.lr = a.lr.unwrap_or(opts.lr);
+    opts.warmup = a.warmup.unwrap_or(opts.warmup);
+    opts.max_tokens = a.max_tokens.unwrap_or(opts.max_tokens);
+    opts.seed = a.seed;
+    let mut b = TrainBuilder::new(a.kind, &train, &valid)
+        .with_options(opts)
+        .with_size(size)
+        .with_alpha(a.alpha)
+        .with_resume(a.resume)
+        .with_out_dir(&a.out);
+    if let Some(p) = &a.pretrained {
+        b = b.with_pretrained(p);
+    }
+    let trainer = b.build()?;
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} steps, {prefix} eta {eta}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_message(a.kind.name());
+    let start = Instant::now();
+    let (_, summary) =
+        trainer.run(|ev| {
+            pb.set_length(ev.total_steps as u64);
+            pb.set_position(ev.step as u64);
+            match ev.valid_loss {
+            Some(v) => pb.suspend(|| eprintln!(
+                "epoch {:>3}  step {:>6}  train {:.4}  valid {:.4} nats (ppl {:.3})  lr {:.2e}",
+                ev.epoch,
+                ev.step,
+                ev.train_loss,
+                v,
+                v.exp(),
+                ev.learning_rate
+            )),
+            None => pb.set_prefix(format!(
+                "epoch {} loss {:.4} {:.0} tok/s",
+                ev.epoch, ev.train_loss, ev.tokens_per_second
+            )),
+        }
+        })?;
+    pb.finish_and_clear();
+    let s = &summary.state;
+    eprintln!(
+        "trained {} in {:.1}s ({:.0} worker-years/s); best valid {:.4} nats (ppl {:.3}) at epoch {}; wrote {}",
+        a.kind.name(),
+        start.elapsed().as_secs_f64(),
+        summary.tokens_per_second,
+        s.best_valid,
+        s.best_valid.exp(),
+        s.best_epoch,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// `labor predict`.
+pub fn predict(a: &PredictArgs) -> Result<()> {
+    let meta = read_meta(&a.model)?;
+    let panel =
+        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    if panel.taxonomy().name() != meta.taxonomy || panel.taxonomy().len() != meta.n_states {
+        bail!(
+            "{} uses taxonomy `{}` ({} states); the model was trained on `{}` ({} states)",
+            a.panel.display(),
+            panel.taxonomy().name(),
+            panel.taxonomy().len(),
+            meta.taxonomy,
+            meta.n_states
+        );
+    }
+    let model = load_model(&a.model, &burn::tensor::Device::default())?;
+    let pb = ProgressBar::new(panel.n_worker_years() as u64);
+    let start = Instant::now();
+    let preds = predict_panel(&model, &panel, a.full_distribution, |done| {
+        pb.set_position(done as u64)
+    })?;
+    pb.finish_and_clear();
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    preds
+        .write_parquet(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    let nll = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / preds.len().max(1) as f64;
+    eprintln!(
+        "{}: {} worker-years in {:.1}s, perplexity {:.3}; wrote {}",
+        meta.kind.name(),
+        preds.len(),
+        start.elapsed().as_secs_f64(),
+        nll.exp(),
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,463 @@
+//! Training of the sequence models (CAREER, the multinomial logit, bag-of-jobs) as in the
+//! CAREER code: Adam with β = (0.9, 0.98), ε = 1e-8 and decoupled weight decay 0.01
+//! (`p ← p − lr·wd·p`, fairseq's `adam.py`), fairseq's inverse-square-root schedule (linear
+//! warm-up from 1e-7 to the peak over `warmup` updates, then `peak·√(warmup/step)`), batches
+//! by token count (careers sorted by length with a seeded random tie-break, cut into batches of
+//! at most `max_tokens` padded positions, batch order shuffled every epoch), the loss = mean
+//! negative log-likelihood over every worker-year (the first included) in nats, validation after
+//! every epoch and the best validation model kept.
+//!
+//! # Files
+//! With an output directory `DIR`:
+//! - `DIR/model.json` and `DIR/model.bpk`: the best model so far (see [`crate::save_model`]);
+//! - `DIR/loss.csv`: `step,epoch,tokens,train_loss,valid_loss,learning_rate`, one row per update
+//!   (`valid_loss` empty) and one row per validation (`train_loss` = the epoch's mean);
+//! - `DIR/checkpoint/{model.bpk,optimizer.bpk,state.json}`: the last epoch's weights, Adam's
+//!   moments and the counters, so that `resume` continues after the last finished epoch.
+//!
+//! Every file is written to a temporary name and renamed, and `state.json` last, so an
+//! interrupted write leaves the previous checkpoint intact. Dropout and batch order are seeded
+//! per epoch (`seed + epoch`), so a resumed run repeats the uninterrupted one.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::Device;
+use labor_data::{Panel, SeededRng, Worker};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::seq::{HostBatch, SeqModel, masked_nll, two_stage_log_probs};
+
+/// Hyper-parameters of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// Passes over the training panel.
+    pub epochs: usize,
+    /// Stop after this many updates (all epochs when `None`).
+    pub max_steps: Option<usize>,
+    /// Padded positions per batch (fairseq's `--max-tokens`).
+    pub max_tokens: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warm-up updates of the inverse-square-root schedule.
+    pub warmup: usize,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Seed of batch order and dropout.
+    pub seed: u64,
+}
+
+impl TrainOptions {
+    /// The options used for CAREER fine-tuning in the paper (peak 1e-4, warm-up 500,
+    /// 16,000 tokens) with `epochs` epochs.
+    pub fn paper(epochs: usize) -> Self {
+        Self {
+            epochs,
+            max_steps: None,
+            max_tokens: 16_000,
+            lr: 1e-4,
+            warmup: 500,
+            weight_decay: 0.01,
+            seed: 1,
+        }
+    }
+}
+
+/// Fairseq's `inverse_sqrt` schedule: the learning rate of update `step` (from 1).
+pub fn inverse_sqrt_lr(step: usize, peak: f64, warmup: usize) -> f64 {
+    const INIT: f64 = 1e-7;
+    let step = step.max(1) as f64;
+    let warmup = warmup as f64;
+    if step < warmup {
+        INIT + (peak - INIT) * step / warmup
+    } else {
+        peak * (warmup.max(1.0) / step).sqrt()
+    }
+}
+
+/// What the trainer reports after each update and each validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainEvent {
+    /// Updates done.
+    pub step: usize,
+    /// Current epoch (from 1).
+    pub epoch: usize,
+    /// Training worker-years seen.
+    pub tokens: u64,
+    /// Loss of the last update (or the epoch's mean at validation), nats per worker-year.
+    pub train_loss: f64,
+    /// Validation loss, at the end of an epoch.
+    pub valid_loss: Option<f64>,
+    /// Learning rate of the last update.
+    pub learning_rate: f64,
+    /// Training throughput since the start of the run (worker-years per second).
+    pub tokens_per_second: f64,
+    /// Total updates planned.
+    pub total_steps: usize,
+}
+
+/// Counters saved with a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Updates done.
+    pub step: usize,
+    /// Epochs finished.
+    pub epoch: usize,
+    /// Worker-years seen.
+    pub tokens: u64,
+    /// Best validation loss so far.
+    pub best_valid: f64,
+    /// Epoch of the best validation loss.
+    pub best_epoch: usize,
+}
+
+/// Summary of a finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// The final counters.
+    pub state: TrainState,
+    /// Wall-clock seconds of this run (without resumed parts).
+    pub seconds: f64,
+    /// Training worker-years per second.
+    pub tokens_per_second: f64,
+}
+
+/// Cuts `workers` into batches of at most `max_tokens` padded positions (at least one career
+/// each), sorting by length with a seeded random tie-break.
+///
+/// # Errors
+/// As [`HostBatch::from_workers`].
+pub fn token_batches(
+    workers: &[Worker],
+    vocab: &crate::SeqVocab,
+    max_tokens: usize,
+    max_len: usize,
+    seed: u64,
+) -> Result<Vec<HostBatch>> {
+    let mut rng = SeededRng::new(seed);
+    let mut order: Vec<(usize, u64, usize)> = workers
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| !w.records.is_empty())
+        .map(|(i, w)| (w.records.len(), rng.next_u64(), i))
+        .collect();
+    order.sort_unstable();
+    let mut batches = Vec::new();
+    let mut cur: Vec<&Worker> = Vec::new();
+    for (len, _, i) in order {
+        // Sorted by length, so `len` is the padded length if this career joins.
+        if !cur.is_empty() && (cur.len() + 1) * len > max_tokens {
+            batches.push(HostBatch::from_workers(&cur, vocab, max_len)?);
+            cur.clear();
+        }
+        cur.push(&workers[i]);
+    }
+    if !cur.is_empty() {
+        batches.push(HostBatch::from_workers(&cur, vocab, max_len)?);
+    }
+    Ok(batches)
+}
+
+/// Mean negative log-likelihood (nats per worker-year) of `model` over `batches`.
+pub fn evaluate<M: SeqModel>(model: &M, batches: &[HostBatch], device: &Device) -> f64 {
+    let n = model.vocab().n_states;
+    let (mut total, mut count) = (0.0, 0usize);
+    for hb in batches {
+        let b = hb.to_device(device);
+        let lp = two_stage_log_probs(model.logits(&b), b.prev.clone(), n);
+        let loss: f64 = scalar(masked_nll(lp, &b));
+        total += loss * b.n_tokens as f64;
+        count += b.n_tokens;
+    }
+    total / count.max(1) as f64
+}
+
+fn scalar(t: burn::tensor::Tensor<1>) -> f64 {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .map_or(f64::NAN, f64::from)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Saves the weights of `model` to `path` (burnpack, parameter ids included) atomically.
+pub(crate) fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("bpk.tmp");
+    let mut store = BurnpackStore::from_file(&tmp)
+        .auto_extension(false)
+        .overwrite(true);
+    model.save_into(&mut store).map_err(|e| Error::Checkpoint {
+        path: tmp.clone(),
+        detail: e.to_string(),
+    })?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Loads the weights at `path` into `model`.
+pub(crate) fn load_weights<M: Module>(mut model: M, path: &Path) -> Result<M> {
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    model.load_from(&mut store).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    Ok(model)
+}
+
+/// Trains `model` (whose parameters live on an autodiff device) on `train`, validating on
+/// `valid` after every epoch; returns the best validation model (on a plain device) and the
+/// summary. With `out`, writes the files described in the module docs; with `resume`, continues
+/// from `out/checkpoint`.
+///
+/// # Errors
+/// [`Error::Training`] for empty panels or zero epochs, I/O and checkpoint errors, and the
+/// errors of [`HostBatch::from_workers`].
+#[allow(clippy::too_many_arguments)]
+pub fn train_seq<M>(
+    model: M,
+    train: &Panel,
+    valid: &Panel,
+    opts: &TrainOptions,
+    max_len: usize,
+    out: Option<&Path>,
+    resume: bool,
+    on_model_improved: &mut dyn FnMut(&M, &Path) -> Result<()>,
+    progress: &mut dyn FnMut(&TrainEvent),
+) -> Result<(M, TrainSummary)>
+where
+    M: SeqModel + Module + Clone,
+{
+    if train.n_worker_years() == 0 || valid.n_worker_years() == 0 {
+        return Err(Error::Training {
+            field: "panels",
+            detail: "the training and validation panels need at least one worker-year".into(),
+        });
+    }
+    if opts.epochs == 0 || opts.max_tokens == 0 {
+        return Err(Error::Training {
+            field: "epochs",
+            detail: "epochs and max_tokens must be positive".into(),
+        });
+    }
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Device::default().autodiff());
+    let plain = device.clone().inner();
+    let vocab = model.vocab().clone();
+    let n = vocab.n_states;
+    let valid_batches = token_batches(valid.workers(), &vocab, opts.max_tokens, max_len, 0)?;
+    let steps_per_epoch =
+        token_batches(train.workers(), &vocab, opts.max_tokens, max_len, opts.seed)?.len();
+    let total_steps = opts
+        .max_steps
+        .unwrap_or(usize::MAX)
+        .min(steps_per_epoch * opts.epochs);
+
+    let mut optim: ModuleOptimizer = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.98)
+        .with_epsilon(1e-8)
+        .with_weight_decay(opts.weight_decay as f32)
+        .init();
+    let mut model = model;
+    let mut state = TrainState {
+        step: 0,
+        epoch: 0,
+        tokens: 0,
+        best_valid: f64::INFINITY,
+        best_epoch: 0,
+    };
+    let ckpt_dir = out.map(|o| o.join("checkpoint"));
+    let mut csv = None;
+    if let Some(o) = out {
+        fs::create_dir_all(o).map_err(io_err(o))?;
+        let ck = o.join("checkpoint");
+        fs::create_dir_all(&ck).map_err(io_err(&ck))?;
+        let state_path = ck.join("state.json");
+        let csv_path = o.join("loss.csv");
+        if resume && state_path.exists() {
+            let text = fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
+            state = serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
+                path: state_path.clone(),
+                source,
+            })?;
+            model = load_weights(model, &ck.join("model.bpk"))?;
+            let opath = ck.join("optimizer.bpk");
+            optim = optim.load(&opath).map_err(|e| Error::Checkpoint {
+                path: opath.clone(),
+                detail: format!("{e:?}"),
+            })?;
+        } else {
+            fs::write(
+                &csv_path,
+                "step,epoch,tokens,train_loss,valid_loss,learning_rate\n",
+            )
+            .map_err(io_err(&csv_path))?;
+        }
+        let f = fs::OpenOptions::new()
+            .append(true)
+            .open(&csv_path)
+            .map_err(io_err(&csv_path))?;
+        csv = Some((std::io::BufWriter::new(f), csv_path));
+    }
+    let mut best = if state.best_epoch > 0 {
+        // Resumed: the best model is the one saved in `out`.
+        None
+    } else {
+        Some(model.valid())
+    };
+    let start = Instant::now();
+    let start_tokens = state.tokens;
+    let mut lr = inverse_sqrt_lr(state.step.max(1), opts.lr, opts.warmup);
+    let mut last_train = f64::NAN;
+    'epochs: for epoch in state.epoch + 1..=opts.epochs {
+        if state.step >= total_steps {
+            break;
+        }
+        let epoch_seed = opts.seed.wrapping_add(epoch as u64);
+        device.seed(epoch_seed);
+        let mut batches = token_batches(
+            train.workers(),
+            &vocab,
+            opts.max_tokens,
+            max_len,
+            epoch_seed,
+        )?;
+        SeededRng::new(epoch_seed ^ 0x9e37_79b9).shuffle(&mut batches);
+        let (mut sum, mut count) = (0.0, 0usize);
+        for hb in &batches {
+            if state.step >= total_steps {
+                break;
+            }
+            let b = hb.to_device(&device);
+            let lp = two_stage_log_probs(model.logits(&b), b.prev.clone(), n);
+            let loss = masked_nll(lp, &b);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            state.step += 1;
+            lr = inverse_sqrt_lr(state.step, opts.lr, opts.warmup);
+            model = optim.step(lr, model, grads);
+            let l = scalar(loss);
+            state.tokens += b.n_tokens as u64;
+            sum += l * b.n_tokens as f64;
+            count += b.n_tokens;
+            last_train = l;
+            let ev = TrainEvent {
+                step: state.step,
+                epoch,
+                tokens: state.tokens,
+                train_loss: l,
+                valid_loss: None,
+                learning_rate: lr,
+                tokens_per_second: (state.tokens - start_tokens) as f64
+                    / start.elapsed().as_secs_f64().max(1e-9),
+                total_steps,
+            };
+            if let Some((w, p)) = csv.as_mut() {
+                writeln!(
+                    w,
+                    "{},{},{},{:.6},,{:.6e}",
+                    ev.step, epoch, ev.tokens, l, lr
+                )
+                .map_err(io_err(p))?;
+            }
+            progress(&ev);
+        }
+        let current = model.valid();
+        let v = evaluate(&current, &valid_batches, &plain);
+        let epoch_loss = if count > 0 {
+            sum / count as f64
+        } else {
+            last_train
+        };
+        state.epoch = epoch;
+        if v < state.best_valid {
+            state.best_valid = v;
+            state.best_epoch = epoch;
+            if let Some(o) = out {
+                on_model_improved(&current, o)?;
+            }
+            best = Some(current);
+        }
+        let ev = TrainEvent {
+            step: state.step,
+            epoch,
+            tokens: state.tokens,
+            train_loss: epoch_loss,
+            valid_loss: Some(v),
+            learning_rate: lr,
+            tokens_per_second: (state.tokens - start_tokens) as f64
+                / start.elapsed().as_secs_f64().max(1e-9),
+            total_steps,
+        };
+        if let Some((w, p)) = csv.as_mut() {
+            writeln!(
+                w,
+                "{},{},{},{:.6},{:.6},{:.6e}",
+                ev.step, epoch, ev.tokens, epoch_loss, v, lr
+            )
+            .map_err(io_err(p))?;
+            w.flush().map_err(io_err(p))?;
+        }
+        if let Some(ck) = &ckpt_dir {
+            save_weights(&model, &ck.join("model.bpk"))?;
+            let opath = ck.join("optimizer.bpk");
+            let otmp = ck.join("optimizer.bpk.tmp");
+            optim.save(&otmp).map_err(|e| Error::Checkpoint {
+                path: otmp.clone(),
+                detail: format!("{e:?}"),
+            })?;
+            fs::rename(&otmp, &opath).map_err(io_err(&opath))?;
+            let json = serde_json::to_vec_pretty(&state).map_err(|source| Error::ConfigJson {
+                path: ck.join("state.json"),
+                source,
+            })?;
+            write_atomic(&ck.join("state.json"), &json)?;
+        }
+        progress(&ev);
+        if state.step >= total_steps {
+            break 'epochs;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let best = match best {
+        Some(b) => b,
+        None => match out {
+            Some(o) => load_weights(model.valid(), &o.join("model.bpk"))?,
+            None => model.valid(),
+        },
+    };
+    Ok((
+        best,
+        TrainSummary {
+            tokens_per_second: (state.tokens - start_tokens) as f64 / seconds.max(1e-9),
+            state,
+            seconds,
+        },
+    ))
+}
+
+/// Path of the best weights in a model directory.
+pub(crate) fn weights_path(dir: &Path) -> PathBuf {
+    dir.join("model.bpk")
+}
