@@ -13,6 +13,7 @@ mod mixture;
 mod model;
 mod predict;
 mod score;
+mod scratch;
 mod tokenizer;
 
 pub use bpe::{BpeTrainer, BpeTrainerBuilder, END_OF_TEXT};
@@ -33,4 +34,5 @@ pub use model::{
 };
 pub use predict::{Predictor, StepPrediction, predict_panel};
 pub use score::Scorer;
+pub use scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use tokenizer::{Encoded, TextTokenizer};

@@ -302,3 +302,64 @@ fn titles_only_loss_counts_title_tokens() {
     assert!(report.initial_valid_loss.unwrap().is_finite());
     assert!(report.curve.iter().all(|r| r.train_loss.is_finite()));
 }
+
+/// Measures the embedded default (run by hand:
+/// `LABOR_SCRATCH_DOCS=600 cargo test -p labor-model --release --test integration scratch_measure -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn scratch_measure() {
+    use labor_data::{Split, SplitterBuilder};
+    use labor_model::ScratchBuilder;
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let panel = SynthBuilder::new(Preset::Nlsy79)
+        .with_workers(env("LABOR_SCRATCH_WORKERS", 3000))
+        .with_seed(0)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let split = SplitterBuilder::new().build().unwrap().split(&panel);
+    let train = render_resumes(split.get(Split::Train)).unwrap();
+    let valid = render_resumes(split.get(Split::Valid)).unwrap();
+    let mut o = TrainOptions::default();
+    o.epochs = env("LABOR_SCRATCH_EPOCHS", 1);
+    o.batch_size = env("LABOR_SCRATCH_BATCH", 8);
+    o.learning_rate = 3e-3;
+    o.max_tokens = Some(1024);
+    let mut cfg = LlamaConfig::career_tiny(0);
+    cfg.d_model = env("LABOR_SCRATCH_D", 128);
+    cfg.n_layers = env("LABOR_SCRATCH_LAYERS", 2);
+    cfg.d_ff = env("LABOR_SCRATCH_FF", 384);
+    let t = std::time::Instant::now();
+    let r = ScratchBuilder::new(train, valid, tmp("scratch-measure"))
+        .with_max_train_docs(env("LABOR_SCRATCH_DOCS", 400))
+        .with_vocab_size(env("LABOR_SCRATCH_VOCAB", 1024))
+        .with_config(cfg)
+        .with_options(o)
+        .with_max_valid_docs(env("LABOR_SCRATCH_VALID", 100))
+        .build()
+        .unwrap()
+        .run(|p| {
+            if p.row.step % 10 == 0 || p.row.valid_loss.is_some() {
+                eprintln!(
+                    "step {}/{} loss {:.3} valid {:?} tok/s {:.0} eta {:?} [{:.1}s]",
+                    p.row.step, p.total_steps, p.row.train_loss, p.row.valid_loss,
+                    p.tokens_per_sec, p.eta, t.elapsed().as_secs_f64()
+                );
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    eprintln!(
+        "tokenizer {:.1}s (vocab {}), titles {}: ppl {:.2} -> {:.2}; valid loss {:?} -> {:?}; wall {:.1}s",
+        r.tokenizer_time.as_secs_f64(),
+        r.tokenizer.vocab_size(),
+        r.n_titles,
+        r.title_ppl_before,
+        r.title_ppl_after,
+        r.report.initial_valid_loss,
+        r.report.best_valid_loss,
+        r.wall.as_secs_f64()
+    );
+    assert!(r.title_ppl_after < r.title_ppl_before);
+}
