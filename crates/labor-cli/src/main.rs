@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use labor_data::ingest::{Format, IngestBuilder, OnError};
 use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
 
+mod finetune;
 mod truth;
 
 /// Predict workers' next occupation from their career history, and measure how well.
@@ -37,6 +38,8 @@ enum Command {
     Render(RenderArgs),
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
+    /// Fine-tune a Llama-family model (or train the embedded default from scratch) on resumes.
+    Finetune(finetune::FinetuneArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -191,6 +194,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Describe(a) => describe(&a),
         Command::Render(a) => render(&a),
         Command::Quickstart(a) => quickstart(&a),
+        Command::Finetune(a) => finetune::finetune(&a),
     }
 }
 

@@ -68,8 +68,13 @@ impl ModuleMapper for NormalInit {
     }
 }
 
-fn normal_init(model: Llama, std: f64) -> Llama {
-    model.map(&mut NormalInit(std))
+impl LlamaConfig {
+    /// A model with every matrix drawn from `N(0, 0.02²)` and unit norms (transformers'
+    /// initialisation), for training from scratch; seed the device first for reproducible
+    /// weights.
+    pub fn init_for_training(&self, device: &Device) -> Llama {
+        self.init(device).map(&mut NormalInit(0.02))
+    }
 }
 
 /// Builds a [`Scratch`] run; see the [module docs](self).
@@ -85,6 +90,7 @@ pub struct ScratchBuilder {
     max_valid_docs: usize,
     seed: u64,
     device: Device,
+    resume: bool,
 }
 
 impl ScratchBuilder {
@@ -109,7 +115,16 @@ impl ScratchBuilder {
             max_valid_docs: 200,
             seed: 0,
             device: Device::default(),
+            resume: false,
         }
+    }
+
+    /// Resume an interrupted run in the same output directory: its `tokenizer.json` is reused
+    /// and training continues from its checkpoint.
+    #[must_use]
+    pub fn with_resume(mut self, on: bool) -> Self {
+        self.resume = on;
+        self
     }
 
     /// BPE vocabulary size (default 1024).
@@ -196,6 +211,7 @@ impl ScratchBuilder {
             options: self.options,
             seed: self.seed,
             device: self.device,
+            resume: self.resume,
         })
     }
 }
@@ -211,6 +227,7 @@ pub struct Scratch {
     options: TrainOptions,
     seed: u64,
     device: Device,
+    resume: bool,
 }
 
 /// The result of [`Scratch::run`].
@@ -240,10 +257,21 @@ impl Scratch {
     /// As [`Finetune::run`](crate::Finetune::run) and [`BpeTrainer::train`](crate::BpeTrainer::train).
     pub fn run(self, progress: impl FnMut(&Progress) -> ControlFlow<()>) -> Result<ScratchReport> {
         let t0 = Instant::now();
-        let texts: Vec<String> = self.train.iter().map(|d| d.text.clone()).collect();
-        let tokenizer = BpeTrainerBuilder::new(self.vocab_size)
-            .build()?
-            .train(&texts)?;
+        std::fs::create_dir_all(&self.out).map_err(|source| Error::Io {
+            path: self.out.clone(),
+            source,
+        })?;
+        let tok_path = self.out.join("tokenizer.json");
+        let tokenizer = if self.resume && tok_path.is_file() {
+            TextTokenizer::from_file(&tok_path)?
+        } else {
+            let texts: Vec<String> = self.train.iter().map(|d| d.text.clone()).collect();
+            let t = BpeTrainerBuilder::new(self.vocab_size)
+                .build()?
+                .train(&texts)?;
+            t.save(&tok_path)?;
+            t
+        };
         let tokenizer_time = t0.elapsed();
         let mut config = self
             .config
@@ -252,7 +280,7 @@ impl Scratch {
         config.validate()?;
         let ad = self.device.clone().autodiff();
         ad.seed(self.seed);
-        let model = normal_init(config.init(&ad), 0.02);
+        let model = config.init_for_training(&ad);
         let (title_ppl_before, _) = title_perplexity(
             &model.valid(),
             &tokenizer,
@@ -262,6 +290,7 @@ impl Scratch {
             .with_train(self.train)
             .with_valid(self.valid.clone())
             .with_options(self.options)
+            .with_resume(self.resume)
             .build()?
             .run(progress)?;
         let (title_ppl_after, n_titles) = title_perplexity(&report.model, &tokenizer, &self.valid)?;
