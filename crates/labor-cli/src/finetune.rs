@@ -147,7 +147,8 @@ fn sample<T>(mut v: Vec<T>, n: usize, seed: u64) -> Vec<T> {
 
 /// Runs `labor finetune`.
 pub fn finetune(a: &FinetuneArgs) -> Result<()> {
-    let read = |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
+    let read =
+        |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
     let train: Vec<_> = a.train.iter().map(read).collect::<Result<_>>()?;
     let extra: Vec<_> = a.extra.iter().map(read).collect::<Result<_>>()?;
     if a.extra_fraction > 0.0 && extra.is_empty() {

@@ -113,7 +113,11 @@ mod tests {
         let texts: Vec<String> = (0..50)
             .map(|i| format!("{}: Secretaries\n{}: Cooks\n", 1980 + i % 10, 1981 + i % 7))
             .collect();
-        let tok = BpeTrainerBuilder::new(400).build().unwrap().train(&texts).unwrap();
+        let tok = BpeTrainerBuilder::new(400)
+            .build()
+            .unwrap()
+            .train(&texts)
+            .unwrap();
         // 256 bytes + the special token + merges; frequent words become one token each.
         assert!(tok.vocab_size() > 257 && tok.vocab_size() <= 400);
         let enc = tok.encode("1985: Secretaries\n").unwrap();

@@ -132,7 +132,10 @@ impl TrainOptions {
             return bad("learning_rate", format!("{}", self.learning_rate));
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
-            return bad("warmup_ratio", format!("{} is not in [0, 1)", self.warmup_ratio));
+            return bad(
+                "warmup_ratio",
+                format!("{} is not in [0, 1)", self.warmup_ratio),
+            );
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return bad("weight_decay", format!("{}", self.weight_decay));
@@ -856,7 +859,9 @@ impl Finetune {
                     row,
                     total_steps: total,
                     tokens_per_sec: (state.tokens - session_tokens_start) as f64 / secs,
-                    eta: Duration::from_secs_f64(secs / done * total.saturating_sub(state.step) as f64),
+                    eta: Duration::from_secs_f64(
+                        secs / done * total.saturating_sub(state.step) as f64,
+                    ),
                 };
                 if progress(&p).is_break() {
                     stopped = true;

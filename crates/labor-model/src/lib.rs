@@ -19,11 +19,11 @@ mod tokenizer;
 pub use bpe::{BpeTrainer, BpeTrainerBuilder, END_OF_TEXT};
 pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
-pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use finetune::{
     CurveRow, Finetune, FinetuneBuilder, FinetuneReport, LinearSchedule, LossOn, Progress,
     TrainOptions, render_resumes, title_perplexity,
 };
+pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_hf, save_hf};
 pub use loader::{gguf_config, load_gguf, unpermute_qk_rows};
 pub use lora::{LoraOptions, LoraTarget, apply_lora, merge_lora};

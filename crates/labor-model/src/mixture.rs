@@ -74,7 +74,10 @@ impl MixtureBuilder {
     pub fn build(self) -> Result<Panel> {
         let bad = |name, detail: String| Err(Error::InvalidOption { name, detail });
         if !(self.fraction > 0.0 && self.fraction <= 1.0) {
-            return bad("mix fraction", format!("{} is not in (0, 1]", self.fraction));
+            return bad(
+                "mix fraction",
+                format!("{} is not in (0, 1]", self.fraction),
+            );
         }
         if !(self.extra_fraction >= 0.0 && self.extra_fraction.is_finite()) {
             return bad(
@@ -101,10 +104,7 @@ impl MixtureBuilder {
         if n_extra > 0 {
             let pool = Panel::concat(&self.extra)?;
             if *pool.taxonomy() != *union.taxonomy() {
-                return bad(
-                    "extra",
-                    "the extra panels use another taxonomy".to_string(),
-                );
+                return bad("extra", "the extra panels use another taxonomy".to_string());
             }
             if n_extra > pool.len() {
                 return bad(
@@ -168,10 +168,25 @@ mod tests {
     #[test]
     fn rejects_bad_fractions() {
         let a = panel(Preset::Nlsy79, 10, 1);
-        assert!(MixtureBuilder::new(vec![a.clone()]).with_fraction(0.0).build().is_err());
-        assert!(MixtureBuilder::new(vec![a.clone()]).with_fraction(1.5).build().is_err());
+        assert!(
+            MixtureBuilder::new(vec![a.clone()])
+                .with_fraction(0.0)
+                .build()
+                .is_err()
+        );
+        assert!(
+            MixtureBuilder::new(vec![a.clone()])
+                .with_fraction(1.5)
+                .build()
+                .is_err()
+        );
         let b = panel(Preset::Psid81, 3, 2);
         // 100% extra of 10 needs 10 workers; there are 3.
-        assert!(MixtureBuilder::new(vec![a]).with_extra(vec![b], 1.0).build().is_err());
+        assert!(
+            MixtureBuilder::new(vec![a])
+                .with_extra(vec![b], 1.0)
+                .build()
+                .is_err()
+        );
     }
 }

@@ -34,8 +34,8 @@ use labor_template::Document;
 use crate::bpe::BpeTrainerBuilder;
 use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
-use crate::model::Llama;
 use crate::finetune::{FinetuneBuilder, FinetuneReport, Progress, TrainOptions, title_perplexity};
+use crate::model::Llama;
 use crate::tokenizer::TextTokenizer;
 
 impl LlamaConfig {
@@ -273,19 +273,13 @@ impl Scratch {
             t
         };
         let tokenizer_time = t0.elapsed();
-        let mut config = self
-            .config
-            .unwrap_or_else(|| LlamaConfig::career_tiny(0));
+        let mut config = self.config.unwrap_or_else(|| LlamaConfig::career_tiny(0));
         config.vocab_size = tokenizer.vocab_size();
         config.validate()?;
         let ad = self.device.clone().autodiff();
         ad.seed(self.seed);
         let model = config.init_for_training(&ad);
-        let (title_ppl_before, _) = title_perplexity(
-            &model.valid(),
-            &tokenizer,
-            &self.valid,
-        )?;
+        let (title_ppl_before, _) = title_perplexity(&model.valid(), &tokenizer, &self.valid)?;
         let report = FinetuneBuilder::new(model, config, tokenizer.clone(), &self.out)
             .with_train(self.train)
             .with_valid(self.valid.clone())

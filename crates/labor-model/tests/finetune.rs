@@ -34,7 +34,11 @@ fn setup(workers: usize) -> (Vec<Document>, Vec<Document>, TextTokenizer, LlamaC
     let docs = render_resumes(&panel).unwrap();
     let (valid, train) = docs.split_at(2);
     let texts: Vec<String> = train.iter().map(|d| d.text.clone()).collect();
-    let tok = BpeTrainerBuilder::new(320).build().unwrap().train(&texts).unwrap();
+    let tok = BpeTrainerBuilder::new(320)
+        .build()
+        .unwrap()
+        .train(&texts)
+        .unwrap();
     let config = LlamaConfig::new(32, 1, 2, 2, 64, tok.vocab_size()).with_max_seq_len(96);
     (train.to_vec(), valid.to_vec(), tok, config)
 }
@@ -70,7 +74,11 @@ fn schedule_warms_up_then_decays_linearly() {
         (25, 0.0),
     ];
     for (step, lr) in expected {
-        assert!((s.lr(step) - lr).abs() < 1e-15, "step {step}: {}", s.lr(step));
+        assert!(
+            (s.lr(step) - lr).abs() < 1e-15,
+            "step {step}: {}",
+            s.lr(step)
+        );
     }
     // No warmup: the first step runs at the peak.
     assert_eq!(LinearSchedule::new(1.0, 0, 10).lr(0), 1.0);
@@ -118,7 +126,13 @@ fn loss_decreases_and_best_model_is_exported() {
     let tok2 = TextTokenizer::from_file(report.best_dir.join("tokenizer.json")).unwrap();
     let text = &valid[0].text[..200];
     assert_eq!(tok2.encode(text).unwrap(), tok.encode(text).unwrap());
-    let ids: Vec<i32> = tok.encode(text).unwrap().ids.iter().map(|i| *i as i32).collect();
+    let ids: Vec<i32> = tok
+        .encode(text)
+        .unwrap()
+        .ids
+        .iter()
+        .map(|i| *i as i32)
+        .collect();
     let n = ids.len().min(64);
     let t = Tensor::<1, Int>::from_ints(&ids[..n], &plain).reshape([1, n]);
     report
@@ -232,7 +246,11 @@ fn lora_merge_equals_unmerged_forward_and_trains_only_adapters() {
     let model = config.init(&device);
     // Merge of trained (non-zero) adapters equals the adapted forward.
     let mut lora = LoraOptions::with_rank(4);
-    lora.targets = vec!["q".parse().unwrap(), "v".parse().unwrap(), "down".parse().unwrap()];
+    lora.targets = vec![
+        "q".parse().unwrap(),
+        "v".parse().unwrap(),
+        "down".parse().unwrap(),
+    ];
     let adapted = apply_lora(model.clone(), &lora).unwrap();
     let mut o = options();
     o.epochs = 1;
@@ -261,10 +279,18 @@ fn lora_merge_equals_unmerged_forward_and_trains_only_adapters() {
     let base = model.valid();
     assert_eq!(diff(base.embed.weight.val(), tuned.embed.weight.val()), 0.0);
     assert_eq!(
-        diff(base.layers[0].attn.wk.weight.val(), tuned.layers[0].attn.wk.weight.val()),
+        diff(
+            base.layers[0].attn.wk.weight.val(),
+            tuned.layers[0].attn.wk.weight.val()
+        ),
         0.0
     );
-    assert!(diff(base.layers[0].attn.wq.weight.val(), tuned.layers[0].attn.wq.weight.val()) > 0.0);
+    assert!(
+        diff(
+            base.layers[0].attn.wq.weight.val(),
+            tuned.layers[0].attn.wq.weight.val()
+        ) > 0.0
+    );
 
     // Merge equality on the trained adapters of the last checkpoint (B is no longer zero).
     let trained = adapted.load_file(out.join("checkpoint/model.bpk"));
@@ -310,7 +336,12 @@ fn titles_only_loss_counts_title_tokens() {
 fn scratch_measure() {
     use labor_data::{Split, SplitterBuilder};
     use labor_model::ScratchBuilder;
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let panel = SynthBuilder::new(Preset::Nlsy79)
         .with_workers(env("LABOR_SCRATCH_WORKERS", 3000))
         .with_seed(0)
@@ -343,8 +374,13 @@ fn scratch_measure() {
             if p.row.step % 10 == 0 || p.row.valid_loss.is_some() {
                 eprintln!(
                     "step {}/{} loss {:.3} valid {:?} tok/s {:.0} eta {:?} [{:.1}s]",
-                    p.row.step, p.total_steps, p.row.train_loss, p.row.valid_loss,
-                    p.tokens_per_sec, p.eta, t.elapsed().as_secs_f64()
+                    p.row.step,
+                    p.total_steps,
+                    p.row.train_loss,
+                    p.row.valid_loss,
+                    p.tokens_per_sec,
+                    p.eta,
+                    t.elapsed().as_secs_f64()
                 );
             }
             ControlFlow::Continue(())
@@ -362,4 +398,89 @@ fn scratch_measure() {
         r.wall.as_secs_f64()
     );
     assert!(r.title_ppl_after < r.title_ppl_before);
+}
+
+/// The SmolLM2-135M directory of `scripts/make-smollm2-hf` and its tokenizer, when present.
+fn smollm2() -> Option<(PathBuf, PathBuf)> {
+    let dir = std::env::var_os("LABOR_SMOLLM2_HF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/labor/smollm2-hf")
+        });
+    let tok = crate::shared_reference()?.join("smollm2/tokenizer.json");
+    (dir.join("model.safetensors.index.json").is_file() && tok.is_file()).then_some((dir, tok))
+}
+
+/// Training throughput on SmolLM2-135M with the batch shape of `torch_llm.py train`
+/// (b4 × 256 tokens; resumes truncated to 256 tokens), full fine-tuning or LoRA r8 on q,v
+/// (`LABOR_BENCH_LORA=1`). Prints one JSON line; run by `benches/finetune-vs-torch.sh`.
+#[test]
+#[ignore]
+fn smollm2_train_throughput() {
+    let Some((dir, tok_path)) = smollm2() else {
+        eprintln!("SmolLM2 not present: run scripts/make-smollm2-hf");
+        return;
+    };
+    let steps: usize = std::env::var("LABOR_BENCH_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let lora = std::env::var("LABOR_BENCH_LORA").is_ok_and(|v| v == "1");
+    let panel = SynthBuilder::new(Preset::Nlsy79)
+        .with_workers(200)
+        .with_seed(3)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let docs: Vec<Document> = render_resumes(&panel)
+        .unwrap()
+        .into_iter()
+        .take(4 * steps)
+        .collect();
+    let tok = TextTokenizer::from_file(&tok_path).unwrap();
+    assert!(
+        docs.iter()
+            .all(|d| tok.encode(&d.text).unwrap().ids.len() >= 256)
+    );
+    let (config, model) = load_hf(&dir, &ad()).unwrap();
+    let mut o = TrainOptions::default();
+    o.batch_size = 4;
+    o.max_tokens = Some(256);
+    o.learning_rate = 1e-5;
+    o.warmup_ratio = 0.0;
+    if lora {
+        o.lora = Some(LoraOptions::with_rank(8));
+    }
+    let mut times = Vec::new();
+    let mut last = std::time::Instant::now();
+    let report = FinetuneBuilder::new(model, config, tok, tmp("smollm2-bench"))
+        .with_train(docs)
+        .with_options(o)
+        .build()
+        .unwrap()
+        .run(|_| {
+            times.push(last.elapsed().as_secs_f64());
+            last = std::time::Instant::now();
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(report.steps, steps);
+    // The first step is warm-up (allocations); the median of the others.
+    let mut t: Vec<f64> = times[1..].to_vec();
+    t.sort_by(f64::total_cmp);
+    let med = t[t.len() / 2];
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm_kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    println!(
+        "{{\"impl\": \"labor (burn flex)\", \"lora\": {lora}, \"batch\": 4, \"seq\": 256, \"median_s\": {med:.3}, \"tokens_per_s\": {:.1}, \"all_s\": {times:?}, \"max_rss_gib\": {:.2}}}",
+        1024.0 / med,
+        hwm_kib / 1048576.0
+    );
 }
