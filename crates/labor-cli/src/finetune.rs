@@ -58,9 +58,9 @@ pub struct FinetuneArgs {
     /// Peak learning rate (default 5e-5 fine-tuning, 3e-3 from scratch, 1e-4 with LoRA).
     #[arg(long)]
     lr: Option<f64>,
-    /// Documents per micro-batch.
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
+    /// Documents per micro-batch (default 8; 2 from scratch).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Micro-batches per optimizer step.
     #[arg(long, default_value_t = 1)]
     grad_accum: usize,
@@ -95,7 +95,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     tokenizer: Option<PathBuf>,
     /// BPE vocabulary size (scratch only).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 4096)]
     vocab_size: usize,
     /// Seed of sampling, initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
@@ -128,10 +128,15 @@ fn on_progress(pb: &ProgressBar) -> impl FnMut(&Progress) -> ControlFlow<()> + '
             indicatif::HumanDuration(Duration::from_secs(p.eta.as_secs()))
         ));
         if let Some(v) = p.row.valid_loss {
-            pb.println(format!(
-                "step {} epoch {}: train {:.4} valid {:.4}",
-                p.row.step, p.row.epoch, p.row.train_loss, v
-            ));
+            let line = format!(
+                "step {} epoch {}: train {:.4} valid {:.4} ({:.0} tokens/s)",
+                p.row.step, p.row.epoch, p.row.train_loss, v, p.tokens_per_sec
+            );
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
         }
         ControlFlow::Continue(())
     }
@@ -191,7 +196,7 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     };
     let mut o = TrainOptions::default();
     o.epochs = a.epochs;
-    o.batch_size = a.batch_size;
+    o.batch_size = a.batch_size.unwrap_or(if scratch { 2 } else { 8 });
     o.grad_accum = a.grad_accum;
     o.learning_rate = a.lr.unwrap_or(match (scratch, lora.is_some()) {
         (true, _) => 3e-3,
@@ -207,7 +212,7 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     o.max_tokens = a.max_tokens;
     o.seed = a.seed;
     o.lora = lora;
-    let pb = bar((train_docs.len() / a.batch_size.max(1)) as u64);
+    let pb = bar((train_docs.len() / o.batch_size.max(1)) as u64);
     if scratch {
         let mut b = ScratchBuilder::new(train_docs, valid_docs, &a.out)
             .with_vocab_size(a.vocab_size)

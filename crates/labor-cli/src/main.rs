@@ -39,7 +39,7 @@ enum Command {
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
     /// Fine-tune a Llama-family model (or train the embedded default from scratch) on resumes.
-    Finetune(finetune::FinetuneArgs),
+    Finetune(Box<finetune::FinetuneArgs>),
 }
 
 #[derive(clap::Args, Debug)]

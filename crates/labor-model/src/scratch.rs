@@ -40,8 +40,8 @@ use crate::tokenizer::TextTokenizer;
 
 impl LlamaConfig {
     /// The embedded default: 2 blocks, width 128, 4 heads, SwiGLU width 384, tied embeddings,
-    /// 1024-token context (a rendered NLSY79 resume is at most about 700 tokens of a
-    /// 1024-token BPE vocabulary).
+    /// 1024-token context (a rendered NLSY79 resume is at most about 700 tokens of a BPE
+    /// vocabulary of a thousand tokens, fewer with a larger one).
     pub fn career_tiny(vocab_size: usize) -> Self {
         Self::new(128, 2, 4, 4, 384, vocab_size)
             .with_max_seq_len(1024)
@@ -97,18 +97,20 @@ impl ScratchBuilder {
     /// Trains on `train`, validates on `valid`, writes under `out` (see
     /// [`Finetune`](crate::Finetune); the model ends up in `out/best`).
     pub fn new(train: Vec<Document>, valid: Vec<Document>, out: impl Into<PathBuf>) -> Self {
-        let mut options = TrainOptions::default();
-        options.epochs = 1;
-        options.batch_size = 8;
-        options.learning_rate = 3e-3;
-        options.warmup_ratio = 0.05;
-        options.weight_decay = 0.01;
-        options.max_tokens = Some(1024);
+        let options = TrainOptions {
+            epochs: 1,
+            batch_size: 2,
+            learning_rate: 3e-3,
+            warmup_ratio: 0.05,
+            weight_decay: 0.01,
+            max_tokens: Some(1024),
+            ..TrainOptions::default()
+        };
         Self {
             train,
             valid,
             out: out.into(),
-            vocab_size: 1024,
+            vocab_size: 4096,
             config: None,
             options,
             max_train_docs: None,
@@ -127,7 +129,8 @@ impl ScratchBuilder {
         self
     }
 
-    /// BPE vocabulary size (default 1024).
+    /// BPE vocabulary size (default 4096; a few hundred resumes yield about 2,200 merges before
+    /// pairs seen once are all that is left).
     #[must_use]
     pub fn with_vocab_size(mut self, n: usize) -> Self {
         self.vocab_size = n;
@@ -142,7 +145,7 @@ impl ScratchBuilder {
         self
     }
 
-    /// Training hyper-parameters (default: 1 epoch, batches of 8, peak learning rate 3e-3,
+    /// Training hyper-parameters (default: 1 epoch, batches of 2, peak learning rate 3e-3,
     /// 5% warmup, weight decay 0.01, clipping at 1).
     #[must_use]
     pub fn with_options(mut self, options: TrainOptions) -> Self {
