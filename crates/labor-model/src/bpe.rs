@@ -73,7 +73,9 @@ impl BpeTrainerBuilder {
     }
 }
 
-/// Trains byte-level BPE tokenizers; see the [module docs](self).
+/// Trains byte-level BPE tokenizers (GPT-2 byte mapping and pre-tokenization regex, merges by
+/// frequency, id 0 = [`END_OF_TEXT`]); offsets are not trimmed, so titles keep their token
+/// boundaries.
 #[derive(Debug, Clone)]
 pub struct BpeTrainer {
     opts: BpeTrainerBuilder,

@@ -567,7 +567,11 @@ struct State {
     curve: Vec<CurveRow>,
 }
 
-/// A prepared fine-tuning run; see the [module docs](self).
+/// A prepared fine-tuning run. [`Finetune::run`] writes under the output directory:
+/// `checkpoint/` (model, optimizer, schedule and data position, swapped in atomically),
+/// `best/` (Hugging Face directory of the best validation loss, adapters merged) and
+/// `loss.csv` (`step,epoch,tokens,train_loss,valid_loss,learning_rate`); see
+/// `docs/finetune.md`.
 #[derive(Debug)]
 pub struct Finetune {
     model: Llama,

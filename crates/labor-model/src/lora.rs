@@ -116,7 +116,8 @@ pub struct LoraOptions {
     pub rank: usize,
     /// Scale numerator: the update is `alpha / rank · A B` (default 16).
     pub alpha: f64,
-    /// Dropout on the adapter input; only 0 is supported (see the [module docs](self)).
+    /// Dropout on the adapter input; only 0 is supported: burn's LoRA adds `alpha / rank · A B`
+    /// to the weight before the product, so the adapter input cannot be dropped separately.
     pub dropout: f64,
     /// Projections that get adapters (default q and v, as in the LoRA paper).
     pub targets: Vec<LoraTarget>,

@@ -22,7 +22,9 @@ use labor_data::{Panel, SeededRng};
 
 use crate::error::{Error, Result};
 
-/// Builds a training mixture; see the [module docs](self).
+/// Builds a training mixture: a specialist (one panel), a seeded subsample of the union of
+/// several training panels, or a base plus extra workers drawn from other panels (sampling by
+/// worker, without replacement).
 #[derive(Debug, Clone)]
 pub struct MixtureBuilder {
     train: Vec<Panel>,

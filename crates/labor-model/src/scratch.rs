@@ -77,7 +77,8 @@ impl LlamaConfig {
     }
 }
 
-/// Builds a [`Scratch`] run; see the [module docs](self).
+/// Builds a [`Scratch`] run: the embedded default model, a BPE tokenizer and a
+/// [`LlamaConfig::career_tiny`] model trained from scratch on the training resumes.
 #[derive(Debug)]
 pub struct ScratchBuilder {
     train: Vec<Document>,
