@@ -19,10 +19,10 @@ cargo test -p labor-model --test integration --no-run 2>/dev/null
 for lora in 0 1; do
   LABOR_SMOLLM2_HF="$hf" LABOR_BENCH_LORA=$lora LABOR_BENCH_STEPS=$steps \
     cargo test -q -p labor-model --test integration smollm2_train_throughput -- --ignored --nocapture --test-threads=1 2>/dev/null \
-    | grep '^{'
+    | grep '^{' || echo '{"impl": "labor", "error": "run failed"}'
   flag=""; [ "$lora" = 1 ] && flag="--lora"
   # transformers reads the tokenizer from the model directory.
   tmp="$(mktemp -d)"; ln -s "$hf"/* "$tmp"/; ln -sf "$(realpath "$anchors/../reference/smollm2/tokenizer.json")" "$tmp/tokenizer.json"
-  OMP_NUM_THREADS=2 "$venv/bin/python" "$anchors/torch_llm.py" train --model "$tmp" --batch 4 --seq 256 --runs 5 $flag | grep '^{'
+  OMP_NUM_THREADS=2 "$venv/bin/python" "$anchors/torch_llm.py" train --model "$tmp" --batch 4 --seq 256 --runs 5 $flag | grep '^{' || echo '{"impl": "torch", "error": "run failed"}'
   rm -rf "$tmp"
 done
