@@ -163,10 +163,11 @@ fn resumed_run_equals_uninterrupted_run() {
     let (train, valid, tok, config) = setup(16);
     let mut o = options();
     o.checkpoint_every = Some(2);
+    // One initial model for every run: the backend's seed is global, and tests running on
+    // other threads draw from it too.
+    let init = config.init(&ad());
     let run = |out: &PathBuf, resume: bool, stop_at: Option<usize>| {
-        let device = ad();
-        device.seed(3);
-        FinetuneBuilder::new(config.init(&device), config.clone(), tok.clone(), out)
+        FinetuneBuilder::new(init.clone(), config.clone(), tok.clone(), out)
             .with_train(train.clone())
             .with_valid(valid.clone())
             .with_options(o.clone())
