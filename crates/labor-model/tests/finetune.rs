@@ -484,3 +484,47 @@ fn smollm2_train_throughput() {
         hwm_kib / 1048576.0
     );
 }
+
+/// An exported directory gives transformers' log-probabilities (checked by hand: `LABOR_HF_DIR`
+/// = a `best/` directory, `LABOR_HF_JSON` = the output of a transformers script printing
+/// `{"ids": [...], "log_probs": [...]}` for the same directory; see docs/finetune.md).
+#[test]
+#[ignore]
+fn exported_directory_matches_transformers() {
+    let (Some(dir), Some(json)) = (
+        std::env::var_os("LABOR_HF_DIR"),
+        std::env::var_os("LABOR_HF_JSON"),
+    ) else {
+        eprintln!("LABOR_HF_DIR and LABOR_HF_JSON not set");
+        return;
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let ids: Vec<i32> = v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap() as i32)
+        .collect();
+    let expected: Vec<f32> = v["log_probs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    let device = Device::default();
+    let (_, model) = load_hf(PathBuf::from(dir), &device).unwrap();
+    let t = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([1, ids.len()]);
+    let ours: Vec<f32> = model.next_token_log_probs(t).into_data().to_vec().unwrap();
+    let max = ours
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!(
+        "{} log-probabilities, max |ours - transformers| = {max:e}",
+        ours.len()
+    );
+    // 30 float32 layers summed in another order than PyTorch: differences of order 1e-4.
+    assert!(max < 1e-3, "{max}");
+}
