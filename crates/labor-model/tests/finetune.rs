@@ -515,7 +515,11 @@ fn exported_directory_matches_transformers() {
     let device = Device::default();
     let (_, model) = load_hf(PathBuf::from(dir), &device).unwrap();
     let t = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([1, ids.len()]);
-    let ours: Vec<f32> = model.next_token_log_probs(t).into_data().to_vec().unwrap();
+    let ours: Vec<f32> = model
+        .next_token_log_probs(t)
+        .into_data()
+        .try_to_vec()
+        .unwrap();
     let max = ours
         .iter()
         .zip(&expected)
