@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use labor_data::ingest::{Format, IngestBuilder, OnError};
 use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
 
+mod finetune;
 mod llm;
 mod speed;
 mod train;
@@ -53,6 +54,8 @@ enum Command {
     Predict(train::PredictArgs),
     /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
     Quickstart(QuickstartArgs),
+    /// Fine-tune a Llama-family model (or train the embedded default from scratch) on resumes.
+    Finetune(Box<finetune::FinetuneArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -213,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Speed(a) => speed::speed(&a),
         Command::Train(a) => train::train(&a),
         Command::Predict(a) => train::predict(&a),
+        Command::Finetune(a) => finetune::finetune(&a),
     }
 }
 

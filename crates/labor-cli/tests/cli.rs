@@ -256,17 +256,6 @@ fn png_size(path: &std::path::Path) -> (u32, u32) {
 fn eval_truth_predictions_on_the_test_split() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-fn run_stderr(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("labor runs");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "stderr: {err}");
-    err
-}
-
-#[test]
-fn train_predict_pretrain_finetune() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
     run_ok(
         labor()
             .args([
@@ -395,6 +384,26 @@ fn labor_data_counts(panel: &std::path::Path) -> (u64, u64) {
         v["workers"].as_u64().unwrap(),
         v["worker_years"].as_u64().unwrap(),
     )
+}
+
+fn run_stderr(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("labor runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stderr: {err}");
+    err
+}
+
+#[test]
+fn train_predict_pretrain_finetune() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    run_ok(
+        labor()
+            .args([
+                "synth",
+                "--preset",
+                "nlsy79",
+                "--workers",
                 "150",
                 "--seed",
                 "2",
@@ -476,4 +485,92 @@ fn labor_data_counts(panel: &std::path::Path) -> (u64, u64) {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("career model"));
+}
+
+#[test]
+fn finetune_scratch_with_extra_workers_then_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(
+        labor()
+            .args([
+                "synth",
+                "--preset",
+                "nlsy79",
+                "--workers",
+                "60",
+                "--seed",
+                "1",
+                "--out",
+            ])
+            .arg(d.join("n.parquet")),
+    );
+    run_ok(
+        labor()
+            .args([
+                "synth",
+                "--preset",
+                "psid81",
+                "--workers",
+                "30",
+                "--seed",
+                "2",
+                "--out",
+            ])
+            .arg(d.join("p.parquet")),
+    );
+    run_ok(
+        labor()
+            .args(["split", "--panel"])
+            .arg(d.join("n.parquet"))
+            .arg("--out-dir")
+            .arg(d.join("split")),
+    );
+    let out = d.join("ft");
+    let finetune = |resume: bool| {
+        let mut c = labor();
+        c.args(["finetune", "--base", "scratch", "--train"])
+            .arg(d.join("split/train.parquet"))
+            .arg("--extra")
+            .arg(d.join("p.parquet"))
+            .args([
+                "--extra-fraction",
+                "0.1",
+                "--mix-fraction",
+                "0.5",
+                "--valid",
+            ])
+            .arg(d.join("split/valid.parquet"))
+            .args([
+                "--max-train-docs",
+                "12",
+                "--batch-size",
+                "4",
+                "--vocab-size",
+                "400",
+            ])
+            .args(["--max-valid-docs", "3", "--checkpoint-every", "1", "--out"])
+            .arg(&out);
+        if resume {
+            c.arg("--resume");
+        }
+        run_ok(&mut c)
+    };
+    let first = finetune(false);
+    assert!(first.contains("validation title perplexity"), "{first}");
+    let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    // 12 documents in batches of 4: three optimizer steps, the last one evaluated.
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "step,epoch,tokens,train_loss,valid_loss,learning_rate"
+    );
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(!rows[3].split(',').nth(4).unwrap().is_empty());
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(out.join("best").join(f).is_file(), "{f}");
+    }
+    // Resuming a finished run changes nothing.
+    finetune(true);
+    assert_eq!(std::fs::read_to_string(out.join("loss.csv")).unwrap(), csv);
 }

@@ -168,6 +168,37 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// Rendering a panel as text failed.
+    #[error(transparent)]
+    Template(#[from] labor_template::Error),
+    /// A training option or builder argument out of range.
+    #[error("invalid option `{name}`: {detail}")]
+    InvalidOption {
+        /// The option.
+        name: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The training loss became NaN or infinite; the last good checkpoint is kept.
+    #[error("training diverged at step {step} (epoch {epoch}): loss is {loss}; the last good checkpoint is {}", checkpoint.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()))]
+    Diverged {
+        /// The optimizer step (1-based) whose loss was not finite.
+        step: usize,
+        /// The epoch (0-based).
+        epoch: usize,
+        /// The loss.
+        loss: f64,
+        /// The directory of the last good checkpoint, if one was written.
+        checkpoint: Option<PathBuf>,
+    },
+    /// Writing or reading a training checkpoint failed.
+    #[error("checkpoint {path}: {detail}")]
+    Checkpoint {
+        /// The checkpoint file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -2,17 +2,22 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod baselines;
+mod bpe;
 pub mod career;
 mod config;
 mod error;
+mod finetune;
 pub mod gguf;
 mod hf;
 mod loader;
+mod lora;
+mod mixture;
 mod model;
 mod models;
 mod predict;
 mod pretrain;
 mod score;
+mod scratch;
 pub mod seq;
 mod tokenizer;
 pub mod train;
@@ -20,12 +25,19 @@ pub mod train;
 pub use baselines::bag_of_jobs::{BagOfJobs, BagOfJobsConfig};
 pub use baselines::empirical::Empirical;
 pub use baselines::logit::{Logit, LogitConfig};
+pub use bpe::{BpeTrainer, BpeTrainerBuilder, END_OF_TEXT};
 pub use career::{Career, CareerConfig};
 pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
+pub use finetune::{
+    CurveRow, Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LinearSchedule, LossOn,
+    Progress, render_resumes, title_perplexity,
+};
 pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_hf, save_hf};
 pub use loader::{gguf_config, load_gguf, load_llm, unpermute_qk_rows};
+pub use lora::{LoraOptions, LoraTarget, apply_lora, merge_lora};
+pub use mixture::MixtureBuilder;
 pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,
     rope_inv_freq,
@@ -37,6 +49,7 @@ pub use models::{
 pub use predict::{LlmPredictor, Predictor, StepPrediction, predict_panel};
 pub use pretrain::resume_corpus;
 pub use score::{Distribution, Scorer};
+pub use scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use seq::{HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs};
 pub use tokenizer::{Encoded, TextTokenizer};
 pub use train::{TrainEvent, TrainOptions, TrainSummary};

@@ -227,3 +227,32 @@ impl TextTokenizer {
             .map_err(|e| tok_err(e, "decoding"))
     }
 }
+
+impl TextTokenizer {
+    /// Wraps a Hugging Face tokenizer (no BOS token), e.g. one trained by
+    /// [`BpeTrainerBuilder`](crate::BpeTrainerBuilder).
+    pub fn from_tokenizer(inner: Tokenizer) -> Self {
+        Self {
+            inner,
+            bos: None,
+            add_bos: false,
+        }
+    }
+
+    /// Writes the tokenizer as a Hugging Face `tokenizer.json` (write to a temporary file, then
+    /// rename). The BOS convention is not part of the file.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] or [`Error::Io`].
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let tmp = path.with_extension("json.tmp");
+        self.inner
+            .save(&tmp, true)
+            .map_err(|e| tok_err(e, &tmp.display().to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

@@ -5,6 +5,7 @@
 
 mod career;
 mod config;
+mod finetune;
 mod gguf;
 mod golden;
 mod hf;

@@ -1,0 +1,273 @@
+//! `labor finetune`: fine-tune a Hugging Face Llama-family model (or train the embedded default
+//! from scratch) on the resumes of one or more training panels.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use labor_data::io;
+use labor_model::{
+    FinetuneBuilder, FinetuneOptions, LoraOptions, LoraTarget, LossOn, Progress, ScratchBuilder,
+    TextTokenizer, load_hf, render_resumes, title_perplexity,
+};
+
+/// Arguments of `labor finetune`.
+#[derive(clap::Args, Debug)]
+pub struct FinetuneArgs {
+    /// Base model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json), or
+    /// `scratch` to train a BPE tokenizer and a small Llama from scratch.
+    #[arg(long)]
+    base: String,
+    /// Training panel (repeat to train on the union of several surveys' training splits).
+    #[arg(long = "train", required = true)]
+    train: Vec<PathBuf>,
+    /// Keep this fraction of the union of the training panels' workers.
+    #[arg(long, default_value_t = 1.0)]
+    mix_fraction: f64,
+    /// Panels to draw extra workers from (repeatable).
+    #[arg(long = "extra")]
+    extra: Vec<PathBuf>,
+    /// Extra workers as a fraction of the training workers kept.
+    #[arg(long, default_value_t = 0.0)]
+    extra_fraction: f64,
+    /// Validation panel.
+    #[arg(long)]
+    valid: PathBuf,
+    /// Epochs.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Train LoRA adapters of this rank instead of every weight.
+    #[arg(long)]
+    lora_rank: Option<usize>,
+    /// LoRA scale numerator (default: twice the rank).
+    #[arg(long)]
+    lora_alpha: Option<f64>,
+    /// Projections that get adapters, comma-separated among q,k,v,o,gate,up,down.
+    #[arg(long, default_value = "q,v", value_delimiter = ',')]
+    lora_targets: Vec<String>,
+    /// Output directory (checkpoint/, best/, loss.csv).
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Peak learning rate (default 5e-5 fine-tuning, 3e-3 from scratch, 1e-4 with LoRA).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Documents per micro-batch (default 8; 2 from scratch).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    grad_accum: usize,
+    /// Warmup as a fraction of the scheduled steps.
+    #[arg(long, default_value_t = 0.05)]
+    warmup_ratio: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Clip the global gradient norm (0: no clipping).
+    #[arg(long, default_value_t = 1.0)]
+    max_grad_norm: f64,
+    /// Loss on `all` tokens (the paper) or on `titles` only.
+    #[arg(long, default_value = "all")]
+    loss_on: String,
+    /// Also evaluate every N optimizer steps.
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Also checkpoint every N optimizer steps.
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Truncate texts to this many tokens.
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Validation documents used for the loss and the title perplexity.
+    #[arg(long, default_value_t = 200)]
+    max_valid_docs: usize,
+    /// Train on at most this many documents (a seeded sample).
+    #[arg(long)]
+    max_train_docs: Option<usize>,
+    /// Tokenizer file (default: the base directory's tokenizer.json).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// BPE vocabulary size (scratch only).
+    #[arg(long, default_value_t = 4096)]
+    vocab_size: usize,
+    /// Seed of sampling, initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn bar(total: u64) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("train [{bar:30}] {pos}/{len} {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb
+}
+
+fn on_progress(pb: &ProgressBar) -> impl FnMut(&Progress) -> ControlFlow<()> + '_ {
+    move |p: &Progress| {
+        pb.set_length(p.total_steps as u64);
+        pb.set_position(p.row.step as u64);
+        let valid = p
+            .row
+            .valid_loss
+            .map(|v| format!(" valid {v:.3}"))
+            .unwrap_or_default();
+        pb.set_message(format!(
+            "loss {:.3}{valid} lr {:.2e} {:.0} tok/s eta {}",
+            p.row.train_loss,
+            p.row.learning_rate,
+            p.tokens_per_sec,
+            indicatif::HumanDuration(Duration::from_secs(p.eta.as_secs()))
+        ));
+        if let Some(v) = p.row.valid_loss {
+            let line = format!(
+                "step {} epoch {}: train {:.4} valid {:.4} ({:.0} tokens/s)",
+                p.row.step, p.row.epoch, p.row.train_loss, v, p.tokens_per_sec
+            );
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn sample<T>(mut v: Vec<T>, n: usize, seed: u64) -> Vec<T> {
+    if v.len() > n {
+        labor_data::SeededRng::with_stream(seed, 7).shuffle(&mut v);
+        v.truncate(n);
+    }
+    v
+}
+
+/// Runs `labor finetune`.
+pub fn finetune(a: &FinetuneArgs) -> Result<()> {
+    let read =
+        |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
+    let train: Vec<_> = a.train.iter().map(read).collect::<Result<_>>()?;
+    let extra: Vec<_> = a.extra.iter().map(read).collect::<Result<_>>()?;
+    if a.extra_fraction > 0.0 && extra.is_empty() {
+        bail!("--extra-fraction needs at least one --extra panel");
+    }
+    let panel = labor_model::MixtureBuilder::new(train)
+        .with_fraction(a.mix_fraction)
+        .with_extra(extra, a.extra_fraction)
+        .with_seed(a.seed)
+        .build()?;
+    let valid_panel = read(&a.valid)?;
+    let train_docs = render_resumes(&panel)?;
+    let valid_docs = sample(render_resumes(&valid_panel)?, a.max_valid_docs, a.seed);
+    println!(
+        "training on {} workers ({} documents), validating on {}",
+        panel.len(),
+        train_docs.len(),
+        valid_docs.len()
+    );
+    let loss_on = match a.loss_on.as_str() {
+        "all" => LossOn::All,
+        "titles" => LossOn::Titles,
+        other => bail!("--loss-on must be `all` or `titles`, not `{other}`"),
+    };
+    let scratch = a.base == "scratch";
+    let lora = match a.lora_rank {
+        Some(r) => {
+            let mut l = LoraOptions::with_rank(r);
+            if let Some(alpha) = a.lora_alpha {
+                l.alpha = alpha;
+            }
+            l.targets = a
+                .lora_targets
+                .iter()
+                .map(|t| t.parse::<LoraTarget>())
+                .collect::<Result<_, _>>()?;
+            Some(l)
+        }
+        None => None,
+    };
+    let mut o = FinetuneOptions::default();
+    o.epochs = a.epochs;
+    o.batch_size = a.batch_size.unwrap_or(if scratch { 2 } else { 8 });
+    o.grad_accum = a.grad_accum;
+    o.learning_rate = a.lr.unwrap_or(match (scratch, lora.is_some()) {
+        (true, _) => 3e-3,
+        (false, true) => 1e-4,
+        (false, false) => 5e-5,
+    });
+    o.warmup_ratio = a.warmup_ratio;
+    o.weight_decay = a.weight_decay;
+    o.max_grad_norm = (a.max_grad_norm > 0.0).then_some(a.max_grad_norm);
+    o.loss_on = loss_on;
+    o.eval_every = a.eval_every;
+    o.checkpoint_every = a.checkpoint_every;
+    o.max_tokens = a.max_tokens;
+    o.seed = a.seed;
+    o.lora = lora;
+    let pb = bar((train_docs.len() / o.batch_size.max(1)) as u64);
+    if scratch {
+        let mut b = ScratchBuilder::new(train_docs, valid_docs, &a.out)
+            .with_vocab_size(a.vocab_size)
+            .with_options(o)
+            .with_seed(a.seed)
+            .with_max_valid_docs(a.max_valid_docs)
+            .with_resume(a.resume);
+        if let Some(n) = a.max_train_docs {
+            b = b.with_max_train_docs(n);
+        }
+        let r = b.build()?.run(on_progress(&pb))?;
+        pb.finish_and_clear();
+        println!(
+            "validation title perplexity {:.3} -> {:.3} over {} titles; valid loss {:.4} -> {:.4}; {:.1}s; model in {}",
+            r.title_ppl_before,
+            r.title_ppl_after,
+            r.n_titles,
+            r.report.initial_valid_loss.unwrap_or(f64::NAN),
+            r.report.best_valid_loss.unwrap_or(f64::NAN),
+            r.wall.as_secs_f64(),
+            r.report.best_dir.display()
+        );
+        return Ok(());
+    }
+    let base = PathBuf::from(&a.base);
+    let device = Device::default();
+    let (config, model) = load_hf(&base, &device.clone().autodiff())
+        .with_context(|| format!("loading {}", base.display()))?;
+    let tok_path = a
+        .tokenizer
+        .clone()
+        .unwrap_or_else(|| base.join("tokenizer.json"));
+    let tokenizer = TextTokenizer::from_file(&tok_path)?;
+    let train_docs = match a.max_train_docs {
+        Some(n) => sample(train_docs, n, a.seed.wrapping_add(1)),
+        None => train_docs,
+    };
+    let (before, n) = title_perplexity(&model.valid(), &tokenizer, &valid_docs)?;
+    println!("validation title perplexity before: {before:.3} over {n} titles");
+    let report = FinetuneBuilder::new(model, config, tokenizer.clone(), &a.out)
+        .with_train(train_docs)
+        .with_valid(valid_docs.clone())
+        .with_options(o)
+        .with_resume(a.resume)
+        .build()?
+        .run(on_progress(&pb))?;
+    pb.finish_and_clear();
+    let (after, _) = title_perplexity(&report.model, &tokenizer, &valid_docs)?;
+    println!(
+        "validation title perplexity {before:.3} -> {after:.3}; valid loss {:.4} -> {:.4}; {} steps in {:.1}s; model in {}",
+        report.initial_valid_loss.unwrap_or(f64::NAN),
+        report.best_valid_loss.unwrap_or(f64::NAN),
+        report.steps,
+        report.wall.as_secs_f64(),
+        report.best_dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! Fine-tuning: loss goes down, resume equals an uninterrupted run, divergence keeps the last
+//! checkpoint, the exported directory reloads, LoRA merges exactly.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, Tolerance};
+use labor_data::{Preset, SynthBuilder};
+use labor_model::{
+    BpeTrainerBuilder, CurveRow, Error, FinetuneBuilder, FinetuneOptions, LinearSchedule,
+    LlamaConfig, LoraOptions, LossOn, TextTokenizer, apply_lora, load_hf, merge_lora,
+    render_resumes,
+};
+use labor_template::Document;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("labor-ft-{}-{name}", std::process::id()));
+    if d.exists() {
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+    d
+}
+
+/// Rendered resumes of a small synthetic NLSY79 panel, a BPE tokenizer trained on them, and a
+/// tiny model configuration.
+fn setup(workers: usize) -> (Vec<Document>, Vec<Document>, TextTokenizer, LlamaConfig) {
+    let panel = SynthBuilder::new(Preset::Nlsy79)
+        .with_workers(workers)
+        .with_seed(7)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let docs = render_resumes(&panel).unwrap();
+    let (valid, train) = docs.split_at(2);
+    let texts: Vec<String> = train.iter().map(|d| d.text.clone()).collect();
+    let tok = BpeTrainerBuilder::new(320)
+        .build()
+        .unwrap()
+        .train(&texts)
+        .unwrap();
+    let config = LlamaConfig::new(32, 1, 2, 2, 64, tok.vocab_size()).with_max_seq_len(96);
+    (train.to_vec(), valid.to_vec(), tok, config)
+}
+
+fn options() -> FinetuneOptions {
+    let mut o = FinetuneOptions::default();
+    o.epochs = 2;
+    o.batch_size = 2;
+    o.grad_accum = 2;
+    o.learning_rate = 3e-3;
+    o.warmup_ratio = 0.1;
+    o.max_tokens = Some(64);
+    o.eval_every = Some(3);
+    o.seed = 11;
+    o
+}
+
+fn ad() -> Device {
+    Device::default().autodiff()
+}
+
+#[test]
+fn schedule_warms_up_then_decays_linearly() {
+    let s = LinearSchedule::new(2e-4, 4, 20);
+    let expected = [
+        (0, 0.0),
+        (1, 5e-5),
+        (3, 1.5e-4),
+        (4, 2e-4),
+        (12, 1e-4),
+        (19, 1.25e-5),
+        (20, 0.0),
+        (25, 0.0),
+    ];
+    for (step, lr) in expected {
+        assert!(
+            (s.lr(step) - lr).abs() < 1e-15,
+            "step {step}: {}",
+            s.lr(step)
+        );
+    }
+    // No warmup: the first step runs at the peak.
+    assert_eq!(LinearSchedule::new(1.0, 0, 10).lr(0), 1.0);
+}
+
+#[test]
+fn loss_decreases_and_best_model_is_exported() {
+    let (train, valid, tok, config) = setup(26);
+    let device = ad();
+    device.seed(1);
+    let model = config.init(&device);
+    let out = tmp("decrease");
+    let mut o = options();
+    o.epochs = 3;
+    o.grad_accum = 1;
+    o.learning_rate = 1e-2;
+    let report = FinetuneBuilder::new(model, config.clone(), tok.clone(), &out)
+        .with_train(train)
+        .with_valid(valid.clone())
+        .with_options(o)
+        .build()
+        .unwrap()
+        .run(|_| ControlFlow::Continue(()))
+        .unwrap();
+    let initial = report.initial_valid_loss.unwrap();
+    let best = report.best_valid_loss.unwrap();
+    // From about ln(vocab) = 5.8 nats down by more than a nat on this repetitive text.
+    assert!(initial > 5.0, "{initial}");
+    assert!(best < initial - 1.0, "{initial} -> {best}");
+    let first = report.curve.first().unwrap().train_loss;
+    let last = report.curve.last().unwrap().train_loss;
+    assert!(last < first - 1.0, "{first} -> {last}");
+    // The CSV has one row per step and the header of the brief.
+    let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("step,epoch,tokens,train_loss,valid_loss,learning_rate")
+    );
+    assert_eq!(lines.count(), report.steps);
+    // Export round trip: the best directory reloads to the same log-probabilities.
+    let plain = Device::default();
+    let (c2, reloaded) = load_hf(&report.best_dir, &plain).unwrap();
+    assert_eq!(c2, config);
+    let tok2 = TextTokenizer::from_file(report.best_dir.join("tokenizer.json")).unwrap();
+    let text = &valid[0].text[..200];
+    assert_eq!(tok2.encode(text).unwrap(), tok.encode(text).unwrap());
+    let ids: Vec<i32> = tok
+        .encode(text)
+        .unwrap()
+        .ids
+        .iter()
+        .map(|i| *i as i32)
+        .collect();
+    let n = ids.len().min(64);
+    let t = Tensor::<1, Int>::from_ints(&ids[..n], &plain).reshape([1, n]);
+    report
+        .model
+        .next_token_log_probs(t.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(
+            &reloaded.next_token_log_probs(t).into_data(),
+            Tolerance::absolute(1e-5),
+        );
+}
+
+fn curves_match(a: &[CurveRow], b: &[CurveRow]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((x.step, x.epoch, x.tokens), (y.step, y.epoch, y.tokens));
+        assert!((x.train_loss - y.train_loss).abs() < 1e-6, "{x:?} {y:?}");
+        assert_eq!(x.valid_loss.is_some(), y.valid_loss.is_some());
+        if let (Some(u), Some(v)) = (x.valid_loss, y.valid_loss) {
+            assert!((u - v).abs() < 1e-6, "{x:?} {y:?}");
+        }
+        assert_eq!(x.learning_rate, y.learning_rate);
+    }
+}
+
+#[test]
+fn resumed_run_equals_uninterrupted_run() {
+    let (train, valid, tok, config) = setup(16);
+    let mut o = options();
+    o.checkpoint_every = Some(2);
+    // One initial model for every run: the backend's seed is global, and tests running on
+    // other threads draw from it too.
+    let init = config.init(&ad());
+    let run = |out: &PathBuf, resume: bool, stop_at: Option<usize>| {
+        FinetuneBuilder::new(init.clone(), config.clone(), tok.clone(), out)
+            .with_train(train.clone())
+            .with_valid(valid.clone())
+            .with_options(o.clone())
+            .with_resume(resume)
+            .build()
+            .unwrap()
+            .run(|p| {
+                if Some(p.row.step) == stop_at {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .unwrap()
+    };
+    let full = run(&tmp("full"), false, None);
+    assert!(full.steps >= 6, "{}", full.steps);
+    let out = tmp("stopped");
+    // Stop mid-epoch one step after a checkpoint: that step is lost and redone on resume.
+    let stopped = run(&out, false, Some(3));
+    assert!(stopped.stopped);
+    assert_eq!(stopped.steps, 3);
+    let resumed = run(&out, true, None);
+    assert_eq!(resumed.steps, full.steps);
+    curves_match(&resumed.curve, &full.curve);
+    let csv = |p: &PathBuf| std::fs::read_to_string(p.join("loss.csv")).unwrap();
+    assert_eq!(csv(&out), csv(&tmp_keep("full")));
+}
+
+/// The path `tmp` gave, without clearing it.
+fn tmp_keep(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("labor-ft-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn divergence_stops_with_an_error_and_keeps_the_last_checkpoint() {
+    let (train, _, tok, config) = setup(6);
+    let device = ad();
+    device.seed(5);
+    let mut o = options();
+    // Step 1 runs at lr 0 (warmup), step 2 at an absurd rate: step 3's loss is not finite.
+    o.learning_rate = 1e30;
+    o.max_grad_norm = None;
+    o.warmup_ratio = 0.2;
+    o.epochs = 5;
+    o.batch_size = 1;
+    o.grad_accum = 1;
+    o.eval_every = None;
+    o.checkpoint_every = Some(1);
+    let out = tmp("diverge");
+    let err = FinetuneBuilder::new(config.init(&device), config.clone(), tok, &out)
+        .with_train(train)
+        .with_options(o)
+        .build()
+        .unwrap()
+        .run(|_| ControlFlow::Continue(()))
+        .unwrap_err();
+    let Error::Diverged {
+        step, checkpoint, ..
+    } = err
+    else {
+        panic!("{err}")
+    };
+    assert!(step >= 2, "{step}");
+    let checkpoint = checkpoint.unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(checkpoint.join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["step"].as_u64(), Some(step as u64 - 1));
+}
+
+#[test]
+fn lora_merge_equals_unmerged_forward_and_trains_only_adapters() {
+    let (train, valid, tok, config) = setup(8);
+    let device = ad();
+    device.seed(9);
+    let model = config.init(&device);
+    // Merge of trained (non-zero) adapters equals the adapted forward.
+    let mut lora = LoraOptions::with_rank(4);
+    lora.targets = vec![
+        "q".parse().unwrap(),
+        "v".parse().unwrap(),
+        "down".parse().unwrap(),
+    ];
+    let adapted = apply_lora(model.clone(), &lora).unwrap();
+    let mut o = options();
+    o.epochs = 1;
+    o.lora = Some(lora);
+    o.learning_rate = 1e-2;
+    let out = tmp("lora");
+    let report = FinetuneBuilder::new(model.clone(), config.clone(), tok.clone(), &out)
+        .with_train(train)
+        .with_valid(valid)
+        .with_options(o)
+        .build()
+        .unwrap()
+        .run(|_| ControlFlow::Continue(()))
+        .unwrap();
+    assert!(report.best_valid_loss.unwrap() < report.initial_valid_loss.unwrap());
+    // Frozen weights did not move; adapted ones did.
+    let plain = Device::default();
+    let (_, tuned) = load_hf(&report.best_dir, &plain).unwrap();
+    let diff = |a: Tensor<2>, b: Tensor<2>| {
+        a.to_device(&plain)
+            .sub(b.to_device(&plain))
+            .abs()
+            .max()
+            .into_scalar::<f32>()
+    };
+    let base = model.valid();
+    assert_eq!(diff(base.embed.weight.val(), tuned.embed.weight.val()), 0.0);
+    assert_eq!(
+        diff(
+            base.layers[0].attn.wk.weight.val(),
+            tuned.layers[0].attn.wk.weight.val()
+        ),
+        0.0
+    );
+    assert!(
+        diff(
+            base.layers[0].attn.wq.weight.val(),
+            tuned.layers[0].attn.wq.weight.val()
+        ) > 0.0
+    );
+
+    // Merge equality on the trained adapters of the last checkpoint (B is no longer zero).
+    let trained = adapted.load_file(out.join("checkpoint/model.bpk"));
+    let trained = trained.valid();
+    let b = trained.layers[0].attn.wq.weight.adapter().unwrap().b.val();
+    assert!(b.abs().max().into_scalar::<f32>() > 0.0);
+    let t = Tensor::<1, Int>::from_ints([5, 9, 17, 3, 40, 2], &plain).reshape([1, 6]);
+    let unmerged = trained.forward(t.clone());
+    let merged = merge_lora(trained);
+    assert!(merged.layers[0].attn.wq.weight.adapter().is_none());
+    merged
+        .forward(t)
+        .into_data()
+        .assert_approx_eq::<f32>(&unmerged.into_data(), Tolerance::absolute(1e-5));
+}
+
+#[test]
+fn titles_only_loss_counts_title_tokens() {
+    let (train, valid, tok, config) = setup(6);
+    let device = ad();
+    device.seed(2);
+    let mut o = options();
+    o.epochs = 1;
+    o.loss_on = LossOn::Titles;
+    o.max_tokens = None;
+    let config = config.with_max_seq_len(2048);
+    let report = FinetuneBuilder::new(config.init(&device), config.clone(), tok, tmp("titles"))
+        .with_train(train)
+        .with_valid(valid)
+        .with_options(o)
+        .build()
+        .unwrap()
+        .run(|_| ControlFlow::Continue(()))
+        .unwrap();
+    assert!(report.initial_valid_loss.unwrap().is_finite());
+    assert!(report.curve.iter().all(|r| r.train_loss.is_finite()));
+}
+
+/// Measures the embedded default (run by hand:
+/// `LABOR_SCRATCH_DOCS=600 cargo test -p labor-model --release --test integration scratch_measure -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn scratch_measure() {
+    use labor_data::{Split, SplitterBuilder};
+    use labor_model::ScratchBuilder;
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let panel = SynthBuilder::new(Preset::Nlsy79)
+        .with_workers(env("LABOR_SCRATCH_WORKERS", 3000))
+        .with_seed(0)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let split = SplitterBuilder::new().build().unwrap().split(&panel);
+    let train = render_resumes(split.get(Split::Train)).unwrap();
+    let valid = render_resumes(split.get(Split::Valid)).unwrap();
+    let mut o = FinetuneOptions::default();
+    o.epochs = env("LABOR_SCRATCH_EPOCHS", 1);
+    o.batch_size = env("LABOR_SCRATCH_BATCH", 8);
+    o.learning_rate = 3e-3;
+    o.max_tokens = Some(1024);
+    let mut cfg = LlamaConfig::career_tiny(0);
+    cfg.d_model = env("LABOR_SCRATCH_D", 128);
+    cfg.n_layers = env("LABOR_SCRATCH_LAYERS", 2);
+    cfg.d_ff = env("LABOR_SCRATCH_FF", 384);
+    let t = std::time::Instant::now();
+    let r = ScratchBuilder::new(train, valid, tmp("scratch-measure"))
+        .with_max_train_docs(env("LABOR_SCRATCH_DOCS", 400))
+        .with_vocab_size(env("LABOR_SCRATCH_VOCAB", 1024))
+        .with_config(cfg)
+        .with_options(o)
+        .with_max_valid_docs(env("LABOR_SCRATCH_VALID", 100))
+        .build()
+        .unwrap()
+        .run(|p| {
+            if p.row.step % 10 == 0 || p.row.valid_loss.is_some() {
+                eprintln!(
+                    "step {}/{} loss {:.3} valid {:?} tok/s {:.0} eta {:?} [{:.1}s]",
+                    p.row.step,
+                    p.total_steps,
+                    p.row.train_loss,
+                    p.row.valid_loss,
+                    p.tokens_per_sec,
+                    p.eta,
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    eprintln!(
+        "tokenizer {:.1}s (vocab {}), titles {}: ppl {:.2} -> {:.2}; valid loss {:?} -> {:?}; wall {:.1}s",
+        r.tokenizer_time.as_secs_f64(),
+        r.tokenizer.vocab_size(),
+        r.n_titles,
+        r.title_ppl_before,
+        r.title_ppl_after,
+        r.report.initial_valid_loss,
+        r.report.best_valid_loss,
+        r.wall.as_secs_f64()
+    );
+    assert!(r.title_ppl_after < r.title_ppl_before);
+}
+
+/// The SmolLM2-135M directory of `scripts/make-smollm2-hf` and its tokenizer, when present.
+fn smollm2() -> Option<(PathBuf, PathBuf)> {
+    let dir = std::env::var_os("LABOR_SMOLLM2_HF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/labor/smollm2-hf")
+        });
+    let tok = crate::shared_reference()?.join("smollm2/tokenizer.json");
+    (dir.join("model.safetensors.index.json").is_file() && tok.is_file()).then_some((dir, tok))
+}
+
+/// Training throughput on SmolLM2-135M with the batch shape of `torch_llm.py train`
+/// (b4 × 256 tokens; resumes truncated to 256 tokens), full fine-tuning or LoRA r8 on q,v
+/// (`LABOR_BENCH_LORA=1`). Prints one JSON line; run by `benches/finetune-vs-torch.sh`.
+#[test]
+#[ignore]
+fn smollm2_train_throughput() {
+    let Some((dir, tok_path)) = smollm2() else {
+        eprintln!("SmolLM2 not present: run scripts/make-smollm2-hf");
+        return;
+    };
+    let steps: usize = std::env::var("LABOR_BENCH_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let lora = std::env::var("LABOR_BENCH_LORA").is_ok_and(|v| v == "1");
+    let panel = SynthBuilder::new(Preset::Nlsy79)
+        .with_workers(200)
+        .with_seed(3)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let tok = TextTokenizer::from_file(&tok_path).unwrap();
+    // Resumes of at least 256 tokens, truncated to 256: every batch is 4 x 256.
+    let docs: Vec<Document> = render_resumes(&panel)
+        .unwrap()
+        .into_iter()
+        .filter(|d| tok.encode(&d.text).unwrap().ids.len() >= 256)
+        .take(4 * steps)
+        .collect();
+    assert_eq!(docs.len(), 4 * steps);
+    let (config, model) = load_hf(&dir, &ad()).unwrap();
+    let mut o = FinetuneOptions::default();
+    o.batch_size = 4;
+    o.max_tokens = Some(256);
+    o.learning_rate = 1e-5;
+    o.warmup_ratio = 0.0;
+    if lora {
+        o.lora = Some(LoraOptions::with_rank(8));
+    }
+    let mut times = Vec::new();
+    let mut last = std::time::Instant::now();
+    let report = FinetuneBuilder::new(model, config, tok, tmp("smollm2-bench"))
+        .with_train(docs)
+        .with_options(o)
+        .build()
+        .unwrap()
+        .run(|_| {
+            times.push(last.elapsed().as_secs_f64());
+            last = std::time::Instant::now();
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(report.steps, steps);
+    // The first step is warm-up (allocations); the median of the others.
+    let mut t: Vec<f64> = times[1..].to_vec();
+    t.sort_by(f64::total_cmp);
+    let med = t[t.len() / 2];
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm_kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    println!(
+        "{{\"impl\": \"labor (burn flex)\", \"lora\": {lora}, \"batch\": 4, \"seq\": 256, \"median_s\": {med:.3}, \"tokens_per_s\": {:.1}, \"all_s\": {times:?}, \"max_rss_gib\": {:.2}}}",
+        1024.0 / med,
+        hwm_kib / 1048576.0
+    );
+}
+
+/// An exported directory gives transformers' log-probabilities (checked by hand: `LABOR_HF_DIR`
+/// = a `best/` directory, `LABOR_HF_JSON` = the output of a transformers script printing
+/// `{"ids": [...], "log_probs": [...]}` for the same directory; see docs/finetune.md).
+#[test]
+#[ignore]
+fn exported_directory_matches_transformers() {
+    let (Some(dir), Some(json)) = (
+        std::env::var_os("LABOR_HF_DIR"),
+        std::env::var_os("LABOR_HF_JSON"),
+    ) else {
+        eprintln!("LABOR_HF_DIR and LABOR_HF_JSON not set");
+        return;
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let ids: Vec<i32> = v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap() as i32)
+        .collect();
+    let expected: Vec<f32> = v["log_probs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    let device = Device::default();
+    let (_, model) = load_hf(PathBuf::from(dir), &device).unwrap();
+    let t = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([1, ids.len()]);
+    let ours: Vec<f32> = model
+        .next_token_log_probs(t)
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    let max = ours
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!(
+        "{} log-probabilities, max |ours - transformers| = {max:e}",
+        ours.len()
+    );
+    // 30 float32 layers summed in another order than PyTorch: differences of order 1e-4.
+    assert!(max < 1e-3, "{max}");
+}
