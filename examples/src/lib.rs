@@ -196,3 +196,81 @@ pub fn default_llm() -> Option<PathBuf> {
 pub fn occ1990dd() -> Arc<Taxonomy> {
     Arc::new(Taxonomy::occ1990dd())
 }
+
+/// Options of the small language model the examples train from scratch (the embedded default:
+/// a byte-level BPE tokenizer and a 2-layer Llama trained on the training resumes).
+#[derive(clap::Args, Debug, Clone)]
+pub struct LmArgs {
+    /// Training resumes used (0: all).
+    #[arg(long, default_value_t = 800)]
+    pub lm_train_docs: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 2)]
+    pub lm_epochs: usize,
+}
+
+/// Trains the small language model on `train` documents (validating on `valid`) under `out`
+/// and returns it with its tokenizer.
+///
+/// # Errors
+/// Training errors.
+pub fn train_small_lm(
+    mut train: Vec<labor_template::Document>,
+    valid: Vec<labor_template::Document>,
+    lm: &LmArgs,
+    seed: u64,
+    out: &Path,
+) -> Result<(labor_model::Llama, labor_model::TextTokenizer)> {
+    if lm.lm_train_docs > 0 {
+        train.truncate(lm.lm_train_docs);
+    }
+    let mut options = labor_model::FinetuneOptions::default();
+    options.epochs = lm.lm_epochs;
+    options.batch_size = 4;
+    options.learning_rate = 3e-3;
+    options.warmup_ratio = 0.05;
+    options.weight_decay = 0.01;
+    options.max_tokens = Some(1024);
+    options.seed = seed;
+    let pb = ProgressBar::new(0);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} steps eta {eta} {prefix}")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message("llm");
+    let report = labor_model::ScratchBuilder::new(train, valid, out)
+        .with_options(options)
+        .with_max_valid_docs(100)
+        .with_seed(seed)
+        .build()?
+        .run(|p| {
+            pb.set_length(p.total_steps as u64);
+            pb.set_position(p.row.step as u64);
+            pb.set_prefix(format!("loss {:.3}", p.row.train_loss));
+            std::ops::ControlFlow::Continue(())
+        })?;
+    pb.finish_and_clear();
+    println!(
+        "trained the small LM in {:.0} s: validation title perplexity {:.1} -> {:.1}",
+        report.wall.as_secs_f64(),
+        report.title_ppl_before,
+        report.title_ppl_after
+    );
+    Ok((report.report.model, report.tokenizer))
+}
+
+/// Renders every worker of `panel` with `template`.
+///
+/// # Errors
+/// Template errors.
+pub fn render(
+    panel: &Panel,
+    template: &dyn labor_template::Template,
+) -> Result<Vec<labor_template::Document>> {
+    let mut out = vec![];
+    for w in panel.workers() {
+        out.extend(template.render(w)?.into_documents());
+    }
+    Ok(out)
+}

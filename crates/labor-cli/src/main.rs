@@ -15,6 +15,7 @@ use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, 
 
 mod finetune;
 mod llm;
+mod quickstart;
 mod speed;
 mod train;
 mod truth;
@@ -52,8 +53,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Predict every worker-year of a panel with a trained model (Parquet predictions).
     Predict(train::PredictArgs),
-    /// Run the pipeline on the embedded synthetic default: synth, split, describe, render, truth floor.
-    Quickstart(QuickstartArgs),
+    /// The whole pipeline on a synthetic NLSY79-like panel: baselines, a small language model,
+    /// evaluation with bootstrap standard errors against the true floor (Table 6 shape).
+    Quickstart(quickstart::QuickstartArgs),
     /// Fine-tune a Llama-family model (or train the embedded default from scratch) on resumes.
     Finetune(Box<finetune::FinetuneArgs>),
 }
@@ -172,19 +174,6 @@ struct RenderArgs {
     out: PathBuf,
 }
 
-#[derive(clap::Args, Debug)]
-struct QuickstartArgs {
-    /// Working directory for the files the pipeline writes.
-    #[arg(long, default_value = "labor-quickstart")]
-    out: PathBuf,
-    /// Number of workers of the synthetic NLSY79-like panel.
-    #[arg(long, default_value_t = 12_479)]
-    workers: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-}
-
 fn parse_crosswalk(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((scheme, path)) if !scheme.is_empty() && !path.is_empty() => {
@@ -210,7 +199,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Describe(a) => describe(&a),
         Command::Render(a) => render(&a),
         Command::Eval(a) => labor_cli::eval::run(&a),
-        Command::Quickstart(a) => quickstart(&a),
+        Command::Quickstart(a) => quickstart::quickstart(&a),
         Command::Logprobs(a) => llm::logprobs(&a),
         Command::Score(a) => llm::score(&a),
         Command::Speed(a) => speed::speed(&a),
@@ -416,85 +405,6 @@ fn render(a: &RenderArgs) -> Result<()> {
         "rendered {} workers as {docs} texts with {targets} targets ({}) -> {}",
         panel.len(),
         template.name(),
-        a.out.display()
-    );
-    Ok(())
-}
-
-fn quickstart(a: &QuickstartArgs) -> Result<()> {
-    use labor_template::{TemplateBuilder, TemplateKind};
-    let t0 = Instant::now();
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let panel_path = a.out.join("panel.parquet");
-    println!(
-        "[1/5] synthesising an NLSY79-like panel of {} workers",
-        a.workers
-    );
-    synth(&SynthArgs {
-        preset: "nlsy79".into(),
-        workers: Some(a.workers),
-        seed: a.seed,
-        world_seed: 1990,
-        out: panel_path.clone(),
-        truth: Some(a.out.join("truth.parquet")),
-        full_distribution: false,
-    })?;
-    println!("[2/5] splitting by worker (70/10/20)");
-    let [train, _, test] = split(&SplitArgs {
-        panel: panel_path,
-        seed: a.seed,
-        fractions: vec![0.7, 0.1, 0.2],
-        out_dir: a.out.join("split"),
-    })?;
-    println!("[3/5] describing the training split");
-    describe(&DescribeArgs {
-        panel: train.clone(),
-        json: false,
-    })?;
-    println!("[4/5] rendering the training split as fine-tuning resumes");
-    let resumes = a.out.join("train_resumes.jsonl");
-    render(&RenderArgs {
-        panel: train,
-        template: "resume".into(),
-        numbered: false,
-        icl_k: 10,
-        train: None,
-        randomize: None,
-        targets: "all".into(),
-        birth_year: None,
-        seed: a.seed,
-        out: resumes,
-    })?;
-    let test_panel = io::read_parquet(&test)?;
-    let example = TemplateBuilder::new(Arc::clone(test_panel.taxonomy()), TemplateKind::Resume)
-        .build()?
-        .render(&test_panel.workers()[0])?;
-    println!("a test resume:\n{}\n", example.documents()[0].text);
-    println!("[5/5] the true career law on the test split: the perplexity floor");
-    let synth = SynthBuilder::new(Preset::Nlsy79)
-        .with_world_seed(1990)
-        .build()?;
-    let mut scores = labor_eval::ScoreSet::new();
-    for w in test_panel.workers() {
-        for k in 0..w.records.len() {
-            scores.push(&w.id, synth.law().log_prob(w, k), 1.0)?;
-        }
-    }
-    let est = labor_eval::Bootstrap::new()
-        .with_seed(a.seed)
-        .perplexity(&scores)?;
-    println!(
-        "test split: {} workers, {} worker-years; true-law perplexity {:.3} (bootstrap SE {:.3}, 95% CI {:.3}-{:.3})",
-        scores.n_workers(),
-        scores.n_targets(),
-        est.value,
-        est.se,
-        est.ci.0,
-        est.ci.1
-    );
-    println!(
-        "done in {:.1}s; files under {}",
-        t0.elapsed().as_secs_f64(),
         a.out.display()
     );
     Ok(())

@@ -133,8 +133,8 @@ pub enum Error {
         /// States the model knows.
         n_states: usize,
     },
-    /// Saving or loading weights or optimizer state failed.
-    #[error("{path}: {detail}")]
+    /// Saving or loading weights, optimizer state or a training checkpoint failed.
+    #[error("checkpoint {path}: {detail}")]
     Checkpoint {
         /// The file.
         path: PathBuf,
@@ -168,9 +168,6 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
-    /// Rendering a panel as text failed.
-    #[error(transparent)]
-    Template(#[from] labor_template::Error),
     /// A training option or builder argument out of range.
     #[error("invalid option `{name}`: {detail}")]
     InvalidOption {
@@ -190,14 +187,6 @@ pub enum Error {
         loss: f64,
         /// The directory of the last good checkpoint, if one was written.
         checkpoint: Option<PathBuf>,
-    },
-    /// Writing or reading a training checkpoint failed.
-    #[error("checkpoint {path}: {detail}")]
-    Checkpoint {
-        /// The checkpoint file or directory.
-        path: PathBuf,
-        /// What went wrong.
-        detail: String,
     },
 }
 

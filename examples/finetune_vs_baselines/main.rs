@@ -1,0 +1,91 @@
+//! Experiment 3 of the paper (its Table 6): the empirical transition frequencies, CAREER and a
+//! fine-tuned language model on the same test workers, with paired differences.
+//!
+//! `cargo run --release -p labor-examples --example finetune_vs_baselines`
+//! (see README.md next to this file).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::tensor::Device;
+use clap::Parser;
+use labor_examples::{DataArgs, LmArgs, predict, render, report, score_set, train_small_lm};
+use labor_model::{LlmPredictor, ModelKind, Scorer, TrainBuilder, load_llm};
+use labor_template::{TemplateBuilder, TemplateKind};
+
+/// Empirical frequencies, CAREER and a fine-tuned language model (Table 6).
+#[derive(Parser, Debug)]
+struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    lm: LmArgs,
+    /// A language model already fine-tuned on the training resumes (`labor finetune ... --out
+    /// DIR` writes DIR/best); default: train the small model from scratch here.
+    #[arg(long)]
+    llm: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "target/examples/finetune_vs_baselines")]
+    out: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let data = args.data.load()?;
+    println!(
+        "train {} / valid {} / test {} workers",
+        data.train.len(),
+        data.valid.len(),
+        data.test.len()
+    );
+    let mut rows = vec![];
+    for kind in [ModelKind::Empirical, ModelKind::Career] {
+        let t = std::time::Instant::now();
+        let (model, _) = TrainBuilder::new(kind, &data.train, &data.valid)
+            .with_out_dir(args.out.join(kind.name()))
+            .build()?
+            .run(|_| {})?;
+        println!(
+            "trained {} in {:.1} s",
+            kind.name(),
+            t.elapsed().as_secs_f64()
+        );
+        rows.push((
+            kind.name().to_string(),
+            score_set(&predict(&model, &data.test)?)?,
+        ));
+    }
+    let tax = data.test.taxonomy().clone();
+    let resume = TemplateBuilder::new(tax.clone(), TemplateKind::Resume).build()?;
+    let device = Device::default();
+    let (model, tok) = match &args.llm {
+        Some(dir) => {
+            let (_, m, t) = load_llm(dir, &device)?;
+            (m, t)
+        }
+        None => train_small_lm(
+            render(&data.train, resume.as_ref())?,
+            render(&data.valid, resume.as_ref())?,
+            &args.lm,
+            args.data.seed,
+            &args.out.join("llm"),
+        )?,
+    };
+    let predictor = LlmPredictor::new(
+        "fine-tuned LLM",
+        Scorer::new(&model, &tok, device),
+        resume,
+        &tax,
+    )?;
+    rows.push((
+        "fine-tuned LLM".into(),
+        score_set(&predict(&predictor, &data.test)?)?,
+    ));
+    report(
+        &rows,
+        data.truth.as_ref(),
+        &args.data.bootstrap(),
+        &args.out,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Experiment 4 of the paper: the same language model fine-tuned (here: trained from scratch)
+//! on resumes whose titles are English versus numbered codes (`job_032`), each scored on the
+//! test workers with its own rendering.
+//!
+//! `cargo run --release -p labor-examples --example numbered_titles`
+//! (see README.md next to this file).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::tensor::Device;
+use clap::Parser;
+use labor_examples::{DataArgs, LmArgs, predict, render, report, score_set, train_small_lm};
+use labor_model::{LlmPredictor, Scorer};
+use labor_template::{TemplateBuilder, TemplateKind};
+
+/// English titles versus numbered titles.
+#[derive(Parser, Debug)]
+struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    lm: LmArgs,
+    /// Output directory.
+    #[arg(long, default_value = "target/examples/numbered_titles")]
+    out: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let data = args.data.load()?;
+    let tax = data.test.taxonomy().clone();
+    let mut rows = vec![];
+    for numbered in [false, true] {
+        let name = if numbered {
+            "numbered titles (job_NNN)"
+        } else {
+            "English titles"
+        };
+        let build = || {
+            let b = TemplateBuilder::new(tax.clone(), TemplateKind::Resume);
+            if numbered {
+                b.with_numbered_titles(args.data.seed).build()
+            } else {
+                b.build()
+            }
+        };
+        let template = build()?;
+        println!("{name}:");
+        let (model, tok) = train_small_lm(
+            render(&data.train, template.as_ref())?,
+            render(&data.valid, template.as_ref())?,
+            &args.lm,
+            args.data.seed,
+            &args.out.join(if numbered { "numbered" } else { "english" }),
+        )?;
+        let predictor = LlmPredictor::new(
+            name,
+            Scorer::new(&model, &tok, Device::default()),
+            build()?,
+            &tax,
+        )?;
+        rows.push((
+            name.to_string(),
+            score_set(&predict(&predictor, &data.test)?)?,
+        ));
+    }
+    report(
+        &rows,
+        data.truth.as_ref(),
+        &args.data.bootstrap(),
+        &args.out,
+    )?;
+    Ok(())
+}
