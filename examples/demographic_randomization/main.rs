@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 use clap::Parser;
-use labor_examples::{DataArgs, default_llm, predict, report, score_set};
+use labor_examples::{DataArgs, default_llm, report, scored};
 use labor_model::{LlmPredictor, Scorer, load_llm};
 use labor_template::{DemographicFields, TemplateBuilder, TemplateKind};
 
@@ -72,14 +72,7 @@ fn main() -> Result<()> {
             b.build()?,
             &tax,
         )?;
-        let t = std::time::Instant::now();
-        let preds = predict(&predictor, &data.test)?;
-        println!(
-            "{name}: {} worker-years in {:.1} s",
-            preds.len(),
-            t.elapsed().as_secs_f64()
-        );
-        rows.push((name, score_set(&preds)?));
+        rows.push(scored(&predictor, &data.test)?);
     }
     report(&rows, None, &args.data.bootstrap(), &args.out)?;
     Ok(())

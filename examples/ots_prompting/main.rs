@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 use clap::Parser;
-use labor_examples::{DataArgs, default_llm, predict, report, score_set};
+use labor_examples::{DataArgs, default_llm, report, scored};
 use labor_model::{LlmPredictor, Scorer, load_llm};
 use labor_template::{TemplateBuilder, TemplateKind};
 
@@ -67,14 +67,7 @@ fn main() -> Result<()> {
                 template,
                 data.test.taxonomy(),
             )?;
-            let t = std::time::Instant::now();
-            let preds = predict(&predictor, &data.test)?;
-            println!(
-                "{name}: {} worker-years in {:.1} s",
-                preds.len(),
-                t.elapsed().as_secs_f64()
-            );
-            rows.push((name, score_set(&preds)?));
+            rows.push(scored(&predictor, &data.test)?);
         }
     }
     report(

@@ -140,6 +140,23 @@ pub fn predict(predictor: &dyn Predictor, panel: &Panel) -> Result<Predictions> 
     Ok(p)
 }
 
+/// Runs `predictor` over `panel` (see [`predict`]), prints how long it took, and returns the
+/// model's name with its scores, ready for [`report`].
+///
+/// # Errors
+/// The predictor's.
+pub fn scored(predictor: &dyn Predictor, panel: &Panel) -> Result<(String, ScoreSet)> {
+    let t = std::time::Instant::now();
+    let preds = predict(predictor, panel)?;
+    println!(
+        "{}: {} worker-years in {:.1} s",
+        predictor.name(),
+        preds.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok((predictor.name().to_string(), score_set(&preds)?))
+}
+
 /// Every row of `p` as a bootstrap score set (unit weights).
 ///
 /// # Errors

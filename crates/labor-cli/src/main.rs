@@ -256,7 +256,7 @@ fn synth(a: &SynthArgs) -> Result<()> {
         out.truth.perplexity()
     );
     if let Some(path) = &a.truth {
-        truth::write(path, &out, synth.law(), a.full_distribution)?;
+        truth::write(path, &out.panel, synth.law(), a.full_distribution)?;
         println!("wrote the truth to {}", path.display());
     }
     Ok(())

@@ -202,20 +202,7 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
     let truth = SynthBuilder::new(Preset::Nlsy79)
         .with_world_seed(1990)
         .build()?;
-    let mut floor = Predictions::new("truth", Arc::clone(test.taxonomy()));
-    for w in test.workers() {
-        for (k, r) in w.records.iter().enumerate() {
-            floor.push(labor_data::Prediction {
-                worker_id: w.id.clone(),
-                year: r.year,
-                position: k as u32,
-                state: r.state,
-                log_prob: truth.law().log_prob(w, k),
-                weight: w.weight,
-                probs: None,
-            })?;
-        }
-    }
+    let floor = crate::truth::predictions(&test, truth.law(), false)?;
     models.push(floor);
     for p in &models {
         let file = a.out.join("predictions").join(format!(
