@@ -123,16 +123,37 @@ fn score_writes_what_the_scorer_computes() {
     );
     let full = Predictions::read_parquet(&full).unwrap();
     assert!(full.has_distribution());
-    for (r, w) in full.rows().iter().take(6).zip(&want) {
+    let titles: Vec<String> = {
+        let tax = std::sync::Arc::clone(full.taxonomy());
+        let template = labor_template::TemplateBuilder::new(
+            std::sync::Arc::clone(&tax),
+            labor_template::TemplateKind::Resume,
+        )
+        .build()
+        .unwrap();
+        tax.outcomes()
+            .map(|(id, _)| template.continuation(id).unwrap())
+            .collect()
+    };
+    let lib: Vec<_> = docs
+        .iter()
+        .flat_map(|d| scorer.document_distributions(d, &titles).unwrap())
+        .collect();
+    assert_eq!(lib.len(), full.len());
+    for ((r, w), dist) in full.rows().iter().zip(&want).zip(&lib) {
         let p = r.probs.as_ref().unwrap();
         assert!((r.log_prob - w).abs() < 1e-4);
-        // Probabilities are stored as f32: compare where they do not underflow.
-        let obs = f64::from(p[usize::from(r.state.0)]);
-        if obs > 1e-30 {
-            assert!((obs.ln() - w).abs() < 1e-3, "{} vs {w}", obs.ln());
+        // The stored row is the library's distribution in f32 (which may underflow to zero for
+        // a random model's long titles), and the observed title's entry is the score.
+        assert_eq!(p.len(), dist.log_probs.len());
+        for (got, lp) in p.iter().zip(&dist.log_probs) {
+            let want = lp.exp() as f32;
+            assert!((got - want).abs() <= 1e-6 * want.max(f32::MIN_POSITIVE), "{got} vs {want}");
         }
+        assert!((dist.log_probs[usize::from(r.state.0)] - w).abs() < 1e-4);
         let mass: f64 = p.iter().map(|x| f64::from(*x)).sum();
-        assert!(mass > 0.0 && mass <= 1.0 + 1e-5, "{mass}");
+        assert!((0.0..=1.0 + 1e-5).contains(&mass), "{mass}");
+        assert!(dist.valid_mass() > 0.0 && dist.valid_mass() <= 1.0 + 1e-9);
     }
 }
 
