@@ -19,11 +19,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/labor-target}"
 OUT="${OUT:-$CARGO_TARGET_DIR/llm-vs-torch}"
 mkdir -p "$OUT"
 [ -e "$MODEL" ] || ./scripts/fetch-smollm2
-cargo build --release -q -p labor-cli
-L="$CARGO_TARGET_DIR/release/labor"
+# LABOR: a prebuilt `labor` binary to use instead of building one (release profile).
+if [ -z "${LABOR:-}" ]; then
+  cargo build --release -q -p labor-cli
+  LABOR="$CARGO_TARGET_DIR/release/labor"
+fi
+L="$LABOR"
 
 $L synth --preset nlsy79 --workers 40 --seed 5 --out "$OUT/panel.parquet" >/dev/null
 $L render --template resume --panel "$OUT/panel.parquet" --out "$OUT/texts.jsonl" >/dev/null
+$L render --template prompt-titles --panel "$OUT/panel.parquet" --out "$OUT/texts-titles.jsonl" >/dev/null
 
 run() { # name, then the command; keeps the JSON line
   echo "== $1" >&2
@@ -35,19 +40,21 @@ run() { # name, then the command; keeps the JSON line
   run "torch forward b1x512" "$PYTHON" "$TORCH_LLM" forward --model "$MODEL" --batch 1 --seq 512
   run "ours forward b8x256" $L speed forward --model "$MODEL" --batch 8 --seq 256 --runs 3
   run "torch forward b8x256" "$PYTHON" "$TORCH_LLM" forward --model "$MODEL" --batch 8 --seq 256 --runs 3
-  run "ours score" $L speed score --model "$MODEL" --texts "$OUT/texts.jsonl" --limit 20 --runs 3
-  run "torch score" "$PYTHON" "$TORCH_LLM" score --model "$MODEL" --texts "$OUT/texts.jsonl" --limit 20 --runs 2
+  run "ours score" $L speed score --model "$MODEL" --texts "$OUT/texts.jsonl" --limit 5 --runs 3
+  run "torch score" "$PYTHON" "$TORCH_LLM" score --model "$MODEL" --texts "$OUT/texts.jsonl" --limit 5 --runs 2
   run "ours distribution" $L speed distribution --model "$MODEL" --texts "$OUT/texts.jsonl" --limit 5 --runs 2
+  run "ours distribution, prompt with the title list" $L speed distribution --model "$MODEL" --texts "$OUT/texts-titles.jsonl" --limit 3 --runs 1
 } > "$OUT/results.jsonl"
 
 "$PYTHON" - "$OUT/results.jsonl" <<'PY'
 import json, sys
 r = [json.loads(l) for l in open(sys.argv[1])]
-ours_f1, torch_f1, ours_f8, torch_f8, ours_s, torch_s, dist = r
+ours_f1, torch_f1, ours_f8, torch_f8, ours_s, torch_s, dist, dist_t = r
 print("| measure | ours | PyTorch | ratio |")
 print("|---|---|---|---|")
 for name, o, t in [("forward tokens/s, b1x512", ours_f1, torch_f1), ("forward tokens/s, b8x256", ours_f8, torch_f8)]:
     print(f"| {name} | {o['tokens_per_s']:.0f} ({o['gflop_per_s']:.1f} GFLOP/s) | {t['tokens_per_s']:.0f} | {o['tokens_per_s']/t['tokens_per_s']:.2f}x |")
 print(f"| transitions scored/s ({ours_s['targets']} targets; ours: one pass per resume, PyTorch: one prompt per target) | {ours_s['transitions_per_s']:.1f} | {torch_s['transitions_per_s']:.1f} | {ours_s['transitions_per_s']/torch_s['transitions_per_s']:.2f}x |")
-print(f"| full distribution over {dist['titles']} titles / true title alone with its own prompt (ours, {dist['targets']} targets) | {dist['full_distribution_s_per_target']:.2f} s / {dist['true_title_alone_s_per_target']:.3f} s | | {dist['cost_ratio']:.1f}x |")
+for name, x in [("resume template", dist), ("prompt with the list of titles", dist_t)]:
+    print(f"| full distribution over {x['titles']} titles / true title alone with its own prompt ({name}, {x['targets']} targets, {x['mean_prompt_tokens']:.0f} prompt tokens on average) | {x['full_distribution_s_per_target']:.2f} s / {x['true_title_alone_s_per_target']:.3f} s | | {x['cost_ratio']:.1f}x |")
 PY

@@ -241,14 +241,6 @@ pub fn train_small_lm(
     if lm.lm_train_docs > 0 {
         train.truncate(lm.lm_train_docs);
     }
-    let mut options = labor_model::FinetuneOptions::default();
-    options.epochs = lm.lm_epochs;
-    options.batch_size = 4;
-    options.learning_rate = 3e-3;
-    options.warmup_ratio = 0.05;
-    options.weight_decay = 0.01;
-    options.max_tokens = Some(1024);
-    options.seed = seed;
     let pb = ProgressBar::new(0);
     if let Ok(style) =
         ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} steps eta {eta} {prefix}")
@@ -257,7 +249,8 @@ pub fn train_small_lm(
     }
     pb.set_message("llm");
     let report = labor_model::ScratchBuilder::new(train, valid, out)
-        .with_options(options)
+        .with_epochs(lm.lm_epochs)
+        .with_batch_size(4)
         .with_max_valid_docs(100)
         .with_seed(seed)
         .build()?

@@ -146,18 +146,11 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
         train_docs.truncate(a.lm_train_docs);
     }
     let valid_docs = render_resumes(&valid)?;
-    let mut options = labor_model::FinetuneOptions::default();
-    options.epochs = a.lm_epochs;
-    // The scratch defaults, with the epochs asked for.
-    options.batch_size = 4;
-    options.learning_rate = 3e-3;
-    options.warmup_ratio = 0.05;
-    options.weight_decay = 0.01;
-    options.max_tokens = Some(1024);
-    options.seed = a.seed;
     let pb = bar(0, "llm");
+    // The scratch defaults, with the epochs asked for and batches of 4.
     let report = ScratchBuilder::new(train_docs, valid_docs, &lm_dir)
-        .with_options(options)
+        .with_epochs(a.lm_epochs)
+        .with_batch_size(4)
         .with_max_valid_docs(100)
         .with_seed(a.seed)
         .build()?

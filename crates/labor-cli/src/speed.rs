@@ -147,11 +147,20 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
                 .outcomes()
                 .map(|(id, _)| template.continuation(id))
                 .collect::<Result<Vec<_>, _>>()?;
-            let targets: Vec<(&Document, usize)> = docs
+            // `limit` targets spread evenly over all of them, so that the prompts have the
+            // lengths of a whole evaluation (early and late years alike).
+            let all: Vec<(&Document, usize)> = docs
                 .iter()
                 .flat_map(|d| (0..d.targets.len()).map(move |k| (d, k)))
-                .take(a.limit)
                 .collect();
+            let take = a.limit.clamp(1, all.len().max(1));
+            let targets: Vec<(&Document, usize)> = (0..take)
+                .filter_map(|i| all.get(i * all.len() / take).copied())
+                .collect();
+            let mut prompt_tokens = 0usize;
+            for (d, k) in &targets {
+                prompt_tokens += tok.encode(d.prompt(&d.targets[*k]))?.ids.len();
+            }
             // The true title alone, with its own prompt (the usual approach), per target.
             let (alone, _) = timed(a.runs, || {
                 for (d, k) in &targets {
@@ -168,6 +177,7 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
             })?;
             out["targets"] = targets.len().into();
             out["titles"] = conts.len().into();
+            out["mean_prompt_tokens"] = (prompt_tokens as f64 / targets.len().max(1) as f64).into();
             out["true_title_alone_s_per_target"] = (alone / targets.len() as f64).into();
             out["full_distribution_s_per_target"] = (full / targets.len() as f64).into();
             out["all_s"] = ts.into();

@@ -148,7 +148,10 @@ fn score_writes_what_the_scorer_computes() {
         assert_eq!(p.len(), dist.log_probs.len());
         for (got, lp) in p.iter().zip(&dist.log_probs) {
             let want = lp.exp() as f32;
-            assert!((got - want).abs() <= 1e-6 * want.max(f32::MIN_POSITIVE), "{got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-6 * want.max(f32::MIN_POSITIVE),
+                "{got} vs {want}"
+            );
         }
         assert!((dist.log_probs[usize::from(r.state.0)] - w).abs() < 1e-4);
         let mass: f64 = p.iter().map(|x| f64::from(*x)).sum();

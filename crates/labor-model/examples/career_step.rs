@@ -1,8 +1,8 @@
 //! Times CAREER training steps (forward, backward, Adam) and forward passes on random careers
 //! at the shapes of `shared/anchors/torch_career.py` (batch 64 × 32 years, 335 states), for a
-//! side-by-side with PyTorch without a release build of burn:
+//! side-by-side with PyTorch (`benches/career-vs-torch.sh`):
 //!
-//! `cargo run -p labor-model --example career_step -- [paper|small] [runs]`
+//! `cargo run --release -p labor-model --example career_step -- [paper|small] [runs]`
 #![allow(clippy::unwrap_used)]
 
 use std::time::Instant;

@@ -44,6 +44,11 @@ pub struct LlamaConfig {
     /// Llama-3 frequency scaling, if any.
     #[config(default = "None")]
     pub rope_scaling: Option<RopeScaling>,
+    /// Per-frequency divisors of the rotary frequencies (`head_dim / 2` of them), as GGUF files
+    /// store Llama-3 scaling (the `rope_freqs.weight` tensor of llama.cpp's converter). When
+    /// given, they replace `rope_scaling`.
+    #[config(default = "None")]
+    pub rope_freq_factors: Option<Vec<f64>>,
     /// Epsilon of the RMS norms.
     #[config(default = 1e-5)]
     pub norm_eps: f64,
@@ -87,6 +92,24 @@ impl LlamaConfig {
                     self.n_kv_heads, self.n_heads
                 ),
             );
+        }
+        if let Some(f) = &self.rope_freq_factors {
+            if f.len() != self.head_dim() / 2 {
+                return bad(
+                    "rope_freq_factors",
+                    format!(
+                        "{} factors for a head dimension of {} (one per rotated pair expected)",
+                        f.len(),
+                        self.head_dim()
+                    ),
+                );
+            }
+            if let Some(x) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+                return bad(
+                    "rope_freq_factors",
+                    format!("{x} is not a positive finite factor"),
+                );
+            }
         }
         if self.vocab_size == 0 || self.n_layers == 0 || self.d_ff == 0 {
             return bad(

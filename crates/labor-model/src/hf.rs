@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
-use crate::model::Llama;
+use crate::model::{Llama, linear_weight};
 
 #[derive(Deserialize)]
 struct Index {
@@ -151,11 +151,7 @@ pub fn load_hf(dir: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig, L
     };
     let vector =
         |v: Vec<f32>| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [d]), device));
-    let linear = |v: Vec<f32>, out: usize, inp: usize| -> Param<Tensor<2>> {
-        Param::from_tensor(
-            Tensor::<2>::from_data(TensorData::new(v, [out, inp]), device).transpose(),
-        )
-    };
+    let linear = |v: Vec<f32>, out: usize, inp: usize| linear_weight(&v, out, inp, device);
     let embed = read("model.embed_tokens.weight", &[config.vocab_size, d])?;
     model.embed.weight = Param::from_tensor(Tensor::from_data(
         TensorData::new(embed, [config.vocab_size, d]),
@@ -198,9 +194,18 @@ pub fn load_hf(dir: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig, L
 /// by transformers' `LlamaForCausalLM.from_pretrained`.
 ///
 /// # Errors
-/// [`Error::Io`] or [`Error::Safetensors`].
+/// [`Error::Io`] or [`Error::Safetensors`]; [`Error::UnsupportedConfig`] for a configuration
+/// with GGUF-style `rope_freq_factors`, which `config.json` cannot express.
 pub fn save_hf(model: &Llama, config: &LlamaConfig, dir: impl AsRef<Path>) -> Result<()> {
     let dir = dir.as_ref();
+    if config.rope_freq_factors.is_some() {
+        return Err(Error::UnsupportedConfig {
+            field: "rope_freq_factors",
+            detail: "config.json cannot hold per-frequency RoPE divisors (GGUF's rope_freqs); \
+                     give the model its `rope_scaling` parameters instead"
+                .into(),
+        });
+    }
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
         source,

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, GgufValue};
-use crate::model::Llama;
+use crate::model::{Llama, linear_weight};
 use crate::tokenizer::TextTokenizer;
 
 /// Undoes llama.cpp's query/key row permutation on a `[n_heads · head_dim, d_in]` weight.
@@ -107,12 +107,22 @@ pub fn gguf_config(f: &GgufFile) -> Result<LlamaConfig> {
             .unwrap_or(1e-5),
     )
     .with_tie_embeddings(f.tensor_info("output.weight").is_none());
-    if f.tensor_info("rope_freqs.weight").is_some() {
-        return Err(Error::UnsupportedConfig {
-            field: "rope_freqs.weight",
-            detail: "GGUF files with precomputed Llama-3 RoPE factors are not supported yet".into(),
-        });
-    }
+    // Llama-3 scaling, as llama.cpp's converter stores it: one divisor per rotary frequency.
+    let c = if f.tensor_info("rope_freqs.weight").is_some() {
+        let (dims, v) = f.read_f32("rope_freqs.weight")?;
+        let half = c.head_dim() / 2;
+        if dims != [half] {
+            return Err(Error::TensorShape {
+                path: f.path().to_path_buf(),
+                tensor: "rope_freqs.weight".into(),
+                expected: vec![half],
+                found: dims,
+            });
+        }
+        c.with_rope_freq_factors(Some(v.into_iter().map(f64::from).collect()))
+    } else {
+        c
+    };
     c.validate()?;
     Ok(c)
 }
@@ -147,11 +157,7 @@ pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig
         )))
     };
     // A `[out, in]` weight becomes burn's `[in, out]` Linear weight.
-    let linear = |v: Vec<f32>, out: usize, inp: usize| -> Param<Tensor<2>> {
-        Param::from_tensor(
-            Tensor::<2>::from_data(TensorData::new(v, [out, inp]), device).transpose(),
-        )
-    };
+    let linear = |v: Vec<f32>, out: usize, inp: usize| linear_weight(&v, out, inp, device);
     let embed = read("token_embd.weight", &[config.vocab_size, d])?;
     model.embed.weight = Param::from_tensor(Tensor::from_data(
         TensorData::new(embed, [config.vocab_size, d]),

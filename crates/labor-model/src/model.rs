@@ -44,6 +44,31 @@ pub fn rope_inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>)
         .collect()
 }
 
+/// burn's `[in, out]` [`Linear`] weight from a checkpoint's row-major `[out, in]` matrix, stored
+/// contiguously (transposed here once, so that no forward pass works on a strided view).
+pub(crate) fn linear_weight(
+    v: &[f32],
+    out: usize,
+    inp: usize,
+    device: &Device,
+) -> burn::module::Param<Tensor<2>> {
+    let mut t = vec![0.0f32; v.len()];
+    // Blocks of 32 × 32 keep both sides in cache.
+    for o0 in (0..out).step_by(32) {
+        for i0 in (0..inp).step_by(32) {
+            for o in o0..(o0 + 32).min(out) {
+                for i in i0..(i0 + 32).min(inp) {
+                    t[i * out + o] = v[o * inp + i];
+                }
+            }
+        }
+    }
+    burn::module::Param::from_tensor(Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(t, [inp, out]),
+        device,
+    ))
+}
+
 /// Cosine and sine tables for the given absolute positions (`rows` rows of equal length),
 /// each `[rows, positions.len() / rows, head_dim]` (the frequencies repeated for both halves).
 fn rope_tables(
@@ -189,6 +214,7 @@ impl Attention {
         mask: Option<&Tensor<3, Bool>>,
     ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
         let [b, s, _] = x.dims();
+        let x_device = x.device();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let split = |t: Tensor<3>, heads| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
         let q = apply_rope(split(self.wq.forward(x.clone()), h), cos, sin);
@@ -200,8 +226,14 @@ impl Attention {
         };
         let t = k.dims()[2];
         let rep = h / kvh;
+        // burn-flex's attention shares each key/value head among its query heads itself; the
+        // generic path (autodiff, GPU backends) needs them repeated.
+        let native_gqa = matches!(
+            x_device.as_dispatch(),
+            burn::backend::DispatchDevice::Flex(_)
+        );
         let expand = |kv: Tensor<4>| {
-            if rep == 1 {
+            if rep == 1 || native_gqa {
                 kv
             } else {
                 kv.unsqueeze_dim::<5>(2)
@@ -328,6 +360,7 @@ impl LlamaConfig {
                 })
                 .map(|a| a.to_vec())
                 .unwrap_or_default(),
+            rope_freq_factors: self.rope_freq_factors.clone().unwrap_or_default(),
             head_dim: self.head_dim(),
             max_seq_len: self.max_seq_len,
         }
@@ -348,6 +381,8 @@ pub struct Llama {
     rope_theta: f64,
     /// Llama-3 scaling as `[factor, low, high, original context]`, empty when absent.
     rope_scaling: Vec<f64>,
+    /// Divisors of the rotary frequencies (GGUF's `rope_freqs`), empty when absent.
+    rope_freq_factors: Vec<f64>,
     head_dim: usize,
     max_seq_len: usize,
 }
@@ -359,6 +394,13 @@ impl Llama {
     }
 
     fn inv_freq(&self) -> Vec<f64> {
+        if !self.rope_freq_factors.is_empty() {
+            return rope_inv_freq(self.head_dim, self.rope_theta, None)
+                .into_iter()
+                .zip(&self.rope_freq_factors)
+                .map(|(f, d)| f / d)
+                .collect();
+        }
         let scaling = (self.rope_scaling.len() == 4).then(|| {
             RopeScaling::new(
                 self.rope_scaling[0],

@@ -116,10 +116,22 @@ impl Trie {
         t
     }
 
-    /// Groups of whole subtrees (each rooted at a first token) of at most `size` nodes (a
-    /// larger subtree forms a group of its own), as node lists in trie order.
+    /// `true` for every node with at least one child.
+    fn inner(&self) -> Vec<bool> {
+        let mut inner = vec![false; self.tokens.len()];
+        for p in self.parent.iter().flatten() {
+            inner[*p] = true;
+        }
+        inner
+    }
+
+    /// Groups of the inner nodes (those with children) of whole subtrees, each rooted at a
+    /// first token, of at most `size` nodes (a larger subtree forms a group of its own), as node
+    /// lists in trie order. Leaves need no forward pass: their token's probability is read at
+    /// their parent.
     fn groups(&self, size: usize) -> Vec<Vec<usize>> {
         let n = self.tokens.len();
+        let inner = self.inner();
         let mut root = vec![0; n];
         let mut subtrees: Vec<Vec<usize>> = vec![];
         let mut subtree_of_root: HashMap<usize, usize> = HashMap::new();
@@ -128,6 +140,9 @@ impl Trie {
                 Some(p) => root[p],
                 None => i,
             };
+            if !inner[i] {
+                continue;
+            }
             let k = *subtree_of_root.entry(root[i]).or_insert_with(|| {
                 subtrees.push(vec![]);
                 subtrees.len() - 1
@@ -383,56 +398,49 @@ impl<'a> Scorer<'a> {
         let groups = trie.groups(TRIE_ROW);
         let rows = groups.len();
         let m = groups.iter().map(Vec::len).max().unwrap_or(0);
-        // Where each node sits in the padded [rows, m] batch.
-        let mut slot = vec![0usize; n];
-        let mut local = vec![0usize; n];
-        let mut ids = Vec::with_capacity(rows * m);
-        let mut positions = Vec::with_capacity(rows);
-        let mut visible = Vec::with_capacity(rows);
-        for (g, nodes) in groups.iter().enumerate() {
-            for (j, node) in nodes.iter().enumerate() {
-                slot[*node] = g * m + j;
-                local[*node] = j;
-            }
-            let mut pos = vec![cache.len(); m];
-            let mut vis = vec![vec![false; m]; m];
-            for (j, node) in nodes.iter().enumerate() {
-                pos[j] = cache.len() + trie.depth[*node];
-                let mut at = Some(*node);
-                while let Some(a) = at {
-                    vis[j][local[a]] = true;
-                    at = trie.parent[a];
-                }
-            }
-            // Padding sees only itself (and the prompt); nothing reads it.
-            for (j, row) in vis.iter_mut().enumerate().skip(nodes.len()) {
-                row[j] = true;
-            }
-            ids.extend(nodes.iter().map(|i| trie.tokens[*i]));
-            ids.extend(std::iter::repeat_n(0, m - nodes.len()));
-            positions.push(pos);
-            visible.push(vis);
-        }
-        let h = self
-            .model
-            .hidden_tree(self.ints(&ids, [rows, m]), &positions, &visible, cache);
-        // Rows whose next-token distribution is needed: the prompt's end (row 0) and every
-        // node with children (rows 1..).
+        // Rows of the head: the prompt's end (row 0), then every inner node in group order.
         let mut row_of: Vec<Option<usize>> = vec![None; n];
-        let mut inner: Vec<u32> = vec![];
-        for p in trie.parent.iter().flatten() {
-            if row_of[*p].is_none() {
-                row_of[*p] = Some(inner.len() + 1);
-                inner.push(slot[*p] as u32);
-            }
-        }
-        let d = h.dims()[2];
         let mut heads = vec![last];
-        if !inner.is_empty() {
-            let k = inner.len();
+        if rows > 0 {
+            // Where each inner node sits in the padded [rows, m] batch.
+            let mut slot = vec![];
+            let mut ids = Vec::with_capacity(rows * m);
+            let mut positions = Vec::with_capacity(rows);
+            let mut visible = Vec::with_capacity(rows);
+            let mut local = vec![0usize; n];
+            for (g, nodes) in groups.iter().enumerate() {
+                for (j, node) in nodes.iter().enumerate() {
+                    local[*node] = j;
+                    row_of[*node] = Some(slot.len() + 1);
+                    slot.push((g * m + j) as u32);
+                }
+                let mut pos = vec![cache.len(); m];
+                let mut vis = vec![vec![false; m]; m];
+                for (j, node) in nodes.iter().enumerate() {
+                    pos[j] = cache.len() + trie.depth[*node];
+                    let mut at = Some(*node);
+                    while let Some(a) = at {
+                        vis[j][local[a]] = true;
+                        at = trie.parent[a];
+                    }
+                }
+                // Padding sees only itself (and the prompt); nothing reads it.
+                for (j, row) in vis.iter_mut().enumerate().skip(nodes.len()) {
+                    row[j] = true;
+                }
+                ids.extend(nodes.iter().map(|i| trie.tokens[*i]));
+                ids.extend(std::iter::repeat_n(0, m - nodes.len()));
+                positions.push(pos);
+                visible.push(vis);
+            }
+            let h = self
+                .model
+                .hidden_tree(self.ints(&ids, [rows, m]), &positions, &visible, cache);
+            let d = h.dims()[2];
+            let k = slot.len();
             heads.push(
                 h.reshape([rows * m, d])
-                    .select(0, self.ints(&inner, [1, k]).reshape([k]))
+                    .select(0, self.ints(&slot, [1, k]).reshape([k]))
                     .reshape([1, k, d]),
             );
         }

@@ -156,6 +156,20 @@ impl ScratchBuilder {
         self
     }
 
+    /// Passes over the training documents (default 1), keeping the other options.
+    #[must_use]
+    pub fn with_epochs(mut self, epochs: usize) -> Self {
+        self.options.epochs = epochs;
+        self
+    }
+
+    /// Documents per optimizer step (default 2), keeping the other options.
+    #[must_use]
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.options.batch_size = n;
+        self
+    }
+
     /// Train on a seeded sample of at most this many documents (to bound the time).
     #[must_use]
     pub fn with_max_train_docs(mut self, n: usize) -> Self {

@@ -392,20 +392,15 @@ fn write_gguf(meta: &[(&str, GgufValue)], tensors: &[(String, Vec<usize>, Vec<f3
     b
 }
 
-/// A random-weight model written as GGUF the way llama.cpp's converter writes Llama weights
-/// (query/key rows permuted, `[out, in]` matrices) loads back into the same model.
-#[test]
-fn random_model_round_trips_through_gguf() {
-    use burn::tensor::{Device, Int, Tensor, Tolerance};
-    use labor_model::{LlamaConfig, load_gguf};
+/// `model` as llama.cpp's converter writes Llama weights (query/key rows permuted, `[out, in]`
+/// matrices), with the metadata of `config`.
+fn llama_cpp_gguf(
+    model: &labor_model::Llama,
+    config: &labor_model::LlamaConfig,
+    extra: Vec<(String, Vec<usize>, Vec<f32>)>,
+) -> Vec<u8> {
+    use burn::tensor::Tensor;
 
-    let device = Device::default();
-    let config = LlamaConfig::new(32, 2, 4, 2, 48, 40)
-        .with_max_seq_len(64)
-        .with_rope_theta(10_000.0)
-        .with_norm_eps(1e-5)
-        .with_tie_embeddings(true);
-    let model = config.init(&device);
     let v = |t: Tensor<2>| -> Vec<f32> { t.into_data().try_to_vec::<f32>().unwrap() };
     let g = |t: Tensor<1>| -> Vec<f32> { t.into_data().try_to_vec::<f32>().unwrap() };
     // burn stores a Linear weight as [in, out]; GGUF as [out, in].
@@ -413,7 +408,7 @@ fn random_model_round_trips_through_gguf() {
         let [i, o] = w.dims();
         (vec![o, i], v(w.transpose()))
     };
-    let (d, hd) = (config.d_model, config.head_dim());
+    let d = config.d_model;
     let mut tensors = vec![
         (
             "token_embd.weight".to_string(),
@@ -426,6 +421,10 @@ fn random_model_round_trips_through_gguf() {
             g(model.norm.gamma.val()),
         ),
     ];
+    if let Some(head) = &model.lm_head {
+        let (dims, data) = out_in(head.weight.val());
+        tensors.push(("output.weight".into(), dims, data));
+    }
     for (i, blk) in model.layers.iter().enumerate() {
         let n = |s: &str| format!("blk.{i}.{s}.weight");
         let (qd, q) = out_in(blk.attn.wq.weight.val());
@@ -453,7 +452,7 @@ fn random_model_round_trips_through_gguf() {
             tensors.push((n(name), dims, data));
         }
     }
-    assert_eq!(hd * config.n_heads, d);
+    tensors.extend(extra);
     let meta = [
         ("general.architecture", GgufValue::String("llama".into())),
         (
@@ -470,15 +469,42 @@ fn random_model_round_trips_through_gguf() {
             "llama.feed_forward_length",
             GgufValue::U32(config.d_ff as u32),
         ),
-        ("llama.context_length", GgufValue::U32(64)),
-        ("llama.rope.freq_base", GgufValue::F32(10_000.0)),
+        (
+            "llama.context_length",
+            GgufValue::U32(config.max_seq_len as u32),
+        ),
+        (
+            "llama.rope.freq_base",
+            GgufValue::F32(config.rope_theta as f32),
+        ),
         (
             "llama.attention.layer_norm_rms_epsilon",
-            GgufValue::F32(1e-5),
+            GgufValue::F32(config.norm_eps as f32),
         ),
     ];
+    write_gguf(&meta, &tensors)
+}
+
+/// A random-weight model written as GGUF the way llama.cpp's converter writes Llama weights
+/// (query/key rows permuted, `[out, in]` matrices) loads back into the same model.
+#[test]
+fn random_model_round_trips_through_gguf() {
+    use burn::tensor::{Device, Int, Tensor, Tolerance};
+    use labor_model::{LlamaConfig, load_gguf};
+
+    let device = Device::default();
+    let config = LlamaConfig::new(32, 2, 4, 2, 48, 40)
+        .with_max_seq_len(64)
+        .with_rope_theta(10_000.0)
+        .with_norm_eps(1e-5)
+        .with_tie_embeddings(true);
+    let model = config.init(&device);
     let dir = tempfile_dir();
-    let path = write(&dir, "random.gguf", &write_gguf(&meta, &tensors));
+    let path = write(
+        &dir,
+        "random.gguf",
+        &llama_cpp_gguf(&model, &config, vec![]),
+    );
     let (loaded_config, loaded) = load_gguf(&path, &device).unwrap();
     assert_eq!(loaded_config.n_kv_heads, 2);
     assert_eq!(loaded_config.vocab_size, 40);
@@ -490,4 +516,74 @@ fn random_model_round_trips_through_gguf() {
             &model.forward(tokens).into_data(),
             Tolerance::absolute(1e-5),
         );
+}
+
+/// A Llama-3 model in GGUF carries its frequency scaling as a `rope_freqs` tensor of divisors
+/// (computed here with llama.cpp's converter formula); it loads into the same model as the
+/// `rope_scaling` parameters of a `config.json`.
+#[test]
+fn llama3_rope_freqs_give_the_scaled_model() {
+    use burn::tensor::{Device, Int, Tensor, Tolerance};
+    use labor_model::{LlamaConfig, RopeScaling, load_gguf};
+
+    let device = Device::default();
+    // A short original context, so that the scaling changes frequencies the test positions
+    // reach: wavelengths below 16 are kept, above 64 divided by 8, smoothed in between.
+    let scaling = RopeScaling::new(8.0, 1.0, 4.0, 64);
+    let config = LlamaConfig::new(32, 2, 2, 1, 48, 40)
+        .with_max_seq_len(256)
+        .with_rope_theta(10_000.0)
+        .with_rope_scaling(Some(scaling.clone()))
+        .with_tie_embeddings(false);
+    let model = config.init(&device);
+    let hd = config.head_dim();
+    let factors: Vec<f32> = (0..hd / 2)
+        .map(|i| {
+            let freq = 10_000f64.powf(-((2 * i) as f64) / hd as f64);
+            let wavelen = 2.0 * std::f64::consts::PI / freq;
+            let (low, high) = (
+                64.0 / scaling.low_freq_factor,
+                64.0 / scaling.high_freq_factor,
+            );
+            let factor = if wavelen < high {
+                1.0
+            } else if wavelen > low {
+                scaling.factor
+            } else {
+                let smooth = (64.0 / wavelen - scaling.low_freq_factor)
+                    / (scaling.high_freq_factor - scaling.low_freq_factor);
+                1.0 / ((1.0 - smooth) / scaling.factor + smooth)
+            };
+            factor as f32
+        })
+        .collect();
+    assert!(factors.contains(&1.0) && factors.contains(&8.0));
+    let rope = vec![("rope_freqs.weight".to_string(), vec![hd / 2], factors)];
+    let dir = tempfile_dir();
+    let path = write(&dir, "llama3.gguf", &llama_cpp_gguf(&model, &config, rope));
+    let (loaded_config, loaded) = load_gguf(&path, &device).unwrap();
+    assert_eq!(
+        loaded_config.rope_freq_factors.as_ref().map(Vec::len),
+        Some(hd / 2)
+    );
+    let ids: Vec<i32> = (0..120).map(|i| (i * 7 + 3) % 40).collect();
+    let tokens = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([1, 120]);
+    let want = model.forward(tokens.clone());
+    loaded
+        .forward(tokens.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(&want.clone().into_data(), Tolerance::absolute(1e-4));
+    // The factors matter at these positions: the same file without them differs.
+    let path = write(&dir, "plain.gguf", &llama_cpp_gguf(&model, &config, vec![]));
+    let (_, unscaled) = load_gguf(&path, &device).unwrap();
+    let diff: f32 = (unscaled.forward(tokens) - want).abs().max().into_scalar();
+    assert!(diff > 1e-3, "{diff}");
+    // A configuration with divisors cannot be written as config.json.
+    assert!(matches!(
+        labor_model::save_hf(&loaded, &loaded_config, dir.join("hf")),
+        Err(labor_model::Error::UnsupportedConfig {
+            field: "rope_freq_factors",
+            ..
+        })
+    ));
 }
