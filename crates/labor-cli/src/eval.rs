@@ -37,8 +37,18 @@ use serde::Serialize;
 pub struct EvalArgs {
     /// Predictions files (Parquet, from `labor predict`, `labor score` or `labor synth --truth`);
     /// the first is the baseline of the paired differences.
-    #[arg(long, num_args = 1.., required = true)]
+    #[arg(long, num_args = 1.., required_unless_present = "model")]
     pub predictions: Vec<PathBuf>,
+    /// Models to predict `--panel` with before evaluating (after any `--predictions`): a
+    /// directory from `labor train` (CAREER, logit, bag-of-jobs, empirical), or a language
+    /// model (a GGUF file, or a Hugging Face directory with `tokenizer.json`) scored with the
+    /// resume template.
+    #[arg(long, num_args = 1.., requires = "panel")]
+    pub model: Vec<PathBuf>,
+    /// With `--model`: predict the full distribution over outcomes (calibration, top-k
+    /// accuracy, and for language models the mass on valid titles).
+    #[arg(long)]
+    pub full_distribution: bool,
     /// The test panel (Parquet): restricts the targets to its workers, gives the previous
     /// states and the subgroup attributes (gender, ethnicity, region, dataset).
     #[arg(long)]
@@ -498,6 +508,12 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             Predictions::read_parquet(p).with_context(|| format!("reading {}", p.display()))?,
         );
     }
+    for p in &a.model {
+        let Some(panel) = &panel else {
+            bail!("--model needs --panel (the workers to predict)");
+        };
+        models.push(predict_with(p, panel, a.full_distribution)?);
+    }
     let t_read = t0.elapsed().as_secs_f64();
     let opts = EvalOptions {
         targets,
@@ -535,4 +551,65 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Predicts every target of `panel` with the model at `path`: a `labor train` directory, or a
+/// language model scored with the resume template.
+fn predict_with(path: &Path, panel: &Panel, full_distribution: bool) -> Result<Predictions> {
+    let device = burn::tensor::Device::default();
+    let bar = |what: &str| {
+        let pb = ProgressBar::new(panel.n_worker_years() as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} worker-years eta {eta}")
+        {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_message(format!("predicting with {what}"));
+        pb
+    };
+    let start = Instant::now();
+    let preds = if labor_model::read_meta(path).is_ok() {
+        let model = labor_model::load_model(path, &device)
+            .with_context(|| format!("loading {}", path.display()))?;
+        let pb = bar(labor_model::Predictor::name(&model));
+        let preds = labor_model::predict_panel(&model, panel, full_distribution, |done| {
+            pb.set_position(done as u64);
+        })?;
+        pb.finish_and_clear();
+        preds
+    } else {
+        let (_, model, tok) = labor_model::load_llm(path, &device).with_context(|| {
+            format!(
+                "loading {}: neither a `labor train` directory nor a language model",
+                path.display()
+            )
+        })?;
+        let name = path
+            .file_stem()
+            .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned());
+        let template = labor_template::TemplateBuilder::new(
+            std::sync::Arc::clone(panel.taxonomy()),
+            labor_template::TemplateKind::Resume,
+        )
+        .build()?;
+        let predictor = labor_model::LlmPredictor::new(
+            name.clone(),
+            labor_model::Scorer::new(&model, &tok, device.clone()),
+            template,
+            panel.taxonomy(),
+        )?;
+        let pb = bar(&name);
+        let preds = labor_model::predict_panel(&predictor, panel, full_distribution, |done| {
+            pb.set_position(done as u64);
+        })?;
+        pb.finish_and_clear();
+        preds
+    };
+    eprintln!(
+        "{}: {} worker-years predicted in {:.1}s",
+        preds.model(),
+        preds.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(preds)
 }

@@ -444,6 +444,51 @@ fn train_predict_pretrain_finetune() {
         assert_eq!(p.model(), kind);
         assert!(p.has_distribution());
     }
+    // `labor eval --model` predicts and evaluates in one go: the same numbers as evaluating the
+    // predictions file, with the model directory's predictions after the file's.
+    let metrics = |args: &[&str], out: &str| -> serde_json::Value {
+        run_ok(labor().arg("eval").args(args).args([
+            "--panel",
+            &test,
+            "--resamples",
+            "50",
+            "--out",
+            &d(out),
+        ]));
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(out).join("metrics.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let from_file = metrics(&["--predictions", &d("empirical.parquet")], "eval-file");
+    let direct = metrics(
+        &[
+            "--predictions",
+            &d("logit.parquet"),
+            "--model",
+            &d("empirical"),
+        ],
+        "eval-model",
+    );
+    assert_eq!(direct["models"][1]["name"], "empirical");
+    for key in ["perplexity", "bootstrap_se", "n_targets", "n_workers"] {
+        let (a, b) = (&from_file["models"][0][key], &direct["models"][1][key]);
+        assert!(
+            (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-9,
+            "{key}: {a} vs {b}"
+        );
+    }
+    // --model needs the panel to predict.
+    let out = labor()
+        .args(["eval", "--model", &d("empirical"), "--out", &d("eval-bad")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--panel"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let csv = std::fs::read_to_string(dir.path().join("logit/loss.csv")).unwrap();
     assert!(csv.starts_with("step,epoch,tokens,train_loss,valid_loss,learning_rate\n"));
     // Pretrain CAREER on the resume-like corpus, then fine-tune every weight on the survey.

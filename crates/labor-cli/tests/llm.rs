@@ -222,3 +222,48 @@ fn a_model_directory_without_tokenizer_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tokenizer.json"), "{err}");
 }
+
+#[test]
+fn eval_predicts_with_a_language_model_and_evaluates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = tiny_model(dir.path());
+    render(dir.path());
+    let panel = dir.path().join("panel.parquet");
+    let out = dir.path().join("eval");
+    run_ok(
+        labor()
+            .args(["eval", "--model"])
+            .arg(&model_dir)
+            .arg("--panel")
+            .arg(&panel)
+            .args(["--resamples", "20", "--out"])
+            .arg(&out),
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let m = &v["models"][0];
+    assert_eq!(m["name"], "tiny");
+    let panel = labor_data::io::read_parquet(&panel).unwrap();
+    assert_eq!(m["n_targets"], panel.n_worker_years());
+    assert_eq!(m["n_workers"], panel.len());
+    // The mean negative log-likelihood is the library's, resume template, every worker-year (a
+    // random model's perplexity overflows f64, so it is not compared).
+    let (_, model, tok) = load_llm(&model_dir, &Device::default()).unwrap();
+    let template = labor_template::TemplateBuilder::new(
+        std::sync::Arc::clone(panel.taxonomy()),
+        labor_template::TemplateKind::Resume,
+    )
+    .build()
+    .unwrap();
+    let predictor = labor_model::LlmPredictor::new(
+        "tiny",
+        Scorer::new(&model, &tok, Device::default()),
+        template,
+        panel.taxonomy(),
+    )
+    .unwrap();
+    let preds = labor_model::predict_panel(&predictor, &panel, false, |_| {}).unwrap();
+    let want = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / preds.len() as f64;
+    let got = m["mean_nll"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-6 * want.abs(), "{got} vs {want}");
+}
