@@ -34,6 +34,9 @@ pub struct SpeedArgs {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// CPU backend: flex (the default), or ndarray when built with the `ndarray` feature.
+    #[arg(long, default_value = "flex")]
+    backend: String,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -69,7 +72,21 @@ fn read_docs(path: &PathBuf, limit: usize) -> Result<Vec<Document>> {
 }
 
 pub fn speed(a: &SpeedArgs) -> Result<()> {
-    let device = Device::default();
+    let device = match a.backend.as_str() {
+        "flex" => Device::default(),
+        // Deprecated upstream (removed in burn 0.23); kept for backend comparisons.
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => Device::new(burn::backend::NdArrayDevice::Cpu),
+        other => bail!(
+            "backend `{other}` is not built in (flex{})",
+            if cfg!(feature = "ndarray") {
+                ", ndarray"
+            } else {
+                "; ndarray needs `--features ndarray`"
+            }
+        ),
+    };
     let (config, model, tok) =
         load_llm(&a.model, &device).with_context(|| format!("loading {}", a.model.display()))?;
     let scorer = Scorer::new(&model, &tok, device.clone());
@@ -77,6 +94,7 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
         "mode": a.mode,
         "model": a.model.display().to_string(),
         "threads": std::thread::available_parallelism().map_or(1, usize::from),
+        "backend": a.backend,
     });
     match a.mode.as_str() {
         "forward" => {
