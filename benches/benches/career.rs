@@ -5,47 +5,18 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use criterion::{Criterion, Throughput};
-use labor_data::{Education, Ethnicity, Gender, Region, SeededRng, StateId, Worker, YearRecord};
-use labor_model::{CareerConfig, HostBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs};
-
-const STATES: usize = 335;
-
-fn batch(b: usize, t: usize, vocab: &SeqVocab) -> HostBatch {
-    let mut rng = SeededRng::new(0);
-    let workers: Vec<Worker> = (0..b)
-        .map(|i| {
-            let mut w = Worker::new(format!("w{i}"), "bench");
-            w.gender = Gender::ALL[rng.below(2) as usize];
-            w.ethnicity = Ethnicity::ALL[rng.below(3) as usize];
-            w.region = Region::ALL[rng.below(4) as usize];
-            for k in 0..t {
-                w.records.push(YearRecord::new(
-                    1980 + k as i32,
-                    StateId(rng.below(STATES as u64) as u16),
-                    Education::ALL[rng.below(5) as usize],
-                ));
-            }
-            w
-        })
-        .collect();
-    let refs: Vec<&Worker> = workers.iter().collect();
-    HostBatch::from_workers(&refs, vocab, 512).unwrap()
-}
+use labor_benches::{CAREER_STATES as STATES, career_adamw, career_vocab, random_careers};
+use labor_model::{CareerConfig, SeqModel, masked_nll, two_stage_log_probs};
 
 fn train_step(c: &mut Criterion, name: &str, config: CareerConfig, b: usize, t: usize) {
     let device = Device::default().autodiff();
     device.seed(0);
-    let hb = batch(b, t, &config.vocab);
+    let hb = random_careers(b, t, &config.vocab).unwrap();
     let mut model = config.init(&device);
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.98)
-        .with_epsilon(1e-8)
-        .with_weight_decay(0.01)
-        .init();
+    let mut optim = career_adamw().init();
     let mut g = c.benchmark_group("career");
     g.throughput(Throughput::Elements((b * t) as u64));
     g.sample_size(10);
@@ -83,7 +54,7 @@ fn train_step(c: &mut Criterion, name: &str, config: CareerConfig, b: usize, t: 
 }
 
 fn career(c: &mut Criterion) {
-    let vocab = SeqVocab::new(STATES, 1979, 2020);
+    let vocab = career_vocab();
     train_step(
         c,
         "train_step_paper_b64x32",

@@ -553,58 +553,28 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Predicts every target of `panel` with the model at `path`: a `labor train` directory, or a
-/// language model scored with the resume template.
-fn predict_with(path: &Path, panel: &Panel, full_distribution: bool) -> Result<Predictions> {
-    let device = burn::tensor::Device::default();
-    let bar = |what: &str| {
-        let pb = ProgressBar::new(panel.n_worker_years() as u64);
-        if let Ok(style) =
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} worker-years eta {eta}")
-        {
-            pb.set_style(style.progress_chars("=> "));
-        }
-        pb.set_message(format!("predicting with {what}"));
-        pb
-    };
+/// Runs `predictor` over every worker-year of `panel` (see [`labor_model::predict_panel`]) with
+/// a progress bar, and prints how long it took.
+///
+/// # Errors
+/// As [`labor_model::predict_panel`].
+pub fn predict_with_progress(
+    predictor: &dyn labor_model::Predictor,
+    panel: &Panel,
+    full_distribution: bool,
+) -> Result<Predictions> {
+    let pb = ProgressBar::new(panel.n_worker_years() as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:>12} [{bar:30}] {pos}/{len} worker-years {per_sec} eta {eta}",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(predictor.name().to_string());
     let start = Instant::now();
-    let preds = if labor_model::read_meta(path).is_ok() {
-        let model = labor_model::load_model(path, &device)
-            .with_context(|| format!("loading {}", path.display()))?;
-        let pb = bar(labor_model::Predictor::name(&model));
-        let preds = labor_model::predict_panel(&model, panel, full_distribution, |done| {
-            pb.set_position(done as u64);
-        })?;
-        pb.finish_and_clear();
-        preds
-    } else {
-        let (_, model, tok) = labor_model::load_llm(path, &device).with_context(|| {
-            format!(
-                "loading {}: neither a `labor train` directory nor a language model",
-                path.display()
-            )
-        })?;
-        let name = path
-            .file_stem()
-            .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned());
-        let template = labor_template::TemplateBuilder::new(
-            std::sync::Arc::clone(panel.taxonomy()),
-            labor_template::TemplateKind::Resume,
-        )
-        .build()?;
-        let predictor = labor_model::LlmPredictor::new(
-            name.clone(),
-            labor_model::Scorer::new(&model, &tok, device.clone()),
-            template,
-            panel.taxonomy(),
-        )?;
-        let pb = bar(&name);
-        let preds = labor_model::predict_panel(&predictor, panel, full_distribution, |done| {
-            pb.set_position(done as u64);
-        })?;
-        pb.finish_and_clear();
-        preds
-    };
+    let preds = labor_model::predict_panel(predictor, panel, full_distribution, |done| {
+        pb.set_position(done as u64);
+    })?;
+    pb.finish_and_clear();
     eprintln!(
         "{}: {} worker-years predicted in {:.1}s",
         preds.model(),
@@ -612,4 +582,56 @@ fn predict_with(path: &Path, panel: &Panel, full_distribution: bool) -> Result<P
         start.elapsed().as_secs_f64()
     );
     Ok(preds)
+}
+
+/// Loads the `labor train` model directory `dir` for predicting `panel`, whose taxonomy must be
+/// the one the model was trained on.
+///
+/// # Errors
+/// A model directory that does not load, or a panel over another taxonomy.
+pub fn load_trained(dir: &Path, panel: &Panel) -> Result<labor_model::TrainedModel> {
+    let meta = labor_model::read_meta(dir)?;
+    if panel.taxonomy().name() != meta.taxonomy || panel.taxonomy().len() != meta.n_states {
+        bail!(
+            "the panel uses taxonomy `{}` ({} states); {} was trained on `{}` ({} states)",
+            panel.taxonomy().name(),
+            panel.taxonomy().len(),
+            dir.display(),
+            meta.taxonomy,
+            meta.n_states
+        );
+    }
+    labor_model::load_model(dir, &burn::tensor::Device::default())
+        .with_context(|| format!("loading {}", dir.display()))
+}
+
+/// Predicts every target of `panel` with the model at `path`: a `labor train` directory, or a
+/// language model scored with the resume template.
+fn predict_with(path: &Path, panel: &Panel, full_distribution: bool) -> Result<Predictions> {
+    let device = burn::tensor::Device::default();
+    if labor_model::read_meta(path).is_ok() {
+        let model = load_trained(path, panel)?;
+        return predict_with_progress(&model, panel, full_distribution);
+    }
+    let (_, model, tok) = labor_model::load_llm(path, &device).with_context(|| {
+        format!(
+            "loading {}: neither a `labor train` directory nor a language model",
+            path.display()
+        )
+    })?;
+    let name = path
+        .file_stem()
+        .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned());
+    let template = labor_template::TemplateBuilder::new(
+        std::sync::Arc::clone(panel.taxonomy()),
+        labor_template::TemplateKind::Resume,
+    )
+    .build()?;
+    let predictor = labor_model::LlmPredictor::new(
+        name,
+        labor_model::Scorer::new(&model, &tok, device.clone()),
+        template,
+        panel.taxonomy(),
+    )?;
+    predict_with_progress(&predictor, panel, full_distribution)
 }

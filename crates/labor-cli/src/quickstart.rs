@@ -12,12 +12,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use labor_cli::eval::{EvalOptions, evaluate};
-use labor_data::{Panel, Predictions, Preset, SynthBuilder, io};
+use labor_cli::eval::{EvalOptions, evaluate, predict_with_progress};
+use labor_data::{Predictions, Preset, SynthBuilder, io};
 use labor_eval::LossCurve;
-use labor_model::{
-    LlmPredictor, ModelKind, Scorer, ScratchBuilder, TrainBuilder, predict_panel, render_resumes,
-};
+use labor_model::{LlmPredictor, ModelKind, Scorer, ScratchBuilder, TrainBuilder, render_resumes};
 use labor_template::{TemplateBuilder, TemplateKind};
 
 use crate::{DescribeArgs, SplitArgs, SynthArgs, describe, split, synth};
@@ -54,13 +52,6 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     }
     pb.set_message(what.to_string());
     pb
-}
-
-fn predict_with_bar(predictor: &dyn labor_model::Predictor, panel: &Panel) -> Result<Predictions> {
-    let pb = bar(panel.n_worker_years() as u64, predictor.name());
-    let p = predict_panel(predictor, panel, false, |done| pb.set_position(done as u64))?;
-    pb.finish_and_clear();
-    Ok(p)
 }
 
 pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
@@ -133,7 +124,7 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
         {
             curves.push(c);
         }
-        models.push(predict_with_bar(&model, &test)?);
+        models.push(predict_with_progress(&model, &test, false)?);
     }
 
     step(
@@ -186,7 +177,7 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
         template,
         test.taxonomy(),
     )?;
-    models.push(predict_with_bar(&predictor, &test)?);
+    models.push(predict_with_progress(&predictor, &test, false)?);
 
     step(
         6,

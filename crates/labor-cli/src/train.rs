@@ -5,10 +5,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use labor_cli::eval::{load_trained, predict_with_progress};
 use labor_data::io;
-use labor_model::{
-    CareerSize, ModelKind, TrainBuilder, load_model, predict_panel, read_meta, resume_corpus,
-};
+use labor_model::{CareerSize, ModelKind, TrainBuilder, read_meta, resume_corpus};
 
 /// Arguments of `labor train`.
 #[derive(clap::Args, Debug)]
@@ -156,23 +155,8 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     let meta = read_meta(&a.model)?;
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
-    if panel.taxonomy().name() != meta.taxonomy || panel.taxonomy().len() != meta.n_states {
-        bail!(
-            "{} uses taxonomy `{}` ({} states); the model was trained on `{}` ({} states)",
-            a.panel.display(),
-            panel.taxonomy().name(),
-            panel.taxonomy().len(),
-            meta.taxonomy,
-            meta.n_states
-        );
-    }
-    let model = load_model(&a.model, &burn::tensor::Device::default())?;
-    let pb = ProgressBar::new(panel.n_worker_years() as u64);
-    let start = Instant::now();
-    let preds = predict_panel(&model, &panel, a.full_distribution, |done| {
-        pb.set_position(done as u64)
-    })?;
-    pb.finish_and_clear();
+    let model = load_trained(&a.model, &panel)?;
+    let preds = predict_with_progress(&model, &panel, a.full_distribution)?;
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -181,10 +165,8 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
         .with_context(|| format!("writing {}", a.out.display()))?;
     let nll = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / preds.len().max(1) as f64;
     eprintln!(
-        "{}: {} worker-years in {:.1}s, perplexity {:.3}; wrote {}",
+        "{}: perplexity {:.3}; wrote {}",
         meta.kind.name(),
-        preds.len(),
-        start.elapsed().as_secs_f64(),
         nll.exp(),
         a.out.display()
     );
