@@ -34,7 +34,8 @@ pub struct SpeedArgs {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// CPU backend: flex (the default), or ndarray when built with the `ndarray` feature.
+    /// Backend: flex (the CPU default), ndarray (CPU, `ndarray` feature) or wgpu (GPU through
+    /// Vulkan/Metal/DX12, `wgpu` feature).
     #[arg(long, default_value = "flex")]
     backend: String,
 }
@@ -73,19 +74,33 @@ fn read_docs(path: &PathBuf, limit: usize) -> Result<Vec<Document>> {
 
 pub fn speed(a: &SpeedArgs) -> Result<()> {
     let device = match a.backend.as_str() {
-        "flex" => Device::default(),
+        "flex" => Device::flex(),
         // Deprecated upstream (removed in burn 0.23); kept for backend comparisons.
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         "ndarray" => Device::new(burn::backend::NdArrayDevice::Cpu),
-        other => bail!(
-            "backend `{other}` is not built in (flex{})",
-            if cfg!(feature = "ndarray") {
-                ", ndarray"
-            } else {
-                "; ndarray needs `--features ndarray`"
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Device::wgpu(Default::default()),
+        other => {
+            let mut built = vec!["flex"];
+            let mut missing = vec![];
+            for (name, on) in [
+                ("ndarray", cfg!(feature = "ndarray")),
+                ("wgpu", cfg!(feature = "wgpu")),
+            ] {
+                if on {
+                    built.push(name);
+                } else {
+                    missing.push(format!("{name} needs `--features {name}`"));
+                }
             }
-        ),
+            bail!(
+                "backend `{other}` is not built in (built: {}{}{})",
+                built.join(", "),
+                if missing.is_empty() { "" } else { "; " },
+                missing.join(", ")
+            )
+        }
     };
     let (config, model, tok) =
         load_llm(&a.model, &device).with_context(|| format!("loading {}", a.model.display()))?;

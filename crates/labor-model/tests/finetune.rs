@@ -14,7 +14,7 @@ use labor_model::{
 };
 use labor_template::Document;
 
-fn tmp(name: &str) -> PathBuf {
+pub(crate) fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("labor-ft-{}-{name}", std::process::id()));
     if d.exists() {
         std::fs::remove_dir_all(&d).unwrap();
@@ -24,7 +24,7 @@ fn tmp(name: &str) -> PathBuf {
 
 /// Rendered resumes of a small synthetic NLSY79 panel, a BPE tokenizer trained on them, and a
 /// tiny model configuration.
-fn setup(workers: usize) -> (Vec<Document>, Vec<Document>, TextTokenizer, LlamaConfig) {
+pub(crate) fn setup(workers: usize) -> (Vec<Document>, Vec<Document>, TextTokenizer, LlamaConfig) {
     let panel = SynthBuilder::new(Preset::Nlsy79)
         .with_workers(workers)
         .with_seed(7)
@@ -44,7 +44,7 @@ fn setup(workers: usize) -> (Vec<Document>, Vec<Document>, TextTokenizer, LlamaC
     (train.to_vec(), valid.to_vec(), tok, config)
 }
 
-fn options() -> FinetuneOptions {
+pub(crate) fn options() -> FinetuneOptions {
     let mut o = FinetuneOptions::default();
     o.epochs = 2;
     o.batch_size = 2;

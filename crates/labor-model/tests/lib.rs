@@ -12,6 +12,8 @@ mod hf;
 mod model;
 mod score;
 mod tokenize;
+#[cfg(feature = "wgpu")]
+mod wgpu;
 
 use std::path::PathBuf;
 

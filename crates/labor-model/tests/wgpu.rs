@@ -1,0 +1,228 @@
+//! The same models on a wgpu device give the CPU's numbers: the Llama forward pass (with and
+//! without the key-value cache), document scoring, the trie distribution, gradients, and the
+//! CAREER transformer, and a fine-tuning run.
+//!
+//! Built only with `--features wgpu`. Without a GPU these run on Mesa's software Vulkan driver
+//! (lavapipe, Debian's `mesa-vulkan-drivers`), which is how CI runs them.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, Tolerance};
+use labor_data::{Education, Gender, Preset, StateId, SynthBuilder, Worker, YearRecord};
+use labor_model::{
+    CareerConfig, FinetuneBuilder, KvCache, Llama, LlamaConfig, Scorer, SeqPredictor, SeqVocab,
+    TextTokenizer,
+};
+use labor_template::{Document, Rendered, TemplateBuilder, TemplateKind};
+
+use crate::fixtures;
+
+fn gpu() -> Device {
+    let device = Device::wgpu(Default::default());
+    // Print what the tests run on, so that a CI log shows whether a real adapter was found.
+    eprintln!("wgpu device: {device:?}");
+    device
+}
+
+fn cpu() -> Device {
+    Device::flex()
+}
+
+fn tiny_model(device: &Device, seed: u64) -> Llama {
+    device.seed(seed);
+    LlamaConfig::new(48, 2, 4, 2, 96, 600)
+        .with_max_seq_len(1024)
+        .with_tie_embeddings(false)
+        .init(device)
+}
+
+fn ids(device: &Device, rows: usize, cols: usize) -> Tensor<2, Int> {
+    let v: Vec<i32> = (0..rows * cols)
+        .map(|i| ((i * 37 + 11) % 600) as i32)
+        .collect();
+    Tensor::<1, Int>::from_ints(v.as_slice(), device).reshape([rows, cols])
+}
+
+fn close(a: Tensor<3>, b: Tensor<3>, tol: f32) {
+    a.into_data()
+        .assert_approx_eq::<f32>(&b.into_data(), Tolerance::absolute(tol));
+}
+
+#[test]
+fn llama_forward_and_cache_match_the_cpu() {
+    let (cpu, gpu) = (cpu(), gpu());
+    let on_cpu = tiny_model(&cpu, 5);
+    let on_gpu = on_cpu.clone().to_device(&gpu);
+    let want = on_cpu.forward(ids(&cpu, 2, 40));
+    let got = on_gpu.forward(ids(&gpu, 2, 40));
+    assert_eq!(got.dims(), [2, 40, 600]);
+    close(got.clone().to_device(&cpu), want, 1e-4);
+    // Decoding in two chunks with the cache gives the full pass.
+    let mut cache = KvCache::new();
+    let t = ids(&gpu, 2, 40);
+    let a = on_gpu.forward_with_cache(t.clone().narrow(1, 0, 25), &mut cache);
+    let b = on_gpu.forward_with_cache(t.narrow(1, 25, 15), &mut cache);
+    close(
+        Tensor::cat(vec![a, b], 1).to_device(&cpu),
+        got.to_device(&cpu),
+        1e-4,
+    );
+}
+
+fn documents(n: usize) -> Vec<Document> {
+    let panel = SynthBuilder::new(Preset::Nlsy79)
+        .with_workers(n)
+        .with_seed(3)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let template = TemplateBuilder::new(Arc::clone(panel.taxonomy()), TemplateKind::Prompt)
+        .build()
+        .unwrap();
+    panel
+        .workers()
+        .iter()
+        .map(|w| match template.render(w).unwrap() {
+            Rendered::Shared(d) => d,
+            Rendered::PerTarget(_) => unreachable!("the prompt template is shared"),
+        })
+        .collect()
+}
+
+#[test]
+fn scoring_and_the_trie_distribution_match_the_cpu() {
+    let (cpu, gpu) = (cpu(), gpu());
+    let tok = TextTokenizer::from_file(fixtures().join("models/tiny-bpe/tokenizer.json")).unwrap();
+    let on_cpu = tiny_model(&cpu, 9);
+    let on_gpu = on_cpu.clone().to_device(&gpu);
+    let docs = documents(3);
+    let want = Scorer::new(&on_cpu, &tok, cpu.clone())
+        .with_batch_tokens(600)
+        .score_documents(&docs)
+        .unwrap();
+    let gpu_scorer = Scorer::new(&on_gpu, &tok, gpu.clone()).with_batch_tokens(600);
+    let got = gpu_scorer.score_documents(&docs).unwrap();
+    let mut n = 0;
+    for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+        assert!((g - w).abs() < 1e-3, "gpu {g} vs cpu {w}");
+        n += 1;
+    }
+    assert!(n > 10, "{n} targets compared");
+
+    let doc = &docs[0];
+    let target = &doc.targets[1];
+    let titles: Vec<String> = ["Cooks\n", "Cashiers\n", "Registered nurses\n", "Cook\n"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    let want = Scorer::new(&on_cpu, &tok, cpu)
+        .distribution(doc.prompt(target), &titles)
+        .unwrap();
+    let got = gpu_scorer
+        .distribution(doc.prompt(target), &titles)
+        .unwrap();
+    assert!(
+        (got.valid_mass() - want.valid_mass()).abs() < 1e-3 * want.valid_mass(),
+        "mass {} vs {}",
+        got.valid_mass(),
+        want.valid_mass()
+    );
+    for (g, w) in got.renormalized().iter().zip(want.renormalized()) {
+        assert!((g - w).abs() < 1e-4, "renormalised {g} vs {w}");
+    }
+}
+
+#[test]
+fn gradients_match_the_cpu() {
+    let (cpu, gpu) = (cpu().autodiff(), gpu().autodiff());
+    let on_cpu = tiny_model(&cpu, 13);
+    // `fork` makes the copy's parameters leaves of the GPU's graph (`to_device` would keep
+    // them as results of a device transfer, and the gradient would land on the CPU's).
+    let on_gpu = on_cpu.clone().fork(&gpu);
+    let grad = |model: &Llama, device: &Device| {
+        let loss = model.next_token_log_probs(ids(device, 2, 30)).mean().neg();
+        let grads = loss.backward();
+        let g = model.layers[1].ffn.down.weight.grad(&grads).unwrap();
+        g.to_device(&Device::flex())
+    };
+    let want = grad(&on_cpu, &cpu);
+    let got = grad(&on_gpu, &gpu);
+    let scale: f32 = want.clone().abs().max().into_scalar();
+    assert!(scale > 0.0, "the gradient is not zero");
+    got.into_data()
+        .assert_approx_eq::<f32>(&want.into_data(), Tolerance::absolute(1e-4 * scale));
+}
+
+#[test]
+fn career_matches_the_cpu() {
+    let (cpu, gpu) = (cpu(), gpu());
+    cpu.seed(21);
+    let config = CareerConfig::new(SeqVocab::new(6, 2000, 2010))
+        .with_n_layers(2)
+        .with_d_model(16)
+        .with_n_heads(2)
+        .with_d_ff(32)
+        .with_max_seq_len(16);
+    let model = config.init(&cpu);
+    let on_cpu = SeqPredictor::new(model.clone(), "career", config.max_seq_len);
+    let on_gpu = SeqPredictor::new(model.to_device(&gpu), "career", config.max_seq_len);
+    let mut w = Worker::new("w", "test");
+    w.gender = Gender::Male;
+    for (y, s) in [(2000, 1), (2001, 1), (2002, 4), (2004, 2), (2005, 5)] {
+        w.records
+            .push(YearRecord::new(y, StateId(s), Education::HighSchool));
+    }
+    let want = on_cpu.log_prob_table(&w).unwrap();
+    let got = on_gpu.log_prob_table(&w).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, v) in got.iter().zip(&want) {
+        assert!((g - v).abs() < 1e-4, "gpu {g} vs cpu {v}");
+    }
+}
+
+/// A short full fine-tuning run (no dropout, so no random numbers after the initial weights)
+/// follows the same loss curve on both devices.
+#[test]
+fn finetuning_follows_the_cpu_loss_curve() {
+    let (train, valid, tok, config) = crate::finetune::setup(10);
+    // Both runs start from these weights (`fork` copies them as trainable leaves).
+    let initial = config.init(&Device::flex().autodiff());
+    let run = |device: Device, tag: &str| {
+        let model = initial.clone().fork(&device);
+        let mut o = crate::finetune::options();
+        o.epochs = 1;
+        o.eval_every = None;
+        FinetuneBuilder::new(
+            model,
+            config.clone(),
+            tok.clone(),
+            crate::finetune::tmp(tag),
+        )
+        .with_train(train.clone())
+        .with_valid(valid.clone())
+        .with_options(o)
+        .build()
+        .unwrap()
+        .run(|_| ControlFlow::Continue(()))
+        .unwrap()
+    };
+    let want = run(Device::flex().autodiff(), "wgpu-ref-cpu");
+    let got = run(gpu().autodiff(), "wgpu-gpu");
+    assert!(want.curve.len() >= 2, "{} steps", want.curve.len());
+    assert_eq!(got.curve.len(), want.curve.len());
+    for (g, w) in got.curve.iter().zip(&want.curve) {
+        assert_eq!(g.tokens, w.tokens);
+        assert!(
+            (g.train_loss - w.train_loss).abs() < 1e-3,
+            "step {}: gpu {} vs cpu {}",
+            w.step,
+            g.train_loss,
+            w.train_loss
+        );
+    }
+    let (g, w) = (got.best_valid_loss.unwrap(), want.best_valid_loss.unwrap());
+    assert!((g - w).abs() < 1e-3, "validation loss gpu {g} vs cpu {w}");
+}
