@@ -48,8 +48,8 @@ pub struct Encoded {
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
-    /// SentencePiece with a space prefix: the same tokenizer without the prefix, for text
-    /// that continues a document.
+    /// SentencePiece with a space prefix (from GGUF or a `tokenizer.json`): the same tokenizer
+    /// without the prefix, for text that continues a document.
     continuation: Option<Tokenizer>,
     bos: Option<u32>,
     add_bos: bool,
@@ -81,8 +81,8 @@ impl TextTokenizer {
         let inner =
             Tokenizer::from_file(path).map_err(|e| tok_err(e, &path.display().to_string()))?;
         Ok(Self {
+            continuation: without_space_prefix(&inner),
             inner,
-            continuation: None,
             bos: None,
             add_bos: false,
         })
@@ -126,32 +126,26 @@ impl TextTokenizer {
             });
         }
         // Token types matched as whole special tokens in the text.
-        let (mut inner, mut continuation, special_types, default_bos): (_, _, &[u64], _) =
-            match model {
-                "gpt2" => (
-                    gpt2_tokenizer(f, &tokens)?,
-                    None,
-                    &[TYPE_CONTROL, TYPE_USER_DEFINED],
-                    None,
-                ),
-                "llama" => {
-                    let (inner, continuation) = spm_tokenizer(f, &tokens, types.as_deref())?;
-                    (
-                        inner,
-                        continuation,
-                        &[TYPE_UNKNOWN, TYPE_CONTROL, TYPE_USER_DEFINED],
-                        Some(1),
-                    )
-                }
-                other => {
-                    return Err(Error::Tokenizer {
-                        detail: format!(
-                            "{}: GGUF tokenizer model `{other}` is not supported (gpt2 and llama are)",
-                            f.path().display()
-                        ),
-                    });
-                }
-            };
+        let (mut inner, special_types, default_bos): (_, &[u64], _) = match model {
+            "gpt2" => (
+                gpt2_tokenizer(f, &tokens)?,
+                &[TYPE_CONTROL, TYPE_USER_DEFINED],
+                None,
+            ),
+            "llama" => (
+                spm_tokenizer(f, &tokens, types.as_deref())?,
+                &[TYPE_UNKNOWN, TYPE_CONTROL, TYPE_USER_DEFINED],
+                Some(1),
+            ),
+            other => {
+                return Err(Error::Tokenizer {
+                    detail: format!(
+                        "{}: GGUF tokenizer model `{other}` is not supported (gpt2 and llama are)",
+                        f.path().display()
+                    ),
+                });
+            }
+        };
         if let Some(types) = &types {
             let special: Vec<AddedToken> = types
                 .iter()
@@ -159,10 +153,9 @@ impl TextTokenizer {
                 .filter(|(t, _)| special_types.contains(t))
                 .map(|(_, tok)| AddedToken::from(tok.clone(), true))
                 .collect();
-            for tok in std::iter::once(&mut inner).chain(continuation.as_mut()) {
-                tok.add_special_tokens(special.clone())
-                    .map_err(|e| tok_err(e, "adding special tokens"))?;
-            }
+            inner
+                .add_special_tokens(special)
+                .map_err(|e| tok_err(e, "adding special tokens"))?;
         }
         let bos = f
             .get("tokenizer.ggml.bos_token_id")
@@ -175,8 +168,8 @@ impl TextTokenizer {
             .and_then(gguf_bool)
             .unwrap_or(model == "llama");
         Ok(Self {
+            continuation: without_space_prefix(&inner),
             inner,
-            continuation,
             bos,
             add_bos: add_bos && bos.is_some(),
         })
@@ -268,8 +261,8 @@ impl TextTokenizer {
     /// [`BpeTrainerBuilder`](crate::BpeTrainerBuilder).
     pub fn from_tokenizer(inner: Tokenizer) -> Self {
         Self {
+            continuation: without_space_prefix(&inner),
             inner,
-            continuation: None,
             bos: None,
             add_bos: false,
         }
@@ -369,19 +362,14 @@ fn gpt2_tokenizer(f: &GgufFile, tokens: &[String]) -> Result<Tokenizer> {
     Ok(inner)
 }
 
-/// A SentencePiece-style vocabulary as BPE: the tokenizer for whole texts and, when a space
-/// prefix is added, the same without it (for continuations).
+/// A SentencePiece-style vocabulary as BPE.
 ///
 /// llama.cpp's SPM tokenizer starts from the characters of the text (spaces replaced by `▁`,
 /// one `▁` prepended) and merges, again and again, the adjacent pair whose concatenation is the
 /// vocabulary token with the highest score; characters outside the vocabulary become their
 /// UTF-8 bytes `<0xXX>`. As BPE: every split of a normal token into two normal tokens is a
 /// merge, ranked by the token's score (highest first), with byte fallback.
-fn spm_tokenizer(
-    f: &GgufFile,
-    tokens: &[String],
-    types: Option<&[u64]>,
-) -> Result<(Tokenizer, Option<Tokenizer>)> {
+fn spm_tokenizer(f: &GgufFile, tokens: &[String], types: Option<&[u64]>) -> Result<Tokenizer> {
     let key = "tokenizer.ggml.scores";
     let scores: Vec<f64> = f
         .get(key)
@@ -434,34 +422,49 @@ fn spm_tokenizer(
         .get("tokenizer.ggml.add_space_prefix")
         .and_then(gguf_bool)
         .unwrap_or(true);
-    let build = |prefix: bool| -> Result<Tokenizer> {
-        let mut tok = Tokenizer::new(bpe.clone());
-        let space = Replace::new(" ", SPM_SPACE).map_err(|e| tok_err(e, "normalizer"))?;
-        let normalizer: NormalizerWrapper = if prefix {
-            NormalizerSequence::new(vec![Prepend::new(SPM_SPACE.into()).into(), space.into()])
-                .into()
-        } else {
-            space.into()
-        };
-        tok.with_normalizer(Some(normalizer))
-            .map_err(|e| tok_err(e, "normalizer"))?;
-        let mut decoders: Vec<DecoderWrapper> = vec![
-            Replace::new(SPM_SPACE, " ")
-                .map_err(|e| tok_err(e, "decoder"))?
-                .into(),
-            ByteFallback::new().into(),
-            Fuse::new().into(),
-        ];
-        if prefix {
-            decoders.push(Strip::new(' ', 1, 0).into());
-        }
-        tok.with_decoder(Some(DecoderSequence::new(decoders)));
-        Ok(tok)
+    let mut tok = Tokenizer::new(bpe);
+    let space = Replace::new(" ", SPM_SPACE).map_err(|e| tok_err(e, "normalizer"))?;
+    let normalizer: NormalizerWrapper = if prefix {
+        NormalizerSequence::new(vec![Prepend::new(SPM_SPACE.into()).into(), space.into()]).into()
+    } else {
+        space.into()
     };
-    Ok((
-        build(prefix)?,
-        if prefix { Some(build(false)?) } else { None },
-    ))
+    tok.with_normalizer(Some(normalizer))
+        .map_err(|e| tok_err(e, "normalizer"))?;
+    let mut decoders: Vec<DecoderWrapper> = vec![
+        Replace::new(SPM_SPACE, " ")
+            .map_err(|e| tok_err(e, "decoder"))?
+            .into(),
+        ByteFallback::new().into(),
+        Fuse::new().into(),
+    ];
+    if prefix {
+        decoders.push(Strip::new(' ', 1, 0).into());
+    }
+    tok.with_decoder(Some(DecoderSequence::new(decoders)));
+    Ok(tok)
+}
+
+/// For a SentencePiece-style tokenizer whose normalizer prepends `▁` (alone or in a
+/// sequence, as in Llama-2's and Mistral's `tokenizer.json`), the same tokenizer without it.
+fn without_space_prefix(tok: &Tokenizer) -> Option<Tokenizer> {
+    let is_prefix = |n: &NormalizerWrapper| matches!(n, NormalizerWrapper::Prepend(p) if p.prepend == SPM_SPACE);
+    let normalizer: Option<NormalizerWrapper> = match tok.get_normalizer()? {
+        NormalizerWrapper::Sequence(seq) if seq.as_ref().iter().any(is_prefix) => {
+            let kept: Vec<NormalizerWrapper> = seq
+                .as_ref()
+                .iter()
+                .filter(|n| !is_prefix(n))
+                .cloned()
+                .collect();
+            Some(NormalizerSequence::new(kept).into())
+        }
+        n if is_prefix(n) => None,
+        _ => return None,
+    };
+    let mut out = tok.clone();
+    out.with_normalizer(normalizer).ok()?;
+    Some(out)
 }
 
 /// The BPE merges of a SentencePiece vocabulary: `(left, right)` for every mergeable token that

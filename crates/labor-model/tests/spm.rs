@@ -268,18 +268,25 @@ struct Llama2 {
     /// Hugging Face `tokenizer.json` of Llama-2 (`shared/reference/llama2-tokenizer`).
     hf: tokenizers::Tokenizer,
     golden: serde_json::Value,
+    /// The same file through [`TextTokenizer::from_file`].
+    json: TextTokenizer,
     /// Piece → (id, score, mergeable) for [`naive_spm`].
     pieces: HashMap<String, (u32, f32, bool)>,
 }
 
-/// llama.cpp's SPM algorithm written out naively: spaces to `▁`, one `▁` prepended, then
+/// llama.cpp's SPM algorithm written out naively: spaces to `▁`, one `▁` prepended (if
+/// `prefix`), then
 /// merge the adjacent pair whose concatenation is the mergeable piece with the highest score,
 /// the leftmost of equals, until none is left; pieces outside the vocabulary become bytes.
-fn naive_spm(pieces: &HashMap<String, (u32, f32, bool)>, text: &str) -> Vec<u32> {
+fn naive_spm(pieces: &HashMap<String, (u32, f32, bool)>, text: &str, prefix: bool) -> Vec<u32> {
     if text.is_empty() {
         return vec![];
     }
-    let normalized = format!("\u{2581}{}", text.replace(' ', "\u{2581}"));
+    let normalized = format!(
+        "{}{}",
+        if prefix { "\u{2581}" } else { "" },
+        text.replace(' ', "\u{2581}")
+    );
     let mut symbols: Vec<String> = normalized.chars().map(String::from).collect();
     loop {
         let mut best: Option<(usize, f32)> = None;
@@ -372,6 +379,8 @@ fn llama2() -> Option<&'static Llama2> {
             let hf =
                 tokenizers::Tokenizer::from_file(reference.join("llama2-tokenizer/tokenizer.json"))
                     .unwrap();
+            let json = TextTokenizer::from_file(reference.join("llama2-tokenizer/tokenizer.json"))
+                .unwrap();
             let golden = serde_json::from_str(
                 &std::fs::read_to_string(reference.join("llama-tokenizers-golden.json")).unwrap(),
             )
@@ -380,6 +389,7 @@ fn llama2() -> Option<&'static Llama2> {
                 gguf,
                 hf,
                 golden,
+                json,
                 pieces,
             })
         })
@@ -450,8 +460,20 @@ fn check_text(l: &Llama2, text: &str) -> Result<(), TestCaseError> {
     // llama.cpp's rule (leftmost of equal scores) gives the same ids; special tokens in the
     // text are not part of the naive version.
     if !text.contains("<s>") && !text.contains("<unk>") {
-        prop_assert_eq!(&ours.ids, &naive_spm(&l.pieces, text), "{:?}", text);
+        prop_assert_eq!(&ours.ids, &naive_spm(&l.pieces, text, true), "{:?}", text);
+        prop_assert_eq!(
+            l.gguf.encode_continuation(text).unwrap(),
+            naive_spm(&l.pieces, text, false),
+            "{:?}",
+            text
+        );
     }
+    // The tokenizer.json through `from_file`: the same ids, spans and continuations.
+    prop_assert_eq!(&l.json.encode(text).unwrap(), &ours);
+    prop_assert_eq!(
+        l.json.encode_continuation(text).unwrap(),
+        l.gguf.encode_continuation(text).unwrap()
+    );
     let with_bos = l.gguf.encode(text).unwrap().ids;
     prop_assert_eq!(
         with_bos,
