@@ -11,6 +11,7 @@ mod golden;
 mod hf;
 mod model;
 mod score;
+mod spm;
 mod tokenize;
 #[cfg(feature = "wgpu")]
 mod wgpu;
@@ -22,8 +23,13 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
-/// `../shared/reference/` next to the workspace, when this checkout has it.
+/// `../shared/reference/` next to the workspace (or the folder `LABOR_SHARED_REFERENCE` names,
+/// for checkouts elsewhere, e.g. git worktrees), when present.
 pub fn shared_reference() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference");
+    let p = std::env::var_os("LABOR_SHARED_REFERENCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference")
+        });
     p.is_dir().then_some(p)
 }
