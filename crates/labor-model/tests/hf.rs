@@ -139,6 +139,122 @@ fn broken_checkpoints_give_typed_errors() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Splits a saved `model.safetensors` into two shards (layers before `split` and the rest in
+/// the first, in name order) with their `model.safetensors.index.json`; returns the shard
+/// names and the name → shard map.
+fn shard(dir: &std::path::Path, split: usize) -> (Vec<String>, serde_json::Value) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors = st.tensors();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let files = vec![
+        "model-00001-of-00002.safetensors".to_string(),
+        "model-00002-of-00002.safetensors".to_string(),
+    ];
+    let (first, second): (Vec<_>, Vec<_>) = tensors.into_iter().partition(|(n, _)| {
+        n.strip_prefix("model.layers.")
+            .and_then(|r| r.split('.').next())
+            .and_then(|i| i.parse::<usize>().ok())
+            .is_some_and(|i| i < split)
+    });
+    let mut map = serde_json::Map::new();
+    for (file, part) in files.iter().zip([first, second]) {
+        for (n, _) in &part {
+            map.insert(n.clone(), serde_json::Value::String(file.clone()));
+        }
+        safetensors::serialize_to_file(part, None, &dir.join(file)).unwrap();
+    }
+    std::fs::remove_file(&path).unwrap();
+    let map = serde_json::Value::Object(map);
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        serde_json::json!({ "metadata": {}, "weight_map": map }).to_string(),
+    )
+    .unwrap();
+    (files, map)
+}
+
+/// A sharded checkpoint (two memory-mapped shards and their index) loads into the same model;
+/// an index that points a tensor at the wrong shard, a missing shard, a truncated shard and an
+/// integer tensor give typed errors naming the file and the tensor.
+#[test]
+fn sharded_checkpoints_load_and_fail_with_typed_errors() {
+    let device = Device::default();
+    let config = LlamaConfig::new(32, 3, 4, 2, 48, 60)
+        .with_max_seq_len(64)
+        .with_tie_embeddings(false);
+    let model = config.init(&device);
+    let dir = tmp("sharded");
+    save_hf(&model, &config, &dir).unwrap();
+    let (files, map) = shard(&dir, 1);
+    assert!(map.as_object().unwrap().values().any(|f| f == &files[0]));
+    assert!(map.as_object().unwrap().values().any(|f| f == &files[1]));
+    let (_, loaded) = load_hf(&dir, &device).unwrap();
+    model
+        .forward(tokens(&device))
+        .into_data()
+        .assert_approx_eq::<f32>(
+            &loaded.forward(tokens(&device)).into_data(),
+            Tolerance::absolute(1e-6),
+        );
+    let index = dir.join("model.safetensors.index.json");
+    let good_index = std::fs::read_to_string(&index).unwrap();
+
+    // The index sends a tensor of the second shard to the first.
+    let moved = "model.layers.2.mlp.up_proj.weight";
+    assert_eq!(map[moved], files[1]);
+    let mut wrong = map.clone();
+    wrong[moved] = serde_json::Value::String(files[0].clone());
+    std::fs::write(
+        &index,
+        serde_json::json!({ "weight_map": wrong }).to_string(),
+    )
+    .unwrap();
+    let err = load_hf(&dir, &device).unwrap_err();
+    assert!(
+        matches!(&err, Error::Safetensors { path, tensor: Some(t), .. }
+            if path == &dir.join(&files[0]) && t == moved),
+        "{err}"
+    );
+    std::fs::write(&index, &good_index).unwrap();
+
+    // A truncated second shard: its header no longer matches its length.
+    let second = dir.join(&files[1]);
+    let bytes = std::fs::read(&second).unwrap();
+    std::fs::write(&second, &bytes[..bytes.len() - 4]).unwrap();
+    let err = load_hf(&dir, &device).unwrap_err();
+    assert!(
+        matches!(&err, Error::Safetensors { path, .. } if path == &second),
+        "{err}"
+    );
+
+    // A missing shard.
+    std::fs::remove_file(&second).unwrap();
+    let err = load_hf(&dir, &device).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io { path, .. } if path == &second),
+        "{err}"
+    );
+
+    // An integer tensor where a float one belongs.
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors = st.tensors();
+    let ints: Vec<u8> = vec![0; 48 * 32 * 4];
+    let i = tensors.iter().position(|(n, _)| n == moved).unwrap();
+    tensors[i].1 = safetensors::tensor::TensorView::new(Dtype::I32, vec![48, 32], &ints).unwrap();
+    safetensors::serialize_to_file(tensors, None, &second).unwrap();
+    let err = load_hf(&dir, &device).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: tensor `{moved}`: dtype I32 is not supported (f32, f16, bf16 are)",
+            second.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The SmolLM2 checkpoint written by `scripts/make-smollm2-hf` (two float32 shards and their
 /// index) reproduces the transformers golden log-probabilities.
 #[test]
