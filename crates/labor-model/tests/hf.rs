@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Int, Tensor, Tolerance};
 use labor_model::{Error, LlamaConfig, RopeScaling, load_hf, save_hf};
+use proptest::prelude::*;
 use safetensors::Dtype;
 
 use crate::shared_reference;
@@ -253,6 +254,60 @@ fn sharded_checkpoints_load_and_fail_with_typed_errors() {
         )
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A tiny saved checkpoint: its `config.json` text and `model.safetensors` bytes.
+fn tiny_checkpoint() -> &'static (String, Vec<u8>) {
+    static CHECKPOINT: std::sync::OnceLock<(String, Vec<u8>)> = std::sync::OnceLock::new();
+    CHECKPOINT.get_or_init(|| {
+        let device = Device::default();
+        let config = LlamaConfig::new(16, 1, 2, 1, 24, 20)
+            .with_max_seq_len(32)
+            .with_tie_embeddings(true);
+        let dir = tmp("tiny-source");
+        save_hf(&config.init(&device), &config, &dir).unwrap();
+        let out = (
+            std::fs::read_to_string(dir.join("config.json")).unwrap(),
+            std::fs::read(dir.join("model.safetensors")).unwrap(),
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        out
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any prefix of a memory-mapped safetensors file, and any corrupted byte of its header,
+    /// gives a model or a typed error naming the file: never a panic or an out-of-bounds read.
+    #[test]
+    fn safetensors_loader_never_panics(cut in 0usize..1 << 16, flip in 0usize..1 << 16, byte in any::<u8>()) {
+        let (config, bytes) = tiny_checkpoint();
+        let dir = tmp(&format!("fuzz-{:?}", std::thread::current().id()));
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let st = dir.join("model.safetensors");
+        let device = Device::default();
+        // A truncated file: the header no longer matches the length.
+        let cut = cut % bytes.len();
+        std::fs::write(&st, &bytes[..cut]).unwrap();
+        let truncated = load_hf(&dir, &device);
+        prop_assert!(
+            matches!(&truncated, Err(Error::Safetensors { path, .. }) if path == &st),
+            "{:?}", truncated.err()
+        );
+        // One corrupted byte of the length prefix or the JSON header.
+        let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let mut bad = bytes.clone();
+        bad[flip % header_end] = byte;
+        std::fs::write(&st, &bad).unwrap();
+        match load_hf(&dir, &device) {
+            Ok(_) => {}
+            Err(Error::Safetensors { path, .. }) => prop_assert_eq!(path, st),
+            Err(Error::TensorShape { .. } | Error::MissingTensor { .. }) => {}
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
 
 /// The SmolLM2 checkpoint written by `scripts/make-smollm2-hf` (two float32 shards and their
