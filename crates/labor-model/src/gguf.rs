@@ -10,14 +10,25 @@
 //! [`Error::Gguf`] naming the file, the byte offset and the tensor when there is one — never a
 //! panic or an out-of-bounds read.
 //!
-//! Supported tensor types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, and the K-quants Q4_K and Q6_K.
+//! Supported tensor types: F32, F16, BF16, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, and the K-quants
+//! Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and Q8_K, following ggml's block layouts (checked against
+//! gguf-py, the reference implementation shipped with llama.cpp).
+//!
+//! [`GgufFile::open`] memory-maps the file once: the header is parsed from the map and
+//! [`GgufFile::read_f32`] dequantises each tensor straight from the mapped bytes (no copy of
+//! the raw data on the heap); the pages of a tensor are handed back to the kernel once it is
+//! converted. The file must not be modified or truncated while a `GgufFile` is open (see
+//! [`GgufFile::open`]).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
 
 use crate::error::{Error, Result};
+use crate::mapped;
 
 const MAGIC: u32 = 0x4655_4747; // "GGUF" read as a little-endian u32
 const MAX_STRING: u64 = 1 << 30;
@@ -111,14 +122,29 @@ pub enum GgmlType {
     Bf16,
     /// Blocks of 32: f16 scale, 32 × i8.
     Q8_0,
+    /// Blocks of 32: f16 scale, 32 high bits, 16 bytes of low 4 bits; 5-bit values offset
+    /// by 16.
+    Q5_0,
+    /// Blocks of 32: f16 scale and minimum, 32 high bits, 16 bytes of low 4 bits.
+    Q5_1,
     /// Blocks of 32: f16 scale, 16 bytes of 4-bit values offset by 8.
     Q4_0,
     /// Blocks of 32: f16 scale and minimum, 16 bytes of 4-bit values.
     Q4_1,
+    /// Super-blocks of 256: 16 sub-blocks with 4-bit scales and minimums, 2-bit values.
+    Q2K,
+    /// Super-blocks of 256: 16 sub-blocks with 6-bit signed scales, 3-bit values (2 low bits
+    /// and a high-bit mask).
+    Q3K,
     /// Super-blocks of 256 with 6-bit scales and minimums, 4-bit values.
     Q4K,
+    /// Super-blocks of 256 with 6-bit scales and minimums, 5-bit values (4 low bits and a
+    /// high-bit mask).
+    Q5K,
     /// Super-blocks of 256 with 8-bit scales, 6-bit values.
     Q6K,
+    /// Super-blocks of 256: f32 scale, 256 × i8 (and 16 partial sums, unused here).
+    Q8K,
     /// Any other ggml type id (not supported for dequantisation).
     Other(u32),
 }
@@ -158,9 +184,15 @@ impl GgmlType {
             GgmlType::F16 => 1,
             GgmlType::Q4_0 => 2,
             GgmlType::Q4_1 => 3,
+            GgmlType::Q5_0 => 6,
+            GgmlType::Q5_1 => 7,
             GgmlType::Q8_0 => 8,
+            GgmlType::Q2K => 10,
+            GgmlType::Q3K => 11,
             GgmlType::Q4K => 12,
+            GgmlType::Q5K => 13,
             GgmlType::Q6K => 14,
+            GgmlType::Q8K => 15,
             GgmlType::Bf16 => 30,
             GgmlType::Other(id) => id,
         }
@@ -173,9 +205,15 @@ impl GgmlType {
             1 => GgmlType::F16,
             2 => GgmlType::Q4_0,
             3 => GgmlType::Q4_1,
+            6 => GgmlType::Q5_0,
+            7 => GgmlType::Q5_1,
             8 => GgmlType::Q8_0,
+            10 => GgmlType::Q2K,
+            11 => GgmlType::Q3K,
             12 => GgmlType::Q4K,
+            13 => GgmlType::Q5K,
             14 => GgmlType::Q6K,
+            15 => GgmlType::Q8K,
             30 => GgmlType::Bf16,
             other => GgmlType::Other(other),
         }
@@ -189,8 +227,14 @@ impl GgmlType {
             GgmlType::Q8_0 => (32, 34),
             GgmlType::Q4_0 => (32, 18),
             GgmlType::Q4_1 => (32, 20),
+            GgmlType::Q5_0 => (32, 22),
+            GgmlType::Q5_1 => (32, 24),
+            GgmlType::Q2K => (256, 84),
+            GgmlType::Q3K => (256, 110),
             GgmlType::Q4K => (256, 144),
+            GgmlType::Q5K => (256, 176),
             GgmlType::Q6K => (256, 210),
+            GgmlType::Q8K => (256, 292),
             GgmlType::Other(_) => return None,
         })
     }
@@ -217,7 +261,8 @@ impl GgufTensorInfo {
     }
 }
 
-/// A parsed GGUF header; tensors are read on demand.
+/// A parsed GGUF header; tensors are read on demand, from a memory map of the file when it was
+/// opened with [`GgufFile::open`].
 #[derive(Debug, Clone)]
 pub struct GgufFile {
     path: PathBuf,
@@ -229,6 +274,9 @@ pub struct GgufFile {
     pub tensors: Vec<GgufTensorInfo>,
     data_start: u64,
     file_len: u64,
+    /// The whole file, mapped read-only ([`GgufFile::open`]); `None` for a header parsed with
+    /// [`GgufFile::from_reader`].
+    map: Option<Arc<Mmap>>,
 }
 
 struct Cursor<R> {
@@ -319,28 +367,28 @@ impl<R: Read> Cursor<R> {
 }
 
 impl GgufFile {
-    /// Reads the header of a GGUF file.
+    /// Memory-maps a GGUF file and parses its header from the map; the map is kept (shared by
+    /// clones) for [`GgufFile::read_f32`].
+    ///
+    /// The file must not be modified or truncated while the returned `GgufFile` (or a clone)
+    /// is alive: tensor data is read through the map, so a concurrent write would change the
+    /// weights read, and a truncation would make reading the lost bytes kill the process with
+    /// `SIGBUS`. A file that is short or corrupt from the start gives [`Error::Gguf`].
     ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be opened, [`Error::Gguf`] for anything malformed.
+    /// [`Error::Io`] if the file cannot be opened or mapped, [`Error::Gguf`] for anything
+    /// malformed.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let len = file
-            .metadata()
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
-        Self::from_reader(BufReader::new(file), len, path)
+        let map = mapped::map_file(path)?;
+        let mut file = Self::from_reader(&map[..], map.len() as u64, path)?;
+        file.map = Some(Arc::new(map));
+        Ok(file)
     }
 
-    /// Parses a header from `reader` holding `len` bytes (used by [`GgufFile::open`] and by
-    /// tests on bytes in memory).
+    /// Parses a header from `reader` holding `len` bytes (used by tests on bytes in memory).
+    /// The result keeps no map: [`GgufFile::read_f32`] then maps the file at `path` for each
+    /// call.
     ///
     /// # Errors
     /// [`Error::Gguf`].
@@ -426,6 +474,7 @@ impl GgufFile {
             tensors,
             data_start,
             file_len: len,
+            map: None,
         };
         for t in &file.tensors {
             file.byte_range(t)?;
@@ -496,32 +545,71 @@ impl GgufFile {
     }
 
     /// Reads tensor `name` and dequantises it to f32, in row-major order of
-    /// [`GgufTensorInfo::dims`].
+    /// [`GgufTensorInfo::dims`], straight from the memory-mapped file (see
+    /// [`GgufFile::open`]).
     ///
     /// # Errors
-    /// [`Error::MissingTensor`], [`Error::UnsupportedTensorType`], [`Error::Gguf`] or
-    /// [`Error::Io`].
+    /// [`Error::MissingTensor`], [`Error::UnsupportedTensorType`], [`Error::Gguf`] (also when
+    /// the tensor's bytes lie past the end of the mapped file) or [`Error::Io`].
     pub fn read_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
         let t = self.tensor_info(name).ok_or_else(|| Error::MissingTensor {
             path: self.path.clone(),
             tensor: name.to_string(),
         })?;
         let (start, len) = self.byte_range(t)?;
-        let io = |source| Error::Io {
-            path: self.path.clone(),
-            source,
+        let owned;
+        let map: &Mmap = match &self.map {
+            Some(m) => m,
+            None => {
+                owned = mapped::map_file(&self.path)?;
+                &owned
+            }
         };
-        let mut f = File::open(&self.path).map_err(io)?;
-        f.seek(SeekFrom::Start(start)).map_err(io)?;
-        let mut raw = vec![0u8; len as usize];
-        f.read_exact(&mut raw).map_err(io)?;
-        let values = dequantize(t.ggml_type, &raw, t.n_elements());
+        let range = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(s, l)| Some(s..s.checked_add(l)?));
+        let Some(raw) = range.clone().and_then(|r| map.get(r)) else {
+            return Err(self.tensor_err(
+                t,
+                format!(
+                    "data at offset {} runs past the end of the file ({} bytes mapped)",
+                    t.offset,
+                    map.len()
+                ),
+            ));
+        };
+        let values = dequantize(t.ggml_type, raw, t.n_elements());
+        if let Some(r) = range {
+            mapped::release(map, r.start, r.len());
+        }
         Ok((t.dims.clone(), values))
     }
 }
 
 fn f16(b: [u8; 2]) -> f32 {
     half::f16::from_le_bytes(b).to_f32()
+}
+
+/// Scale and minimum of sub-block `j` (0..8) of a Q4_K or Q5_K super-block: 6 bits each,
+/// packed in 12 bytes.
+fn k_scale_min(scales: &[u8], j: usize) -> (u8, u8) {
+    if j < 4 {
+        (scales[j] & 63, scales[j + 4] & 63)
+    } else {
+        (
+            (scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4),
+            (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4),
+        )
+    }
+}
+
+/// Signed 6-bit scale of sub-block `s` (0..16) of a Q3_K super-block: the low 4 bits in bytes
+/// 0..8 (low nibbles for `s < 8`, high nibbles after), the high 2 bits in bytes 8..12.
+fn q3k_scale(scales: &[u8], s: usize) -> f32 {
+    let low = (scales[s % 8] >> (4 * (s / 8))) & 0x0F;
+    let high = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
+    f32::from((low | (high << 4)) as i8 - 32)
 }
 
 /// Dequantises `raw` (exactly the bytes of `n` elements of type `ty`) to f32.
@@ -559,26 +647,108 @@ pub(crate) fn dequantize(ty: GgmlType, raw: &[u8], n: usize) -> Vec<f32> {
                 out.extend(qs.iter().map(|q| f32::from(q >> 4) * d + m));
             }
         }
+        GgmlType::Q5_0 => {
+            for b in raw.chunks_exact(22) {
+                let d = f16([b[0], b[1]]);
+                let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                let qs = &b[6..22];
+                // Element i < 16 is the low nibble of qs[i], element i + 16 its high nibble;
+                // bit i of qh is the fifth bit of element i.
+                let q = |i: usize, nibble: u8| f32::from(nibble | ((((qh >> i) & 1) as u8) << 4));
+                out.extend((0..16).map(|i| (q(i, qs[i] & 0x0F) - 16.0) * d));
+                out.extend((0..16).map(|i| (q(i + 16, qs[i] >> 4) - 16.0) * d));
+            }
+        }
+        GgmlType::Q5_1 => {
+            for b in raw.chunks_exact(24) {
+                let (d, m) = (f16([b[0], b[1]]), f16([b[2], b[3]]));
+                let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+                let qs = &b[8..24];
+                let q = |i: usize, nibble: u8| f32::from(nibble | ((((qh >> i) & 1) as u8) << 4));
+                out.extend((0..16).map(|i| d * q(i, qs[i] & 0x0F) + m));
+                out.extend((0..16).map(|i| d * q(i + 16, qs[i] >> 4) + m));
+            }
+        }
+        GgmlType::Q2K => {
+            for b in raw.chunks_exact(84) {
+                let scales = &b[0..16];
+                let qs = &b[16..80];
+                let (d, dmin) = (f16([b[80], b[81]]), f16([b[82], b[83]]));
+                // Two halves of 128: 32 bytes, each holding four 2-bit values (shifts 0, 2, 4,
+                // 6 give runs of 32 elements); one 4-bit scale and minimum per 16 elements.
+                for half in 0..2 {
+                    let q = &qs[half * 32..half * 32 + 32];
+                    for shift in 0..4 {
+                        for l in 0..32 {
+                            let sc = scales[half * 8 + shift * 2 + l / 16];
+                            let dl = d * f32::from(sc & 0x0F);
+                            let ml = dmin * f32::from(sc >> 4);
+                            out.push(dl * f32::from((q[l] >> (2 * shift)) & 3) - ml);
+                        }
+                    }
+                }
+            }
+        }
+        GgmlType::Q3K => {
+            for b in raw.chunks_exact(110) {
+                let hmask = &b[0..32];
+                let qs = &b[32..96];
+                let scales = &b[96..108];
+                let d = f16([b[108], b[109]]);
+                // As Q2_K, plus a high bit per element: bit (element / 32) of hmask[element %
+                // 32]; a clear bit subtracts 4.
+                for half in 0..2 {
+                    let q = &qs[half * 32..half * 32 + 32];
+                    for shift in 0..4 {
+                        let run = half * 4 + shift;
+                        for l in 0..32 {
+                            let dl = d * q3k_scale(scales, run * 2 + l / 16);
+                            let low = ((q[l] >> (2 * shift)) & 3) as i8;
+                            let high = if (hmask[l] >> run) & 1 == 0 { 4 } else { 0 };
+                            out.push(dl * f32::from(low - high));
+                        }
+                    }
+                }
+            }
+        }
+        GgmlType::Q5K => {
+            for b in raw.chunks_exact(176) {
+                let (d, dmin) = (f16([b[0], b[1]]), f16([b[2], b[3]]));
+                let scales = &b[4..16];
+                let qh = &b[16..48];
+                let qs = &b[48..176];
+                // As Q4_K, plus a fifth bit per element: bit (element / 32) of
+                // qh[element % 32].
+                for pair in 0..4 {
+                    let q = &qs[pair * 32..pair * 32 + 32];
+                    for (k, shift) in [(0, 0), (1, 4)] {
+                        let j = 2 * pair + k;
+                        let (sc, m) = k_scale_min(scales, j);
+                        let (dl, ml) = (d * f32::from(sc), dmin * f32::from(m));
+                        out.extend((0..32).map(|l| {
+                            let v = ((q[l] >> shift) & 0x0F) | (((qh[l] >> j) & 1) << 4);
+                            dl * f32::from(v) - ml
+                        }));
+                    }
+                }
+            }
+        }
+        GgmlType::Q8K => {
+            for b in raw.chunks_exact(292) {
+                let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                out.extend(b[4..260].iter().map(|&q| f32::from(q as i8) * d));
+            }
+        }
         GgmlType::Q4K => {
             for b in raw.chunks_exact(144) {
                 let (d, dmin) = (f16([b[0], b[1]]), f16([b[2], b[3]]));
                 let scales = &b[4..16];
                 let qs = &b[16..144];
                 // 8 sub-blocks of 32 with 6-bit scales and minimums packed in 12 bytes.
-                let scale_min = |j: usize| -> (u8, u8) {
-                    if j < 4 {
-                        (scales[j] & 63, scales[j + 4] & 63)
-                    } else {
-                        (
-                            (scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4),
-                            (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4),
-                        )
-                    }
-                };
                 for pair in 0..4 {
                     let q = &qs[pair * 32..pair * 32 + 32];
-                    let (s1, m1) = scale_min(2 * pair);
-                    let (s2, m2) = scale_min(2 * pair + 1);
+                    let (s1, m1) = k_scale_min(scales, 2 * pair);
+                    let (s2, m2) = k_scale_min(scales, 2 * pair + 1);
                     let (d1, min1) = (d * f32::from(s1), dmin * f32::from(m1));
                     let (d2, min2) = (d * f32::from(s2), dmin * f32::from(m2));
                     out.extend(q.iter().map(|x| d1 * f32::from(x & 0x0F) - min1));

@@ -2,19 +2,28 @@
 //! `model.safetensors`, or shards listed in `model.safetensors.index.json`; tensors in f32, f16
 //! or bf16 (converted to f32 on load). Pickle files are never read.
 //!
+//! Each safetensors file is memory-mapped once per load and its header parsed from the map;
+//! tensors are converted to f32 straight from the mapped bytes (no heap copy of a shard), and
+//! a converted tensor's pages are handed back to the kernel. The files must not be modified or
+//! truncated during the load (see [`load_hf`]).
+//!
 //! Hugging Face stores a linear layer's weight as `[out, in]` and uses the rotate-half RoPE
 //! layout this crate runs, so weights load without permutation (transposed to burn's `[in, out]`).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
+use memmap2::Mmap;
+use safetensors::tensor::Metadata;
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use serde::Deserialize;
 
 use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
+use crate::mapped;
 use crate::model::{Llama, linear_weight};
 
 #[derive(Deserialize)]
@@ -22,41 +31,69 @@ struct Index {
     weight_map: BTreeMap<String, String>,
 }
 
-/// The safetensors files of a checkpoint directory, read on demand.
+/// One safetensors file, memory-mapped, with its parsed header.
+struct Shard {
+    path: PathBuf,
+    map: Mmap,
+    /// Offset of the data section (8 bytes of header length plus the JSON header).
+    data_start: usize,
+    metadata: Metadata,
+}
+
+impl Shard {
+    /// Maps `path` and parses its header from the map (`read_metadata` checks that the tensors'
+    /// byte ranges tile the data section, which ends at the end of the file).
+    fn open(path: PathBuf) -> Result<Self> {
+        let map = mapped::map_file(&path)?;
+        let (header_len, metadata) =
+            SafeTensors::read_metadata(&map).map_err(|e| Error::Safetensors {
+                path: path.clone(),
+                tensor: None,
+                detail: e.to_string(),
+            })?;
+        let data_start = header_len.saturating_add(8);
+        Ok(Self {
+            path,
+            map,
+            data_start,
+            metadata,
+        })
+    }
+}
+
+/// The safetensors files of a checkpoint directory, each mapped once, on first use.
 struct Checkpoint {
     dir: PathBuf,
     /// Tensor name → file name.
     map: BTreeMap<String, String>,
-    /// File name → bytes, loaded once.
-    files: BTreeMap<String, Vec<u8>>,
+    /// File name → mapped file.
+    files: BTreeMap<String, Shard>,
 }
 
 impl Checkpoint {
     fn open(dir: &Path) -> Result<Self> {
-        let io = |path: PathBuf| move |source| Error::Io { path, source };
         let index = dir.join("model.safetensors.index.json");
         let single = dir.join("model.safetensors");
         let mut files = BTreeMap::new();
         let map = if index.is_file() {
-            let text = std::fs::read_to_string(&index).map_err(io(index.clone()))?;
+            let text = std::fs::read_to_string(&index).map_err(|source| Error::Io {
+                path: index.clone(),
+                source,
+            })?;
             let idx: Index = serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
                 path: index.clone(),
                 source,
             })?;
             idx.weight_map
         } else if single.is_file() {
-            let bytes = std::fs::read(&single).map_err(io(single.clone()))?;
-            let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Safetensors {
-                path: single.clone(),
-                tensor: None,
-                detail: e.to_string(),
-            })?;
-            let map = st
-                .names()
-                .into_iter()
-                .map(|n| (n.to_string(), "model.safetensors".to_string()))
+            let shard = Shard::open(single)?;
+            let map = shard
+                .metadata
+                .tensors()
+                .into_keys()
+                .map(|n| (n, "model.safetensors".to_string()))
                 .collect();
-            files.insert("model.safetensors".to_string(), bytes);
+            files.insert("model.safetensors".to_string(), shard);
             map
         } else {
             return Err(Error::Io {
@@ -74,36 +111,39 @@ impl Checkpoint {
         })
     }
 
-    /// Reads tensor `name` as f32 with its shape.
+    /// Reads tensor `name` as f32 with its shape, converting straight from the mapped file.
     fn read(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-        let file = self
-            .map
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::MissingTensor {
-                path: self.dir.clone(),
-                tensor: name.to_string(),
-            })?;
-        let path = self.dir.join(&file);
-        if !self.files.contains_key(&file) {
-            // Shards are read one at a time; earlier ones are dropped (tensors come in file order).
-            self.files.clear();
-            let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            self.files.insert(file.clone(), bytes);
-        }
-        let bytes = &self.files[&file];
+        let file = self.map.get(name).ok_or_else(|| Error::MissingTensor {
+            path: self.dir.clone(),
+            tensor: name.to_string(),
+        })?;
+        let shard = match self.files.entry(file.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(Shard::open(self.dir.join(file))?),
+        };
         let err = |detail: String| Error::Safetensors {
-            path: path.clone(),
+            path: shard.path.clone(),
             tensor: Some(name.to_string()),
             detail,
         };
-        let st = SafeTensors::deserialize(bytes).map_err(|e| err(e.to_string()))?;
-        let view = st.tensor(name).map_err(|e| err(e.to_string()))?;
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
+        let info = shard
+            .metadata
+            .info(name)
+            .ok_or_else(|| err(SafeTensorError::TensorNotFound(name.to_string()).to_string()))?;
+        // `read_metadata` validated the offsets against the file's length; check again before
+        // slicing so that no header can make this read out of bounds.
+        let (s, e) = info.data_offsets;
+        let range = shard
+            .data_start
+            .checked_add(s)
+            .zip(shard.data_start.checked_add(e));
+        let Some(data) = range.and_then(|(s, e)| shard.map.get(s..e)) else {
+            return Err(err(format!(
+                "data bytes {s}..{e} run past the end of the file ({} bytes)",
+                shard.map.len()
+            )));
+        };
+        let values: Vec<f32> = match info.dtype {
             Dtype::F32 => data
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -122,11 +162,20 @@ impl Checkpoint {
                 )));
             }
         };
-        Ok((view.shape().to_vec(), values))
+        if let Some((s, e)) = range {
+            mapped::release(&shard.map, s, e - s);
+        }
+        Ok((info.shape.clone(), values))
     }
 }
 
 /// Loads a Llama model from a Hugging Face checkpoint directory onto `device`.
+///
+/// The safetensors files are memory-mapped (each once) and converted to f32 from the map, so
+/// loading needs no heap copy of a shard. They must not be modified or truncated while the
+/// load runs: a concurrent write would change the weights read, and a truncation would make
+/// reading the lost bytes kill the process with `SIGBUS`. A file that is short or corrupt from
+/// the start gives [`Error::Safetensors`].
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::ConfigJson`], [`Error::UnsupportedConfig`], [`Error::Safetensors`]

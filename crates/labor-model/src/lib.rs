@@ -11,6 +11,7 @@ pub mod gguf;
 mod hf;
 mod loader;
 mod lora;
+mod mapped;
 mod mixture;
 mod model;
 mod models;

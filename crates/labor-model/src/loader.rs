@@ -127,14 +127,21 @@ pub fn gguf_config(f: &GgufFile) -> Result<LlamaConfig> {
     Ok(c)
 }
 
-/// Loads a Llama model from a GGUF file onto `device`, dequantising every tensor to f32.
+/// Loads a Llama model from a GGUF file onto `device`, dequantising every tensor to f32 from a
+/// memory map of the file (which must not be modified or truncated during the load; see
+/// [`GgufFile::open`]).
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Gguf`], [`Error::MissingTensor`], [`Error::TensorShape`],
 /// [`Error::UnsupportedTensorType`], or as [`gguf_config`].
 pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig, Llama)> {
-    let f = GgufFile::open(path)?;
-    let config = gguf_config(&f)?;
+    load_gguf_file(&GgufFile::open(path)?, device)
+}
+
+/// [`load_gguf`] from an opened file (so that [`load_llm`] maps the file once for the weights
+/// and the tokenizer).
+fn load_gguf_file(f: &GgufFile, device: &Device) -> Result<(LlamaConfig, Llama)> {
+    let config = gguf_config(f)?;
     let mut model = config.init(device);
     let (d, hd) = (config.d_model, config.head_dim());
     let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>> {
@@ -215,8 +222,9 @@ pub fn load_llm(
         let (config, model) = crate::hf::load_hf(path, device)?;
         (config, model, TextTokenizer::from_file(&tok_path)?)
     } else {
-        let (config, model) = load_gguf(path, device)?;
-        let tokenizer = TextTokenizer::from_gguf(&GgufFile::open(path)?)?;
+        let f = GgufFile::open(path)?;
+        let (config, model) = load_gguf_file(&f, device)?;
+        let tokenizer = TextTokenizer::from_gguf(&f)?;
         (config, model, tokenizer)
     };
     if tokenizer.vocab_size() > config.vocab_size {

@@ -158,6 +158,40 @@ fn truncated_and_corrupted_files_give_located_errors() {
     );
 }
 
+/// A header that claims more bytes than the file holds (parsed with `from_reader` from the
+/// full bytes, read from a shorter file on disk): the mapped file's length is checked before
+/// a tensor is sliced, so the read gives [`Error::Gguf`], never an out-of-bounds read.
+#[test]
+fn tensor_past_the_end_of_the_mapped_file_is_an_error() {
+    let dir = tempfile_dir();
+    let full = tiny_gguf();
+    let p = write(&dir, "short.gguf", &full[..full.len() - 10]);
+    let f = GgufFile::from_reader(&full[..], full.len() as u64, &p).unwrap();
+    // The F32 tensor `a` lies inside the short file; `q` ends past it.
+    assert_eq!(
+        f.read_f32("a").unwrap().1,
+        vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    let err = f.read_f32("q").unwrap_err();
+    assert!(
+        matches!(&err, Error::Gguf { path, tensor: Some(t), .. } if path == &p && t == "q"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().ends_with(&format!(
+            "data at offset 32 runs past the end of the file ({} bytes mapped)",
+            full.len() - 10
+        )),
+        "{err}"
+    );
+    // A clone shares the map of an opened file and reads the same values.
+    let p = write(&dir, "tiny.gguf", &full);
+    let f = GgufFile::open(&p).unwrap();
+    let g = f.clone();
+    drop(f);
+    assert_eq!(g.read_f32("q").unwrap().1[0], -16.0 * 0.25);
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).position(|w| w == needle).unwrap()
 }
@@ -275,7 +309,9 @@ fn smollm2_weights_match_reference_checksums() {
 }
 
 /// Every dequantiser against gguf-py, llama.cpp's reference Python implementation
-/// (`fixtures/gguf/make_dequant_golden.py` wrote the vectors).
+/// (`fixtures/gguf/make_dequant_golden.py` wrote the vectors; Q8_K, which gguf-py cannot
+/// dequantise, from numpy). The values agree bit for bit: both sides compute in f32 with the
+/// same operations in the same order.
 #[test]
 fn dequantisation_matches_gguf_py() {
     let text = std::fs::read_to_string(crate::fixtures().join("gguf/dequant_golden.json")).unwrap();
@@ -284,10 +320,16 @@ fn dequantisation_matches_gguf_py() {
     for case in golden["cases"].as_array().unwrap() {
         let ty = match case["type"].as_str().unwrap() {
             "Q8_0" => GgmlType::Q8_0,
+            "Q5_0" => GgmlType::Q5_0,
+            "Q5_1" => GgmlType::Q5_1,
             "Q4_0" => GgmlType::Q4_0,
             "Q4_1" => GgmlType::Q4_1,
+            "Q2_K" => GgmlType::Q2K,
+            "Q3_K" => GgmlType::Q3K,
             "Q4_K" => GgmlType::Q4K,
+            "Q5_K" => GgmlType::Q5K,
             "Q6_K" => GgmlType::Q6K,
+            "Q8_K" => GgmlType::Q8K,
             "F16" => GgmlType::F16,
             "BF16" => GgmlType::Bf16,
             other => panic!("unexpected type {other}"),
@@ -307,18 +349,26 @@ fn dequantisation_matches_gguf_py() {
         let got = ty.dequantize(&raw).unwrap();
         assert_eq!(got.len(), want.len(), "{ty:?}");
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                (f64::from(*a) - b).abs() <= 1e-6 * b.abs().max(1.0),
+            assert_eq!(
+                a.to_bits(),
+                (*b as f32).to_bits(),
                 "{ty:?}[{i}]: {a} vs {b}"
             );
         }
+        // Distinct values: the random bytes exercise the whole layout, not a constant.
+        let mut distinct = got.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() >= got.len().min(16) / 2, "{ty:?}");
+        assert_eq!(GgmlType::from_id(ty.id()), ty);
         assert!(ty.dequantize(&raw[..raw.len() - 1]).is_err());
         seen.push(ty);
     }
-    assert_eq!(seen.len(), 7);
+    assert_eq!(seen.len(), 13);
+    // IQ2_XXS (16) has no dequantiser.
     assert!(matches!(
-        GgmlType::from_id(6).dequantize(&[0; 22]),
-        Err(Error::UnsupportedTensorType { ggml_type: 6, .. })
+        GgmlType::from_id(16).dequantize(&[0; 66]),
+        Err(Error::UnsupportedTensorType { ggml_type: 16, .. })
     ));
 }
 
