@@ -1,4 +1,4 @@
-//! `labor finetune`: fine-tune a Hugging Face Llama-family model (or train the embedded default
+//! `labor finetune`: fine-tune a Llama-family model (a Hugging Face directory or a GGUF file; or train the embedded default
 //! from scratch) on the resumes of one or more training panels.
 
 use std::ops::ControlFlow;
@@ -12,14 +12,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use labor_data::io;
 use labor_model::{
     FinetuneBuilder, FinetuneOptions, LoraOptions, LoraTarget, LossOn, Progress, ScratchBuilder,
-    TextTokenizer, load_hf, render_resumes, title_perplexity,
+    TextTokenizer, load_hf, load_llm, render_resumes, title_perplexity,
 };
 
 /// Arguments of `labor finetune`.
 #[derive(clap::Args, Debug)]
 pub struct FinetuneArgs {
-    /// Base model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json), or
-    /// `scratch` to train a BPE tokenizer and a small Llama from scratch.
+    /// Base model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json), a
+    /// GGUF file (dequantised to f32; its tokenizer from the file's metadata), or `scratch` to
+    /// train a BPE tokenizer and a small Llama from scratch.
     #[arg(long)]
     base: String,
     /// Training panel (repeat to train on the union of several surveys' training splits).
@@ -238,14 +239,35 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         return Ok(());
     }
     let base = PathBuf::from(&a.base);
-    let device = Device::default();
-    let (config, model) = load_hf(&base, &device.clone().autodiff())
-        .with_context(|| format!("loading {}", base.display()))?;
-    let tok_path = a
-        .tokenizer
-        .clone()
-        .unwrap_or_else(|| base.join("tokenizer.json"));
-    let tokenizer = TextTokenizer::from_file(&tok_path)?;
+    let device = Device::default().autodiff();
+    let (config, model, tokenizer) = if base.is_file() {
+        // A GGUF file: weights and tokenizer come from the one file.
+        let (config, model, tokenizer) =
+            load_llm(&base, &device).with_context(|| format!("loading {}", base.display()))?;
+        let tokenizer = match &a.tokenizer {
+            Some(p) => TextTokenizer::from_file(p)?,
+            None => tokenizer,
+        };
+        (config, model, tokenizer)
+    } else {
+        let (config, model) =
+            load_hf(&base, &device).with_context(|| format!("loading {}", base.display()))?;
+        let tok_path = a
+            .tokenizer
+            .clone()
+            .unwrap_or_else(|| base.join("tokenizer.json"));
+        (config, model, TextTokenizer::from_file(&tok_path)?)
+    };
+    // The fine-tuned model is exported as a Hugging Face directory: refuse before training what
+    // config.json cannot hold.
+    if config.rope_freq_factors.is_some() {
+        bail!(
+            "{}: its rotary frequencies come as GGUF `rope_freqs` divisors, which a Hugging Face \
+             config.json cannot hold, so the fine-tuned model could not be exported; fine-tune \
+             the Hugging Face checkpoint of this model instead",
+            base.display()
+        );
+    }
     let train_docs = match a.max_train_docs {
         Some(n) => sample(train_docs, n, a.seed.wrapping_add(1)),
         None => train_docs,

@@ -25,6 +25,30 @@ fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `labor synth --preset PRESET --workers N --seed S --out OUT`.
+fn synth(preset: &str, workers: usize, seed: u64, out: &std::path::Path) {
+    run_ok(
+        labor()
+            .args(["synth", "--preset", preset, "--workers"])
+            .arg(workers.to_string())
+            .arg("--seed")
+            .arg(seed.to_string())
+            .arg("--out")
+            .arg(out),
+    );
+}
+
+/// `labor split --panel PANEL --out-dir OUT`.
+fn split(panel: &std::path::Path, out: &std::path::Path) {
+    run_ok(
+        labor()
+            .args(["split", "--panel"])
+            .arg(panel)
+            .arg("--out-dir")
+            .arg(out),
+    );
+}
+
 #[test]
 fn synth_split_describe() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,20 +91,7 @@ fn synth_split_describe() {
     assert_eq!(v["workers"], 300);
     // Same seed, same bytes of the summary.
     let panel2 = dir.path().join("panel2.parquet");
-    run_ok(
-        labor()
-            .args([
-                "synth",
-                "--preset",
-                "nlsy97",
-                "--workers",
-                "300",
-                "--seed",
-                "4",
-                "--out",
-            ])
-            .arg(&panel2),
-    );
+    synth("nlsy97", 300, 4, &panel2);
     let json2 = run_ok(labor().args(["describe", "--json", "--panel"]).arg(&panel2));
     assert_eq!(json, json2);
 }
@@ -536,41 +547,9 @@ fn train_predict_pretrain_finetune() {
 fn finetune_scratch_with_extra_workers_then_resume() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    run_ok(
-        labor()
-            .args([
-                "synth",
-                "--preset",
-                "nlsy79",
-                "--workers",
-                "60",
-                "--seed",
-                "1",
-                "--out",
-            ])
-            .arg(d.join("n.parquet")),
-    );
-    run_ok(
-        labor()
-            .args([
-                "synth",
-                "--preset",
-                "psid81",
-                "--workers",
-                "30",
-                "--seed",
-                "2",
-                "--out",
-            ])
-            .arg(d.join("p.parquet")),
-    );
-    run_ok(
-        labor()
-            .args(["split", "--panel"])
-            .arg(d.join("n.parquet"))
-            .arg("--out-dir")
-            .arg(d.join("split")),
-    );
+    synth("nlsy79", 60, 1, &d.join("n.parquet"));
+    synth("psid81", 30, 2, &d.join("p.parquet"));
+    split(&d.join("n.parquet"), &d.join("split"));
     let out = d.join("ft");
     let finetune = |resume: bool| {
         let mut c = labor();
@@ -618,4 +597,65 @@ fn finetune_scratch_with_extra_workers_then_resume() {
     // Resuming a finished run changes nothing.
     finetune(true);
     assert_eq!(std::fs::read_to_string(out.join("loss.csv")).unwrap(), csv);
+}
+
+/// `labor finetune --base FILE.gguf` on the real SmolLM2-135M (set by `scripts/test`): one
+/// full fine-tuning step, exported as a Hugging Face directory whose tokenizer gives the GGUF's
+/// ids and whose weights reload.
+#[test]
+fn finetune_from_a_gguf_file() {
+    let Some(gguf) = std::env::var_os("LABOR_SMOLLM2_GGUF").map(PathBuf::from) else {
+        eprintln!(
+            "!!! SKIPPED finetune_from_a_gguf_file: LABOR_SMOLLM2_GGUF is not set (scripts/test sets it)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    synth("nlsy79", 20, 4, &d.join("n.parquet"));
+    split(&d.join("n.parquet"), &d.join("split"));
+    let out = d.join("ft");
+    let stdout = run_ok(
+        labor()
+            .args(["finetune", "--base"])
+            .arg(&gguf)
+            .arg("--train")
+            .arg(d.join("split/train.parquet"))
+            .arg("--valid")
+            .arg(d.join("split/valid.parquet"))
+            .args([
+                "--max-train-docs",
+                "2",
+                "--batch-size",
+                "2",
+                "--max-tokens",
+                "48",
+            ])
+            .args(["--max-valid-docs", "1", "--out"])
+            .arg(&out),
+    );
+    // "validation title perplexity A -> B; ..." with finite numbers.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(" -> "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let nums: Vec<f64> = line
+        .split([' ', ';'])
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        nums.len() >= 2 && nums.iter().all(|x| x.is_finite()),
+        "{line}"
+    );
+    let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "one optimizer step: {csv}");
+    let device = burn::tensor::Device::default();
+    let (_, _, from_gguf) = labor_model::load_llm(&gguf, &device).unwrap();
+    let (config, _, exported) = labor_model::load_llm(out.join("best"), &device).unwrap();
+    assert_eq!(config.n_layers, 30);
+    let text = "1990 (college): Cooks\n1991 (high school): Registered nurses ½ 2024\n";
+    assert_eq!(
+        exported.encode(text).unwrap().ids,
+        from_gguf.encode(text).unwrap().ids
+    );
 }
