@@ -38,7 +38,7 @@ fn naive(model: &Llama, tok: &TextTokenizer, prompt: &str, continuation: &str) -
     (p.len()..full.len()).map(|j| f64::from(lp[j - 1])).sum()
 }
 
-fn documents(n: usize) -> (Arc<Taxonomy>, Vec<Document>) {
+pub(crate) fn documents(n: usize) -> (Arc<Taxonomy>, Vec<Document>) {
     let panel = SynthBuilder::new(Preset::Nlsy79)
         .with_workers(n)
         .with_seed(3)

@@ -13,6 +13,7 @@ use labor_template::{Rendered, TemplateBuilder, TemplateKind};
 use proptest::prelude::*;
 
 use crate::shared_reference;
+use crate::tokenize::ids;
 
 fn string(out: &mut Vec<u8>, s: &str) {
     out.extend((s.len() as u64).to_le_bytes());
@@ -112,20 +113,25 @@ const TINY: [(&str, f32, i32); 15] = [
     ("<0x41>", 0.0, 6), // 14: a byte token whose text is not reachable by merges
 ];
 
+/// GGUF metadata of a SentencePiece (`llama`) vocabulary with `<unk>`, `<s>`, `</s>` at 0, 1, 2.
+fn spm_meta(tokens: &[&str], scores: &[f32], types: &[i32]) -> Vec<(&'static str, GgufValue)> {
+    vec![
+        ("general.architecture", GgufValue::String("llama".into())),
+        ("tokenizer.ggml.model", GgufValue::String("llama".into())),
+        ("tokenizer.ggml.tokens", strings(tokens)),
+        ("tokenizer.ggml.scores", f32s(scores)),
+        ("tokenizer.ggml.token_type", i32s(types)),
+        ("tokenizer.ggml.bos_token_id", GgufValue::U32(1)),
+        ("tokenizer.ggml.eos_token_id", GgufValue::U32(2)),
+        ("tokenizer.ggml.unknown_token_id", GgufValue::U32(0)),
+    ]
+}
+
 fn tiny_meta(extra: Vec<(&'static str, GgufValue)>) -> Vec<(&'static str, GgufValue)> {
     let tokens: Vec<&str> = TINY.iter().map(|t| t.0).collect();
     let scores: Vec<f32> = TINY.iter().map(|t| t.1).collect();
     let types: Vec<i32> = TINY.iter().map(|t| t.2).collect();
-    let mut meta = vec![
-        ("general.architecture", GgufValue::String("llama".into())),
-        ("tokenizer.ggml.model", GgufValue::String("llama".into())),
-        ("tokenizer.ggml.tokens", strings(&tokens)),
-        ("tokenizer.ggml.scores", f32s(&scores)),
-        ("tokenizer.ggml.token_type", i32s(&types)),
-        ("tokenizer.ggml.bos_token_id", GgufValue::U32(1)),
-        ("tokenizer.ggml.eos_token_id", GgufValue::U32(2)),
-        ("tokenizer.ggml.unknown_token_id", GgufValue::U32(0)),
-    ];
+    let mut meta = spm_meta(&tokens, &scores, &types);
     meta.extend(extra);
     meta
 }
@@ -349,18 +355,11 @@ fn llama2_gguf_path(reference: &std::path::Path) -> (PathBuf, HashMap<String, (u
         .map(|(i, p)| (p.clone(), (i as u32, scores[i], types[i] == 1)))
         .collect();
     let tokens: Vec<&str> = pieces.iter().map(String::as_str).collect();
-    let meta = vec![
-        ("general.architecture", GgufValue::String("llama".into())),
-        ("tokenizer.ggml.model", GgufValue::String("llama".into())),
-        ("tokenizer.ggml.tokens", strings(&tokens)),
-        ("tokenizer.ggml.scores", f32s(&scores)),
-        ("tokenizer.ggml.token_type", i32s(&types)),
-        ("tokenizer.ggml.bos_token_id", GgufValue::U32(1)),
-        ("tokenizer.ggml.eos_token_id", GgufValue::U32(2)),
-        ("tokenizer.ggml.unknown_token_id", GgufValue::U32(0)),
+    let mut meta = spm_meta(&tokens, &scores, &types);
+    meta.extend([
         ("tokenizer.ggml.add_bos_token", GgufValue::Bool(true)),
         ("tokenizer.ggml.add_eos_token", GgufValue::Bool(false)),
-    ];
+    ]);
     let dir = std::env::temp_dir().join(format!("labor-spm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("llama2-vocab.gguf");
@@ -402,14 +401,6 @@ fn llama2_quiet() -> Option<&'static Llama2> {
         })
     })
     .as_ref()
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 /// Texts beyond the goldens: resume lines, titles, spacing, digits, non-ASCII.

@@ -10,7 +10,7 @@ use labor_template::{Rendered, TemplateBuilder, TemplateKind};
 use crate::gguf::{smollm2_gguf, smollm2_golden};
 use crate::shared_reference;
 
-fn ids(v: &serde_json::Value) -> Vec<u32> {
+pub(crate) fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array()
         .unwrap()
         .iter()

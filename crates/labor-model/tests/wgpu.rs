@@ -6,16 +6,14 @@
 //! (lavapipe, Debian's `mesa-vulkan-drivers`), which is how CI runs them.
 
 use std::ops::ControlFlow;
-use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, Tolerance};
-use labor_data::{Education, Gender, Preset, StateId, SynthBuilder, Worker, YearRecord};
+use labor_data::{Education, Gender, StateId, Worker, YearRecord};
 use labor_model::{
     CareerConfig, FinetuneBuilder, KvCache, Llama, LlamaConfig, Scorer, SeqPredictor, SeqVocab,
     TextTokenizer,
 };
-use labor_template::{Document, Rendered, TemplateBuilder, TemplateKind};
 
 use crate::fixtures;
 
@@ -71,34 +69,13 @@ fn llama_forward_and_cache_match_the_cpu() {
     );
 }
 
-fn documents(n: usize) -> Vec<Document> {
-    let panel = SynthBuilder::new(Preset::Nlsy79)
-        .with_workers(n)
-        .with_seed(3)
-        .build()
-        .unwrap()
-        .generate()
-        .panel;
-    let template = TemplateBuilder::new(Arc::clone(panel.taxonomy()), TemplateKind::Prompt)
-        .build()
-        .unwrap();
-    panel
-        .workers()
-        .iter()
-        .map(|w| match template.render(w).unwrap() {
-            Rendered::Shared(d) => d,
-            Rendered::PerTarget(_) => unreachable!("the prompt template is shared"),
-        })
-        .collect()
-}
-
 #[test]
 fn scoring_and_the_trie_distribution_match_the_cpu() {
     let (cpu, gpu) = (cpu(), gpu());
     let tok = TextTokenizer::from_file(fixtures().join("models/tiny-bpe/tokenizer.json")).unwrap();
     let on_cpu = tiny_model(&cpu, 9);
     let on_gpu = on_cpu.clone().to_device(&gpu);
-    let docs = documents(3);
+    let (_, docs) = crate::score::documents(3);
     let want = Scorer::new(&on_cpu, &tok, cpu.clone())
         .with_batch_tokens(600)
         .score_documents(&docs)
