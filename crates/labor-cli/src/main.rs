@@ -192,6 +192,17 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if matches!(
+        cli.command,
+        Command::Quickstart(_)
+            | Command::Logprobs(_)
+            | Command::Score(_)
+            | Command::Train(_)
+            | Command::Predict(_)
+            | Command::Finetune(_)
+    ) {
+        check_device(&burn::tensor::Device::default())?;
+    }
     match cli.command {
         Command::Synth(a) => synth(&a),
         Command::Ingest(a) => ingest(&a),
@@ -207,6 +218,30 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(a) => train::predict(&a),
         Command::Finetune(a) => finetune::finetune(&a),
     }
+}
+
+/// With a GPU backend built in, burn's default device is the GPU, and on a machine where it cannot
+/// start (no driver, no NVRTC) cubecl panics at the first operation. One small operation first
+/// turns that into an error that says what to do. Without a GPU feature there is nothing to check.
+pub(crate) fn check_device(device: &burn::tensor::Device) -> Result<()> {
+    if !cfg!(any(feature = "cuda", feature = "wgpu")) {
+        return Ok(());
+    }
+    let d = device.clone();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        burn::tensor::Tensor::<1>::zeros([1], &d).into_data();
+    }))
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "the device {device:?} could not be started (see the message above); \
+             `BURN_DEVICE=flex` runs on the CPU{}",
+            if cfg!(feature = "cuda") {
+                ", and CUDA needs the NVIDIA driver and NVRTC (CUDA_PATH, LD_LIBRARY_PATH; docs/gpu.md)"
+            } else {
+                ""
+            }
+        )
+    })
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {

@@ -34,8 +34,8 @@ pub struct SpeedArgs {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Backend: flex (the CPU default), ndarray (CPU, `ndarray` feature) or wgpu (GPU through
-    /// Vulkan/Metal/DX12, `wgpu` feature).
+    /// Backend: flex (the CPU default), ndarray (CPU, `ndarray` feature), wgpu (GPU through
+    /// Vulkan/Metal/DX12, `wgpu` feature) or cuda (NVIDIA GPU, `cuda` feature).
     #[arg(long, default_value = "flex")]
     backend: String,
 }
@@ -81,12 +81,15 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
         "ndarray" => Device::new(burn::backend::NdArrayDevice::Cpu),
         #[cfg(feature = "wgpu")]
         "wgpu" => Device::wgpu(Default::default()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Device::cuda(0),
         other => {
             let mut built = vec!["flex"];
             let mut missing = vec![];
             for (name, on) in [
                 ("ndarray", cfg!(feature = "ndarray")),
                 ("wgpu", cfg!(feature = "wgpu")),
+                ("cuda", cfg!(feature = "cuda")),
             ] {
                 if on {
                     built.push(name);
@@ -102,6 +105,7 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
             )
         }
     };
+    crate::check_device(&device)?;
     let (config, model, tok) =
         load_llm(&a.model, &device).with_context(|| format!("loading {}", a.model.display()))?;
     let scorer = Scorer::new(&model, &tok, device.clone());

@@ -52,7 +52,10 @@ fn main() -> anyhow::Result<()> {
     if docs.len() < 4 * steps {
         bail!("only {} resumes of 256 tokens or more", docs.len());
     }
-    let (config, model) = load_hf(dir, &Device::default().autodiff())?;
+    // burn's default device: the CPU (flex), or the GPU in a build with `wgpu` or `cuda`
+    // (`BURN_DEVICE` picks one).
+    let device = Device::default();
+    let (config, model) = load_hf(dir, &device.clone().autodiff())?;
     let mut o = FinetuneOptions::default();
     o.batch_size = 4;
     o.max_tokens = Some(256);
@@ -91,7 +94,8 @@ fn main() -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
-            "impl": "labor (burn flex)",
+            "impl": "labor",
+            "device": format!("{device:?}"),
             "lora": lora,
             "batch": 4,
             "seq": 256,
