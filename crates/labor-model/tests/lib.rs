@@ -8,13 +8,13 @@ mod config;
 mod finetune;
 mod gguf;
 mod golden;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod gpu;
 mod hf;
 mod model;
 mod score;
 mod spm;
 mod tokenize;
-#[cfg(feature = "wgpu")]
-mod wgpu;
 
 use std::path::PathBuf;
 
