@@ -2,10 +2,11 @@
 # Our GPU paths (burn's CUDA and wgpu backends) beside Hugging Face transformers on PyTorch on the
 # same NVIDIA GPU, in one run, on a SmolLM2-135M-shaped model with seeded random weights that
 # torch_gpu.py writes (no download needed; speed does not depend on the weights' values):
-#   1. agreement: every token's log-probability of three rendered resumes, ours (cuda, wgpu) vs
-#      transformers in float32 on the GPU;
+#   1. agreement: every token's log-probability of three rendered resumes, ours (cuda, wgpu,
+#      CPU) vs transformers in float32 on the GPU, and transformers with TF32 matmuls vs itself;
 #   2. forward tokens/s (b1x512, b8x512, b32x256), transitions scored/s, full-distribution cost;
-#   3. fine-tuning tokens/s, full and LoRA r8, batch 4 x 256 (the CPU benchmark's shape).
+#   3. fine-tuning tokens/s, full and LoRA r8, batch 4 x 256 (the CPU benchmark's shape), and a
+#      short `labor finetune` run on cuda.
 #
 #   LABOR=path/to/labor FINETUNE_STEP=path/to/finetune_step TOKENIZER=tokenizer.json \
 #     benches/scripts/gpu_vs_torch.sh
@@ -14,6 +15,8 @@
 #   cargo build --release -p labor-cli -p labor-model --bin labor --example finetune_step \
 #     --features labor-cli/wgpu,labor-cli/cuda
 # TOKENIZER: SmolLM2's tokenizer.json. PYTHON (default python3) needs torch, transformers and peft.
+# CUDA needs the driver and NVRTC where it runs: e.g. CUDA_PATH=/usr/local/cuda-13.0 and
+# LD_LIBRARY_PATH=$CUDA_PATH/lib64; wgpu needs a Vulkan loader and driver (docs/gpu.md).
 # Results: $RESULTS (default target/gpu-vs-torch/; the JSON lines in $RESULTS_FILE, default
 # $RESULTS/results.jsonl) and tables on stdout. DEADLINE: seconds after which no step starts.
 set -uo pipefail
