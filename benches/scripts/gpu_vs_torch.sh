@@ -30,9 +30,10 @@ R="${RESULTS_FILE:-$RESULTS/results.jsonl}"
 L="$LABOR"
 
 # DEADLINE (seconds since the start): steps that would begin later are skipped.
-# ONLY (an extended regular expression): run only the steps whose names match it.
+# ONLY (an extended regular expression): run only the steps whose names match it (and `make`,
+# which writes the model every step reads).
 DEADLINE="${DEADLINE:-100000}"
-ONLY="${ONLY:-.}"
+ONLY="(${ONLY:-.})|^make\$"
 skip() { # name: whether to skip that step
   if [ "$SECONDS" -ge "$DEADLINE" ]; then echo "== $1: skipped (deadline)" >&2; return 0; fi
   [[ "$1" =~ $ONLY ]] && return 1
@@ -54,14 +55,12 @@ run() { # name, seconds, then the command; appends its last JSON line tagged wit
 }
 
 M="$RESULTS/model"
-ONLY_SET="$ONLY"; ONLY=.
 run make 300 "$PYTHON" "$T" make --out "$M" --tokenizer "$TOKENIZER"
 $L synth --preset nlsy79 --workers 40 --seed 5 --out "$RESULTS/panel.parquet" >/dev/null
 $L render --template resume --panel "$RESULTS/panel.parquet" --out "$RESULTS/texts.jsonl" >/dev/null
 head -n 3 "$RESULTS/texts.jsonl" | "$PYTHON" -c '
 import json, sys
 for l in sys.stdin: print(json.dumps({"text": json.loads(l)["text"]}))' > "$RESULTS/prompts.jsonl"
-ONLY="$ONLY_SET"
 
 logprobs() { # backend: every token's log-probability of the prompts, on that backend
   skip "logprobs-$1" && return

@@ -113,17 +113,8 @@ impl TextTokenizer {
                     .map(|v| v.as_u64().unwrap_or(TYPE_NORMAL))
                     .collect()
             });
-        if let Some(types) = &types
-            && types.len() != tokens.len()
-        {
-            return Err(Error::Tokenizer {
-                detail: format!(
-                    "{}: {} token types for {} tokens",
-                    f.path().display(),
-                    types.len(),
-                    tokens.len()
-                ),
-            });
+        if let Some(types) = &types {
+            one_per_token(f, "token types", types.len(), tokens.len())?;
         }
         // Token types matched as whole special tokens in the text.
         let (mut inner, special_types, default_bos): (_, &[u64], _) = match model {
@@ -303,6 +294,16 @@ fn missing(f: &GgufFile, key: &str, expected: &'static str) -> Error {
     }
 }
 
+/// A per-token metadata array (`what`, of length `n`) must have one entry per token.
+fn one_per_token(f: &GgufFile, what: &str, n: usize, tokens: usize) -> Result<()> {
+    if n == tokens {
+        return Ok(());
+    }
+    Err(Error::Tokenizer {
+        detail: format!("{}: {n} {what} for {tokens} tokens", f.path().display()),
+    })
+}
+
 fn gguf_strings(f: &GgufFile, key: &str) -> Result<Vec<String>> {
     f.get(key)
         .and_then(GgufValue::as_array)
@@ -376,16 +377,7 @@ fn spm_tokenizer(f: &GgufFile, tokens: &[String], types: Option<&[u64]>) -> Resu
         .and_then(GgufValue::as_array)
         .and_then(|a| a.iter().map(GgufValue::as_f64).collect::<Option<Vec<_>>>())
         .ok_or_else(|| missing(f, key, "array of numbers"))?;
-    if scores.len() != tokens.len() {
-        return Err(Error::Tokenizer {
-            detail: format!(
-                "{}: {} scores for {} tokens",
-                f.path().display(),
-                scores.len(),
-                tokens.len()
-            ),
-        });
-    }
+    one_per_token(f, "scores", scores.len(), tokens.len())?;
     let unk = f
         .get("tokenizer.ggml.unknown_token_id")
         .and_then(GgufValue::as_u64)

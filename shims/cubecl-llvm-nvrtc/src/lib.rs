@@ -6,7 +6,6 @@
 //! that it compiles, and refuses every compilation on that path with a clear error. With
 //! cubecl-cuda's `cpp` feature on (labor-model's `cuda` feature turns it on) the LLVM path is
 //! never chosen.
-#![allow(missing_docs)]
 
 use cubecl_core::ir::DeviceProperties;
 use cubecl_core::ir::nvidia::SmArch;
