@@ -16,6 +16,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::{LlamaConfig, RopeScaling};
+use crate::cpu;
 
 /// Inverse frequencies of the rotary embedding, `θ^(-2i/d)`, with Llama-3 scaling applied.
 pub fn rope_inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Vec<f64> {
@@ -69,14 +70,32 @@ pub(crate) fn linear_weight(
     ))
 }
 
+/// A bias-free linear layer, on the CPU kernels ([`cpu`]) where they apply.
+///
+/// # Shapes
+/// - x: `[batch, seq, in]`
+/// - output: `[batch, seq, out]`
+fn linear(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let plain = layer.bias.is_none() && layer.weight.adapter().is_none();
+    plain
+        .then(|| cpu::linear(&x, &layer.weight.val()))
+        .flatten()
+        .unwrap_or_else(|| layer.forward(x))
+}
+
+/// Rotary tables of the positions of one forward pass.
+struct Rope {
+    /// Cosines, `[rows, seq, head_dim]`.
+    cos: Tensor<3>,
+    /// Sines, like `cos`.
+    sin: Tensor<3>,
+    /// The same tables on the host, for the CPU kernels.
+    host: cpu::RopeTables,
+}
+
 /// Cosine and sine tables for the given absolute positions (`rows` rows of equal length),
 /// each `[rows, positions.len() / rows, head_dim]` (the frequencies repeated for both halves).
-fn rope_tables(
-    inv_freq: &[f64],
-    positions: &[usize],
-    rows: usize,
-    device: &Device,
-) -> (Tensor<3>, Tensor<3>) {
+fn rope_tables(inv_freq: &[f64], positions: &[usize], rows: usize, device: &Device) -> Rope {
     let half = inv_freq.len();
     let len = positions.len();
     let mut cos = Vec::with_capacity(len * 2 * half);
@@ -91,10 +110,16 @@ fn rope_tables(
         }
     }
     let shape = [rows, len / rows.max(1), 2 * half];
-    (
-        Tensor::<1>::from_floats(cos.as_slice(), device).reshape(shape),
-        Tensor::<1>::from_floats(sin.as_slice(), device).reshape(shape),
-    )
+    Rope {
+        cos: Tensor::<1>::from_floats(cos.as_slice(), device).reshape(shape),
+        sin: Tensor::<1>::from_floats(sin.as_slice(), device).reshape(shape),
+        host: cpu::RopeTables {
+            cos,
+            sin,
+            rows,
+            head_dim: 2 * half,
+        },
+    }
 }
 
 /// Applies rotate-half RoPE.
@@ -200,7 +225,7 @@ impl KvCache {
 impl Attention {
     /// # Shapes
     /// - x: `[batch, seq, d_model]`
-    /// - cos, sin: `[batch or 1, seq, head_dim]` for the positions of `x`
+    /// - rope: tables `[batch or 1, seq, head_dim]` for the positions of `x`
     /// - past: `[batch, n_kv_heads, past, head_dim]` keys and values, if any
     /// - mask: `[batch or 1, seq, past + seq]`, `true` where a query must not see a key;
     ///   `None` for causal attention (every cached position and the new ones up to itself)
@@ -208,8 +233,7 @@ impl Attention {
     fn forward(
         &self,
         x: Tensor<3>,
-        cos: &Tensor<3>,
-        sin: &Tensor<3>,
+        rope: &Rope,
         past: Option<(Tensor<4>, Tensor<4>)>,
         mask: Option<&Tensor<3, Bool>>,
     ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
@@ -217,13 +241,27 @@ impl Attention {
         let x_device = x.device();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let split = |t: Tensor<3>, heads| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
-        let q = apply_rope(split(self.wq.forward(x.clone()), h), cos, sin);
-        let k = apply_rope(split(self.wk.forward(x.clone()), kvh), cos, sin);
-        let v = split(self.wv.forward(x), kvh);
+        // Projection and rotation in one pass on the CPU kernels.
+        let rotated = |layer: &Linear, heads| {
+            let plain = layer.bias.is_none() && layer.weight.adapter().is_none();
+            match plain
+                .then(|| cpu::linear_rope(&x, &layer.weight.val(), &rope.host))
+                .flatten()
+            {
+                Some(t) => split(t, heads),
+                None => apply_rope(split(layer.forward(x.clone()), heads), &rope.cos, &rope.sin),
+            }
+        };
+        let q = rotated(&self.wq, h);
+        let k = rotated(&self.wk, kvh);
+        let v = split(linear(&self.wv, x), kvh);
         let (k, v) = match past {
             Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
             None => (k, v),
         };
+        if let Some(out) = cpu::attention(&q, &k, &v, mask) {
+            return (linear(&self.wo, out), (k, v));
+        }
         let t = k.dims()[2];
         let rep = h / kvh;
         // burn-flex's attention shares each key/value head among its query heads itself; the
@@ -257,7 +295,7 @@ impl Attention {
         )
         .swap_dims(1, 2)
         .reshape([b, s, h * hd]);
-        (self.wo.forward(out), (k, v))
+        (linear(&self.wo, out), (k, v))
     }
 }
 
@@ -298,8 +336,13 @@ impl FeedForward {
     /// - x: `[batch, seq, d_model]`
     /// - output: `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down
-            .forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
+        let gate = linear(&self.gate, x.clone());
+        let up = linear(&self.up, x);
+        let hidden = match cpu::silu_mul(&gate, &up) {
+            Some(h) => h,
+            None => silu(gate) * up,
+        };
+        linear(&self.down, hidden)
     }
 }
 
@@ -511,19 +554,16 @@ impl Llama {
         cache: &mut KvCache,
     ) -> Tensor<3> {
         let device = tokens.device();
-        let (cos, sin) = rope_tables(&self.inv_freq(), positions, rows, &device);
+        let rope = rope_tables(&self.inv_freq(), positions, rows, &device);
         if cache.layers.len() != self.layers.len() {
             cache.layers = vec![None; self.layers.len()];
         }
         let mut x = self.embed.forward(tokens);
         for (block, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let (a, kv) = block.attn.forward(
-                block.attn_norm.forward(x.clone()),
-                &cos,
-                &sin,
-                slot.take(),
-                mask,
-            );
+            let (a, kv) =
+                block
+                    .attn
+                    .forward(block.attn_norm.forward(x.clone()), &rope, slot.take(), mask);
             *slot = Some(kv);
             let h = x + a;
             x = h.clone() + block.ffn.forward(block.ffn_norm.forward(h));
@@ -538,15 +578,14 @@ impl Llama {
     /// - output: `[batch, seq, vocab]`
     pub fn head(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(l) => l.forward(h),
+            Some(l) => linear(l, h),
             None => {
                 let [b, s, d] = h.dims();
                 let w = self.embed.weight.val();
-                h.reshape([b * s, d]).matmul(w.transpose()).reshape([
-                    b,
-                    s,
-                    self.embed.weight.dims()[0],
-                ])
+                let h = h.reshape([b * s, d]);
+                cpu::matmul_transposed(&h, &w)
+                    .unwrap_or_else(|| h.matmul(w.transpose()))
+                    .reshape([b, s, self.embed.weight.dims()[0]])
             }
         }
     }
@@ -589,8 +628,22 @@ impl Llama {
     /// As [`Llama::forward`].
     pub fn next_token_log_probs(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
         let [b, s] = tokens.dims();
-        let logits = self.forward(tokens.clone()).narrow(1, 0, s - 1);
-        let lp = log_softmax(logits, 2);
+        let logits = self.forward(tokens.clone());
+        let v = logits.dims()[2];
+        // On the CPU kernels: each row's log-sum-exp, without the log-softmax matrix.
+        if let Ok(ids) = tokens.to_data().convert::<i64>().try_into_vec::<i64>() {
+            let picks: Vec<(usize, u32)> = (0..b)
+                .flat_map(|bi| (bi * s..bi * s + s - 1).map(|r| (r, ids[r + 1] as u32)))
+                .collect();
+            let flat = logits.clone().reshape([b * s, v]);
+            if let Some(got) = cpu::log_softmax_pick(&flat, &picks) {
+                return Tensor::from_data(
+                    burn::tensor::TensorData::new(got, [b, s - 1]),
+                    &tokens.device(),
+                );
+            }
+        }
+        let lp = log_softmax(logits.narrow(1, 0, s - 1), 2);
         let next = tokens.narrow(1, 1, s - 1).reshape([b, s - 1, 1]);
         lp.gather(2, next).reshape([b, s - 1])
     }

@@ -18,6 +18,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 use labor_template::Document;
 
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::model::{KvCache, Llama};
 use crate::tokenizer::{Encoded, TextTokenizer};
@@ -248,7 +249,13 @@ impl<'a> Scorer<'a> {
             .reshape([b * t, d])
             .select(0, self.ints(&rows, [1, m]).reshape([m]))
             .reshape([1, m, d]);
-        let lp = log_softmax(self.model.head(picked), 2);
+        let logits = self.model.head(picked);
+        let v = logits.dims()[2];
+        let picks: Vec<(usize, u32)> = next.iter().enumerate().map(|(r, t)| (r, *t)).collect();
+        if let Some(got) = cpu::log_softmax_pick(&logits.clone().reshape([m, v]), &picks) {
+            return Ok(got);
+        }
+        let lp = log_softmax(logits, 2);
         let got = lp.gather(2, self.ints(&next, [1, m]).reshape([1, m, 1]));
         Self::read(got.reshape([m]))
     }
@@ -444,19 +451,28 @@ impl<'a> Scorer<'a> {
                     .reshape([1, k, d]),
             );
         }
-        let lp = log_softmax(self.model.head(Tensor::cat(heads, 1)), 2);
-        let [_, r, v] = lp.dims();
+        let logits = self.model.head(Tensor::cat(heads, 1));
+        let [_, r, v] = logits.dims();
         // One edge per node: log P(node's token | its parent's row).
-        let flat: Vec<u32> = (0..n)
+        let picks: Vec<(usize, u32)> = (0..n)
             .map(|i| {
-                let row = trie.parent[i].and_then(|p| row_of[p]).unwrap_or(0);
-                (row * v) as u32 + trie.tokens[i]
+                (
+                    trie.parent[i].and_then(|p| row_of[p]).unwrap_or(0),
+                    trie.tokens[i],
+                )
             })
             .collect();
-        let edge = Self::read(
-            lp.reshape([r * v])
-                .select(0, self.ints(&flat, [1, n]).reshape([n])),
-        )?;
+        let edge = match cpu::log_softmax_pick(&logits.clone().reshape([r, v]), &picks) {
+            Some(edge) => edge,
+            None => {
+                let flat: Vec<u32> = picks.iter().map(|(row, t)| (row * v) as u32 + t).collect();
+                Self::read(
+                    log_softmax(logits, 2)
+                        .reshape([r * v])
+                        .select(0, self.ints(&flat, [1, n]).reshape([n])),
+                )?
+            }
+        };
         Ok(Distribution {
             log_probs: trie
                 .paths
