@@ -84,8 +84,96 @@ pub(crate) fn sgemm(
         }
         return true;
     }
-    with_buffers(|ap, bp| product(m, n, k, a, b, c, ldc, parallel, ap, bp));
+    with_buffers(|ap, bp| product(m, a, Right::Strided(b, n, k), c, ldc, parallel, ap, bp));
     true
+}
+
+/// A right operand packed once (a weight used by many products), in the order [`sgemm`] reads
+/// it: for each block of the shared dimension, for each block of `NC` columns, its panels.
+#[derive(Debug)]
+pub(crate) struct Packed {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+    /// Start of each block in `data`, in product order.
+    starts: Vec<usize>,
+}
+
+impl Packed {
+    /// Packs `b` (`k × n`); `None` where [`available`] is false.
+    ///
+    /// # Panics
+    /// If `b` is too short for the sizes.
+    pub(crate) fn new(b: View<'_>, k: usize, n: usize) -> Option<Self> {
+        if !available() {
+            return None;
+        }
+        assert!(b.fits(k, n), "gemm operand too short");
+        let kb = k.div_ceil(k.div_ceil(KC)).max(1);
+        let mut starts = Vec::new();
+        let mut len = 0;
+        for pc in (0..k).step_by(kb) {
+            for jc in (0..n).step_by(NC) {
+                starts.push(len);
+                len += NC.min(n - jc).div_ceil(NR) * NR * kb.min(k - pc);
+            }
+        }
+        let mut data = vec![0.0f32; len];
+        let mut at = 0;
+        for pc in (0..k).step_by(kb) {
+            for jc in (0..n).step_by(NC) {
+                let (kc, nc) = (kb.min(k - pc), NC.min(n - jc));
+                let size = nc.div_ceil(NR) * NR * kc;
+                pack_b_into(b, pc, kc, jc, nc, &mut data[at..at + size], true);
+                at += size;
+            }
+        }
+        Some(Self { k, n, data, starts })
+    }
+
+    /// Size of the packed values, in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<f32>()
+    }
+}
+
+/// `C = A · B` with `B` packed beforehand; `A` is `m × k` for the `k × n` of `b`.
+///
+/// # Panics
+/// As [`sgemm`].
+pub(crate) fn sgemm_packed(
+    m: usize,
+    a: View<'_>,
+    b: &Packed,
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+) {
+    let (n, k) = (b.n, b.k);
+    assert!(a.fits(m, k), "gemm operand too short");
+    assert!(
+        m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
+        "gemm output too short"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            c[i * ldc..i * ldc + n].fill(0.0);
+        }
+        return;
+    }
+    with_buffers(|ap, bp| product(m, a, Right::Packed(b), c, ldc, parallel, ap, bp));
+}
+
+/// The right operand of a product.
+#[derive(Clone, Copy)]
+enum Right<'a> {
+    /// A strided `k × n` matrix (with `n`, `k`), packed block by block as the product goes.
+    Strided(View<'a>, usize, usize),
+    /// Packed beforehand.
+    Packed(&'a Packed),
 }
 
 thread_local! {
@@ -105,29 +193,36 @@ fn with_buffers<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
     })
 }
 
-/// The body of [`sgemm`], with packing buffers.
+/// The body of [`sgemm`] and [`sgemm_packed`] (`k >= 1`), with packing buffers.
 #[allow(clippy::too_many_arguments)]
 fn product(
     m: usize,
-    n: usize,
-    k: usize,
     a: View<'_>,
-    b: View<'_>,
+    b: Right<'_>,
     c: &mut [f32],
     ldc: usize,
     parallel: bool,
     ap: &mut Vec<f32>,
     bp: &mut Vec<f32>,
 ) {
+    let (n, k) = match b {
+        Right::Strided(_, n, k) => (n, k),
+        Right::Packed(p) => (p.n, p.k),
+    };
     let out = OutPtr(c.as_mut_ptr());
     // Equal blocks of the shared dimension (576 = 2 × 288 rather than 256 + 256 + 64).
     let kb = k.div_ceil(k.div_ceil(KC));
+    let mut block = 0;
     for pc in (0..k).step_by(kb) {
         let kc = kb.min(k - pc);
         let ap = pack_a(a, m, pc, kc, ap, parallel);
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
-            let bp = pack_b(b, pc, kc, jc, nc, bp, parallel);
+            let bp: &[f32] = match b {
+                Right::Strided(b, _, _) => pack_b(b, pc, kc, jc, nc, bp, parallel),
+                Right::Packed(p) => &p.data[p.starts[block]..],
+            };
+            block += 1;
             // Tasks of about `MC` rows and `NT` columns, of near-equal sizes.
             let row_tasks = m.div_ceil(MC);
             let mt = MR * m.div_ceil(MR).div_ceil(row_tasks);
@@ -213,8 +308,22 @@ fn pack_b<'b>(
     bp: &'b mut Vec<f32>,
     parallel: bool,
 ) -> &'b [f32] {
+    let bp = scratch(bp, nc.div_ceil(NR) * NR * kc);
+    pack_b_into(b, pc, kc, jc, nc, bp, parallel);
+    bp
+}
+
+/// [`pack_b`] into `bp`, which holds exactly the panels.
+fn pack_b_into(
+    b: View<'_>,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    bp: &mut [f32],
+    parallel: bool,
+) {
     let panels = nc.div_ceil(NR);
-    let bp = scratch(bp, panels * NR * kc);
     let fill = |(p, dst): (usize, &mut [f32])| {
         let cols = NR.min(nc - p * NR);
         let col0 = jc + p * NR;
@@ -237,7 +346,6 @@ fn pack_b<'b>(
     } else {
         bp.chunks_mut(NR * kc).enumerate().for_each(fill);
     }
-    bp
 }
 
 /// The output matrix, shared by the parallel tasks, each writing its own tiles.
@@ -424,6 +532,15 @@ mod tests {
                 let ldc = n + 3;
                 let mut c = vec![f32::NAN; m * ldc];
                 assert!(sgemm([m, n, k], a, b, &mut c, ldc, m % 2 == 1));
+                // The same product with `b` packed beforehand gives the same bits.
+                let packed = Packed::new(b, k, n).expect("AVX2");
+                let mut again = vec![f32::NAN; m * ldc];
+                sgemm_packed(m, a, &packed, &mut again, ldc, m % 2 == 0);
+                assert!(
+                    c.iter()
+                        .zip(&again)
+                        .all(|(x, y)| x.to_bits() == y.to_bits())
+                );
                 let want = naive(m, n, k, a, b);
                 for i in 0..m {
                     for j in 0..n {

@@ -17,11 +17,11 @@ mod attention;
 mod gemm;
 
 use std::cell::Cell;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Bool, DType, Tensor, TensorData};
+use burn::tensor::{Bool, Bytes, DType, Tensor, TensorData};
 
 /// Whether the kernels of this module run: the CPU has AVX2 and FMA, and `LABOR_CPU_KERNELS`
 /// is not `0`.
@@ -100,7 +100,89 @@ fn project(x: &Tensor<3>, w: &Tensor<2>) -> Option<Vec<f32>> {
         rs: ws[0],
         cs: ws[1],
     };
-    gemm::sgemm([m, n, k], x_flat, w_view, &mut out, n, true).then_some(out)
+    times(x_flat, &wf, w_view, [m, n, k], &mut out)?;
+    Some(out)
+}
+
+/// `out ← a · w` (`[m, n, k]`), with `w` (the view `w_view` of the weight `wf`) packed once and
+/// kept while it lives, within the budget of [`packed_weight`].
+fn times(
+    a: gemm::View<'_>,
+    wf: &FlexTensor,
+    w_view: gemm::View<'_>,
+    [m, n, k]: [usize; 3],
+    out: &mut [f32],
+) -> Option<()> {
+    match packed_weight(wf, w_view, k, n) {
+        Some(p) => {
+            gemm::sgemm_packed(m, a, &p, out, n, true);
+            Some(())
+        }
+        None => gemm::sgemm([m, n, k], a, w_view, out, n, true).then_some(()),
+    }
+}
+
+/// A weight packed for the matrix product, with the storage it was packed from (held weakly:
+/// the entry goes when the weight does) and the view of it.
+struct PackedEntry {
+    storage: Weak<Bytes>,
+    view: (usize, usize, usize, usize, usize),
+    packed: Arc<gemm::Packed>,
+}
+
+/// Packed weights of the models in use.
+static PACKED: Mutex<Vec<PackedEntry>> = Mutex::new(Vec::new());
+
+/// Most bytes of packed weights kept: `LABOR_PACKED_WEIGHTS_MB` (default 2048; 0 packs every
+/// product's weight anew, as burn does).
+fn packed_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::env::var("LABOR_PACKED_WEIGHTS_MB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(2048)
+            << 20
+    })
+}
+
+/// The packed form of the weight `w` (`k × n`, the view `view` of the tensor `f`): from the
+/// cache, or packed now and kept if the budget allows. A weight is packed once, however many
+/// products use it (the scorer runs each weight hundreds of times); entries whose weight was
+/// dropped are removed on the way.
+fn packed_weight(
+    f: &FlexTensor,
+    view: gemm::View<'_>,
+    k: usize,
+    n: usize,
+) -> Option<Arc<gemm::Packed>> {
+    let budget = packed_budget();
+    if budget == 0 {
+        return None;
+    }
+    let storage = Arc::downgrade(&f.data_arc());
+    let key = (f.layout().start_offset(), view.rs, view.cs, k, n);
+    let mut cache = PACKED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache.retain(|e| e.storage.strong_count() > 0);
+    if let Some(e) = cache
+        .iter()
+        .find(|e| Weak::ptr_eq(&e.storage, &storage) && e.view == key)
+    {
+        return Some(Arc::clone(&e.packed));
+    }
+    let used: usize = cache.iter().map(|e| e.packed.bytes()).sum();
+    if used + k * n * std::mem::size_of::<f32>() > budget {
+        return None;
+    }
+    let packed = Arc::new(gemm::Packed::new(view, k, n)?);
+    cache.push(PackedEntry {
+        storage,
+        view: key,
+        packed: Arc::clone(&packed),
+    });
+    Some(packed)
 }
 
 /// `h · eᵀ` for the tied output head (`e`: the embeddings, `[vocab, d]`).
@@ -116,23 +198,17 @@ pub(crate) fn matmul_transposed(h: &Tensor<2>, e: &Tensor<2>) -> Option<Tensor<2
     let (hd, hs) = strided::<2>(&hf);
     let (ed, es) = strided::<2>(&ef);
     let mut out = vec![0.0f32; m * n];
-    gemm::sgemm(
-        [m, n, k],
-        gemm::View {
-            data: hd,
-            rs: hs[0],
-            cs: hs[1],
-        },
-        gemm::View {
-            data: ed,
-            rs: es[1],
-            cs: es[0],
-        },
-        &mut out,
-        n,
-        true,
-    )
-    .then_some(())?;
+    let a = gemm::View {
+        data: hd,
+        rs: hs[0],
+        cs: hs[1],
+    };
+    let w_view = gemm::View {
+        data: ed,
+        rs: es[1],
+        cs: es[0],
+    };
+    times(a, &ef, w_view, [m, n, k], &mut out)?;
     Some(Tensor::from_data(TensorData::new(out, [m, n]), &h.device()))
 }
 
