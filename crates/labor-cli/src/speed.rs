@@ -34,7 +34,8 @@ pub struct SpeedArgs {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Backend: flex (the CPU default), ndarray (CPU, `ndarray` feature), wgpu (GPU through
+    /// Backend: flex (the CPU default, with labor-model's CPU kernels unless
+    /// `LABOR_CPU_KERNELS=0`), ndarray (CPU, `ndarray` feature), wgpu (GPU through
     /// Vulkan/Metal/DX12, `wgpu` feature) or cuda (NVIDIA GPU, `cuda` feature).
     #[arg(long, default_value = "flex")]
     backend: String,
@@ -114,6 +115,7 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
         "model": a.model.display().to_string(),
         "threads": std::thread::available_parallelism().map_or(1, usize::from),
         "backend": a.backend,
+        "cpu_kernels": a.backend == "flex" && labor_model::cpu_kernels(),
     });
     match a.mode.as_str() {
         "forward" => {

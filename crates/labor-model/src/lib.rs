@@ -55,3 +55,9 @@ pub use scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use seq::{HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs};
 pub use tokenizer::{Encoded, TextTokenizer};
 pub use train::{TrainEvent, TrainOptions, TrainSummary};
+
+/// Whether the crate's own CPU kernels run for inference on the flex device: the CPU has AVX2
+/// and FMA, and `LABOR_CPU_KERNELS` is not `0` (see the crate documentation).
+pub fn cpu_kernels() -> bool {
+    cpu::enabled()
+}
