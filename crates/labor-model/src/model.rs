@@ -76,11 +76,15 @@ pub(crate) fn linear_weight(
 /// - x: `[batch, seq, in]`
 /// - output: `[batch, seq, out]`
 fn linear(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
-    let plain = layer.bias.is_none() && layer.weight.adapter().is_none();
-    plain
+    plain(layer)
         .then(|| cpu::linear(&x, &layer.weight.val()))
         .flatten()
         .unwrap_or_else(|| layer.forward(x))
+}
+
+/// Whether `layer` is a bare product (no bias, no adapter), which the CPU kernels can run.
+fn plain(layer: &Linear) -> bool {
+    layer.bias.is_none() && layer.weight.adapter().is_none()
 }
 
 /// Rotary tables of the positions of one forward pass.
@@ -242,15 +246,12 @@ impl Attention {
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let split = |t: Tensor<3>, heads| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
         // Projection and rotation in one pass on the CPU kernels.
-        let rotated = |layer: &Linear, heads| {
-            let plain = layer.bias.is_none() && layer.weight.adapter().is_none();
-            match plain
-                .then(|| cpu::linear_rope(&x, &layer.weight.val(), &rope.host))
-                .flatten()
-            {
-                Some(t) => split(t, heads),
-                None => apply_rope(split(layer.forward(x.clone()), heads), &rope.cos, &rope.sin),
-            }
+        let rotated = |layer: &Linear, heads| match plain(layer)
+            .then(|| cpu::linear_rope(&x, &layer.weight.val(), &rope.host))
+            .flatten()
+        {
+            Some(t) => split(t, heads),
+            None => apply_rope(split(layer.forward(x.clone()), heads), &rope.cos, &rope.sin),
         };
         let q = rotated(&self.wq, h);
         let k = rotated(&self.wk, kvh);
@@ -631,7 +632,10 @@ impl Llama {
         let logits = self.forward(tokens.clone());
         let v = logits.dims()[2];
         // On the CPU kernels: each row's log-sum-exp, without the log-softmax matrix.
-        if let Ok(ids) = tokens.to_data().convert::<i64>().try_into_vec::<i64>() {
+        let ids = cpu::on_host(&logits)
+            .then(|| tokens.to_data().convert::<i64>().try_into_vec::<i64>().ok())
+            .flatten();
+        if let Some(ids) = ids {
             let picks: Vec<(usize, u32)> = (0..b)
                 .flat_map(|bi| (bi * s..bi * s + s - 1).map(|r| (r, ids[r + 1] as u32)))
                 .collect();

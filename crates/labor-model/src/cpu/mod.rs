@@ -1,14 +1,16 @@
 //! Kernels of our own for inference on burn's CPU backend (flex).
 //!
-//! burn-flex runs the model correctly but leaves speed on the table around its matrix products:
-//! its attention computes and exponentiates the hidden half of every causal score matrix with a
-//! scalar `exp`, and its matrix product (the `gemm` crate) reaches about 55% of this machine's
-//! peak. For tensors that live on the flex device without autodiff, the model's linear layers
-//! and attention run here instead: a blocked AVX2/FMA matrix product ([`gemm`]) and an attention
-//! that skips hidden keys ([`attention`]). They read burn's buffers in place (no copy on the way
-//! in) and hand their results back as new flex tensors. Everything else (autodiff, GPU backends,
-//! CPUs without AVX2/FMA) takes burn's own operations, which give the same numbers up to
-//! rounding; `tests/cpu_kernels.rs` compares the two.
+//! burn-flex runs the model correctly but spends about as much time around its matrix products
+//! as in them: its attention computes and exponentiates the hidden half of every causal score
+//! matrix with a scalar `exp`, RoPE, SiLU and the log-softmax are chains of separate passes, and
+//! every product packs its weight again. For tensors that live on the flex device without
+//! autodiff, the model's products, attention and those element-wise steps run here instead: a
+//! blocked AVX2/FMA matrix product with weights packed once ([`gemm`]), an attention that skips
+//! hidden keys ([`attention`]), and fused element-wise passes. They read burn's buffers in place
+//! (no copy on the way in) and hand their results back as new flex tensors. Everything else
+//! (autodiff, GPU backends, CPUs without AVX2/FMA) takes burn's own operations, which give the
+//! same numbers up to rounding; `tests::kernels_agree_with_burn_on_a_whole_model` compares the
+//! two.
 //!
 //! `LABOR_CPU_KERNELS=0` turns these kernels off (burn's operations everywhere), for
 //! comparisons.
@@ -54,6 +56,11 @@ fn host<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     }
     let f = t.clone().try_into_primitive::<Flex>().ok()?;
     (f.dtype() == DType::F32 && f.layout().has_positive_strides()).then_some(f)
+}
+
+/// Whether the kernels apply to `t` (an `f32` tensor on the flex device without autodiff).
+pub(crate) fn on_host<const D: usize>(t: &Tensor<D>) -> bool {
+    host(t).is_some()
 }
 
 /// The storage of `f` from its first element, and its strides.
@@ -228,10 +235,7 @@ pub(crate) fn attention(
 ) -> Option<Tensor<3>> {
     let (qf, kf, vf) = (host(q)?, host(k)?, host(v)?);
     let mf = match mask {
-        Some(m) => {
-            let f = m.clone().try_into_primitive::<Flex>().ok()?;
-            Some(f)
-        }
+        Some(m) => Some(m.clone().try_into_primitive::<Flex>().ok()?),
         None => None,
     };
     let [b, h, s, d] = q.dims();
@@ -245,12 +249,14 @@ pub(crate) fn attention(
     }
     let mask = match &mf {
         Some(f) => {
-            if !f.layout().has_positive_strides() {
+            // One byte per entry (burn-flex's native and u8 boolean stores).
+            let bytes = matches!(f.dtype(), DType::Bool(_)) && f.dtype().size() == 1;
+            if !bytes || !f.layout().has_positive_strides() {
                 return None;
             }
             let layout = f.layout();
             let st = layout.strides();
-            let batch = if f.layout().shape()[0] == 1 {
+            let batch = if layout.shape()[0] == 1 {
                 0
             } else {
                 st[0] as usize
