@@ -37,7 +37,6 @@ use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use labor_data::{Panel, SeededRng};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
@@ -316,13 +315,9 @@ fn batch(examples: &[&Example], device: &Device) -> (Tensor<2, Int>, Tensor<2>, 
 
 /// `Σ mask · (-log P(next token))` over a batch, as a one-element tensor.
 fn loss_sum(model: &Llama, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<1> {
-    let [b, len] = ids.dims();
-    let logits = model.forward(ids.clone()).narrow(1, 0, len - 1);
-    let lp = log_softmax(logits, 2);
-    let next = ids.narrow(1, 1, len - 1).reshape([b, len - 1, 1]);
-    (lp.gather(2, next).reshape([b, len - 1]) * mask)
-        .sum()
-        .neg()
+    // Under autodiff this is log-softmax and gather; for validation on the CPU it takes the
+    // kernels that never write the log-softmax matrix.
+    (model.next_token_log_probs(ids) * mask).sum().neg()
 }
 
 fn scalar(t: Tensor<1>) -> Result<f64> {
