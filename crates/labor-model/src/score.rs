@@ -249,15 +249,28 @@ impl<'a> Scorer<'a> {
             .reshape([b * t, d])
             .select(0, self.ints(&rows, [1, m]).reshape([m]))
             .reshape([1, m, d]);
-        let logits = self.model.head(picked);
-        let v = logits.dims()[2];
         let picks: Vec<(usize, u32)> = next.iter().enumerate().map(|(r, t)| (r, *t)).collect();
-        if let Some(got) = cpu::log_softmax_pick(&logits.clone().reshape([m, v]), &picks) {
+        self.picked_log_probs(self.model.head(picked), &picks)
+    }
+
+    /// `log softmax(logits[0, row])[token]` for every `(row, token)` of `picks`: on the CPU
+    /// kernels from each row's log-sum-exp, elsewhere from burn's log-softmax.
+    ///
+    /// # Shapes
+    /// - logits: `[1, rows, vocab]`
+    fn picked_log_probs(&self, logits: Tensor<3>, picks: &[(usize, u32)]) -> Result<Vec<f32>> {
+        let [_, r, v] = logits.dims();
+        let logits = logits.reshape([r, v]);
+        if let Some(got) = cpu::log_softmax_pick(&logits, picks) {
             return Ok(got);
         }
-        let lp = log_softmax(logits, 2);
-        let got = lp.gather(2, self.ints(&next, [1, m]).reshape([1, m, 1]));
-        Self::read(got.reshape([m]))
+        let n = picks.len();
+        let flat: Vec<u32> = picks.iter().map(|(row, t)| (row * v) as u32 + t).collect();
+        Self::read(
+            log_softmax(logits, 1)
+                .reshape([r * v])
+                .select(0, self.ints(&flat, [1, n]).reshape([n])),
+        )
     }
 
     /// `log P(continuation | prompt)` of every target of `doc`, in target order.
@@ -452,7 +465,6 @@ impl<'a> Scorer<'a> {
             );
         }
         let logits = self.model.head(Tensor::cat(heads, 1));
-        let [_, r, v] = logits.dims();
         // One edge per node: log P(node's token | its parent's row).
         let picks: Vec<(usize, u32)> = (0..n)
             .map(|i| {
@@ -462,17 +474,7 @@ impl<'a> Scorer<'a> {
                 )
             })
             .collect();
-        let edge = match cpu::log_softmax_pick(&logits.clone().reshape([r, v]), &picks) {
-            Some(edge) => edge,
-            None => {
-                let flat: Vec<u32> = picks.iter().map(|(row, t)| (row * v) as u32 + t).collect();
-                Self::read(
-                    log_softmax(logits, 2)
-                        .reshape([r * v])
-                        .select(0, self.ints(&flat, [1, n]).reshape([n])),
-                )?
-            }
-        };
+        let edge = self.picked_log_probs(logits, &picks)?;
         Ok(Distribution {
             log_probs: trie
                 .paths

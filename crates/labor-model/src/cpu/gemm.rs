@@ -52,8 +52,9 @@ pub(crate) fn available() -> bool {
     }
 }
 
-/// `C = A · B` for sizes `[m, n, k]`, with `A` of `m × k`, `B` of `k × n` and `C` row-major with row stride `ldc`
-/// (overwritten). With `parallel`, tiles of `C` are spread over rayon's threads.
+/// `C = A · B` for sizes `[m, n, k]`, with `A` of `m × k`, `B` of `k × n` and `C` row-major
+/// with row stride `ldc` (overwritten). With `parallel`, tiles of `C` are spread over rayon's
+/// threads.
 ///
 /// Returns `false`, leaving `C` untouched, where [`available`] is false.
 ///
@@ -70,21 +71,8 @@ pub(crate) fn sgemm(
     if !available() {
         return false;
     }
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands too short");
-    assert!(
-        m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
-        "gemm output too short"
-    );
-    if m == 0 || n == 0 {
-        return true;
-    }
-    if k == 0 {
-        for i in 0..m {
-            c[i * ldc..i * ldc + n].fill(0.0);
-        }
-        return true;
-    }
-    with_buffers(|ap, bp| product(m, a, Right::Strided(b, n, k), c, ldc, parallel, ap, bp));
+    assert!(b.fits(k, n), "gemm operand too short");
+    product(m, a, Right::Strided(b, n, k), c, ldc, parallel);
     true
 }
 
@@ -109,23 +97,15 @@ impl Packed {
             return None;
         }
         assert!(b.fits(k, n), "gemm operand too short");
-        let kb = k.div_ceil(k.div_ceil(KC)).max(1);
-        let mut starts = Vec::new();
-        let mut len = 0;
+        let (mut data, mut starts) = (Vec::new(), Vec::new());
+        let kb = k_block(k);
         for pc in (0..k).step_by(kb) {
             for jc in (0..n).step_by(NC) {
-                starts.push(len);
-                len += NC.min(n - jc).div_ceil(NR) * NR * kb.min(k - pc);
-            }
-        }
-        let mut data = vec![0.0f32; len];
-        let mut at = 0;
-        for pc in (0..k).step_by(kb) {
-            for jc in (0..n).step_by(NC) {
+                let at = data.len();
+                starts.push(at);
                 let (kc, nc) = (kb.min(k - pc), NC.min(n - jc));
-                let size = nc.div_ceil(NR) * NR * kc;
-                pack_b_into(b, pc, kc, jc, nc, &mut data[at..at + size], true);
-                at += size;
+                data.resize(at + nc.div_ceil(NR) * NR * kc, 0.0);
+                pack::<NR>(b, [pc, kc, jc, nc], &mut data[at..], true);
             }
         }
         Some(Self { k, n, data, starts })
@@ -149,7 +129,44 @@ pub(crate) fn sgemm_packed(
     ldc: usize,
     parallel: bool,
 ) {
-    let (n, k) = (b.n, b.k);
+    product(m, a, Right::Packed(b), c, ldc, parallel);
+}
+
+/// The right operand of a product.
+#[derive(Clone, Copy)]
+enum Right<'a> {
+    /// A strided `k × n` matrix (with `n`, `k`), packed block by block as the product goes.
+    Strided(View<'a>, usize, usize),
+    /// Packed beforehand.
+    Packed(&'a Packed),
+}
+
+impl Right<'_> {
+    /// `(n, k)`: columns and rows.
+    fn dims(&self) -> (usize, usize) {
+        match *self {
+            Right::Strided(_, n, k) => (n, k),
+            Right::Packed(p) => (p.n, p.k),
+        }
+    }
+}
+
+/// Length of the blocks of the shared dimension: equal blocks of at most `KC` (576 = 2 × 288
+/// rather than 256 + 256 + 64).
+fn k_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC).max(1)).max(1)
+}
+
+thread_local! {
+    /// Packing buffers, kept between calls (allocating them anew costs page faults each time).
+    static BUFFERS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The body of [`sgemm`] and [`sgemm_packed`] (the CPU checked): size checks, the empty cases,
+/// then the blocked product with this thread's packing buffers (fresh ones if they are in use:
+/// rayon may run another product on a thread that waits inside one).
+fn product(m: usize, a: View<'_>, b: Right<'_>, c: &mut [f32], ldc: usize, parallel: bool) {
+    let (n, k) = b.dims();
     assert!(a.fits(m, k), "gemm operand too short");
     assert!(
         m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(),
@@ -164,38 +181,18 @@ pub(crate) fn sgemm_packed(
         }
         return;
     }
-    with_buffers(|ap, bp| product(m, a, Right::Packed(b), c, ldc, parallel, ap, bp));
-}
-
-/// The right operand of a product.
-#[derive(Clone, Copy)]
-enum Right<'a> {
-    /// A strided `k × n` matrix (with `n`, `k`), packed block by block as the product goes.
-    Strided(View<'a>, usize, usize),
-    /// Packed beforehand.
-    Packed(&'a Packed),
-}
-
-thread_local! {
-    /// Packing buffers, kept between calls (allocating them anew costs page faults each time).
-    static BUFFERS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// Runs `f` with this thread's packing buffers (fresh ones if they are in use: rayon may run
-/// another product on a thread that waits inside one).
-fn with_buffers<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
     BUFFERS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut bufs) => {
             let (ap, bp) = &mut *bufs;
-            f(ap, bp)
+            blocked(m, a, b, c, ldc, parallel, ap, bp)
         }
-        Err(_) => f(&mut Vec::new(), &mut Vec::new()),
+        Err(_) => blocked(m, a, b, c, ldc, parallel, &mut Vec::new(), &mut Vec::new()),
     })
 }
 
-/// The body of [`sgemm`] and [`sgemm_packed`] (`k >= 1`), with packing buffers.
+/// The blocked product (`m, n, k >= 1`, sizes checked).
 #[allow(clippy::too_many_arguments)]
-fn product(
+fn blocked(
     m: usize,
     a: View<'_>,
     b: Right<'_>,
@@ -205,21 +202,28 @@ fn product(
     ap: &mut Vec<f32>,
     bp: &mut Vec<f32>,
 ) {
-    let (n, k) = match b {
-        Right::Strided(_, n, k) => (n, k),
-        Right::Packed(p) => (p.n, p.k),
-    };
+    let (n, k) = b.dims();
     let out = OutPtr(c.as_mut_ptr());
-    // Equal blocks of the shared dimension (576 = 2 × 288 rather than 256 + 256 + 64).
-    let kb = k.div_ceil(k.div_ceil(KC));
+    // The rows of `A` are the columns of `Aᵀ`, packed like those of `B`.
+    let at = View {
+        data: a.data,
+        rs: a.cs,
+        cs: a.rs,
+    };
+    let kb = k_block(k);
     let mut block = 0;
     for pc in (0..k).step_by(kb) {
         let kc = kb.min(k - pc);
-        let ap = pack_a(a, m, pc, kc, ap, parallel);
+        let ap = scratch(ap, m.div_ceil(MR) * MR * kc);
+        pack::<MR>(at, [pc, kc, 0, m], ap, parallel);
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             let bp: &[f32] = match b {
-                Right::Strided(b, _, _) => pack_b(b, pc, kc, jc, nc, bp, parallel),
+                Right::Strided(b, _, _) => {
+                    let bp = scratch(bp, nc.div_ceil(NR) * NR * kc);
+                    pack::<NR>(b, [pc, kc, jc, nc], bp, parallel);
+                    bp
+                }
                 Right::Packed(p) => &p.data[p.starts[block]..],
             };
             block += 1;
@@ -269,82 +273,38 @@ fn scratch(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buf[..len]
 }
 
-/// Packs rows `0..m`, columns `pc..pc + kc` of `a` into panels of `MR` rows: panel `p`, step
-/// `s`, row `r` at `(p * kc + s) * MR + r`.
-fn pack_a<'b>(
-    a: View<'_>,
-    m: usize,
-    pc: usize,
-    kc: usize,
-    ap: &'b mut Vec<f32>,
-    parallel: bool,
-) -> &'b [f32] {
-    let panels = m.div_ceil(MR);
-    let ap = scratch(ap, panels * MR * kc);
-    let fill = |(p, dst): (usize, &mut [f32])| {
-        for r in 0..MR.min(m - p * MR) {
-            let row = (p * MR + r) * a.rs + pc * a.cs;
-            for s in 0..kc {
-                dst[s * MR + r] = a.data[row + s * a.cs];
-            }
-        }
-    };
-    if parallel && panels > 8 {
-        ap.par_chunks_mut(MR * kc).enumerate().for_each(fill);
-    } else {
-        ap.chunks_mut(MR * kc).enumerate().for_each(fill);
-    }
-    ap
-}
-
-/// Packs rows `pc..pc + kc`, columns `jc..jc + nc` of `b` into panels of `NR` columns: panel
-/// `p`, step `s`, column `c` at `(p * kc + s) * NR + c`.
-fn pack_b<'b>(
-    b: View<'_>,
-    pc: usize,
-    kc: usize,
-    jc: usize,
-    nc: usize,
-    bp: &'b mut Vec<f32>,
-    parallel: bool,
-) -> &'b [f32] {
-    let bp = scratch(bp, nc.div_ceil(NR) * NR * kc);
-    pack_b_into(b, pc, kc, jc, nc, bp, parallel);
-    bp
-}
-
-/// [`pack_b`] into `bp`, which holds exactly the panels.
-fn pack_b_into(
-    b: View<'_>,
-    pc: usize,
-    kc: usize,
-    jc: usize,
-    nc: usize,
-    bp: &mut [f32],
+/// Packs rows `pc..pc + kc`, columns `jc..jc + nc` of `x` into panels of `W` columns: panel
+/// `p`, step `s`, column `c` at `(p * kc + s) * W + c`. `dst` starts with those panels; the
+/// padding columns of the last one are left as they are.
+fn pack<const W: usize>(
+    x: View<'_>,
+    [pc, kc, jc, nc]: [usize; 4],
+    dst: &mut [f32],
     parallel: bool,
 ) {
-    let panels = nc.div_ceil(NR);
+    let panels = nc.div_ceil(W);
     let fill = |(p, dst): (usize, &mut [f32])| {
-        let cols = NR.min(nc - p * NR);
-        let col0 = jc + p * NR;
-        if b.cs == 1 {
+        let cols = W.min(nc - p * W);
+        let col0 = jc + p * W;
+        if x.cs == 1 {
             for s in 0..kc {
-                let src = (pc + s) * b.rs + col0;
-                dst[s * NR..s * NR + cols].copy_from_slice(&b.data[src..src + cols]);
+                let src = (pc + s) * x.rs + col0;
+                dst[s * W..s * W + cols].copy_from_slice(&x.data[src..src + cols]);
             }
         } else {
             for c in 0..cols {
-                let col = (col0 + c) * b.cs + pc * b.rs;
+                let col = (col0 + c) * x.cs + pc * x.rs;
                 for s in 0..kc {
-                    dst[s * NR + c] = b.data[col + s * b.rs];
+                    dst[s * W + c] = x.data[col + s * x.rs];
                 }
             }
         }
     };
+    let dst = &mut dst[..panels * W * kc];
     if parallel && panels > 8 {
-        bp.par_chunks_mut(NR * kc).enumerate().for_each(fill);
+        dst.par_chunks_mut(W * kc).enumerate().for_each(fill);
     } else {
-        bp.chunks_mut(NR * kc).enumerate().for_each(fill);
+        dst.chunks_mut(W * kc).enumerate().for_each(fill);
     }
 }
 
