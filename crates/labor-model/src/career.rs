@@ -162,6 +162,28 @@ fn sinusoidal_table(len: usize, d: usize, device: &Device) -> Tensor<2> {
     Tensor::<1>::from_floats(sinusoidal_positions(len, d).as_slice(), device).reshape([len, d])
 }
 
+/// A linear layer, its product on the CPU kernels where they apply (the bias added after).
+///
+/// # Shapes
+/// - x: `[batch, len, in]`
+/// - output: `[batch, len, out]`
+fn affine(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
+    if layer.weight.adapter().is_none()
+        && let Some(y) = crate::cpu::linear(&x, &layer.weight.val())
+    {
+        return match &layer.bias {
+            Some(b) => y + b.val().unsqueeze(),
+            None => y,
+        };
+    }
+    layer.forward(x)
+}
+
+/// Dropout on the CPU kernels where they apply, burn's elsewhere.
+fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    crate::cpu::dropout(layer, &x).unwrap_or_else(|| layer.forward(x))
+}
+
 /// One pre-LayerNorm transformer block.
 #[derive(Module, Debug)]
 pub struct CareerLayer {
@@ -195,22 +217,29 @@ impl CareerLayer {
         let (h, hd) = (self.n_heads, d / self.n_heads);
         let y = self.attn_norm.forward(x.clone());
         let split = |z: Tensor<3>| z.reshape([b, t, h, hd]).swap_dims(1, 2);
-        let q = split(self.q.forward(y.clone()).mul_scalar((hd as f64).powf(-0.5)));
-        let k = split(self.k.forward(y.clone()));
-        let v = split(self.v.forward(y));
-        let scores = q.matmul(k.swap_dims(2, 3));
-        let scores = scores.mask_fill(
-            mask.clone()
-                .unsqueeze_dims::<4>(&[0, 1])
-                .expand([b, h, t, t]),
-            f32::NEG_INFINITY,
+        let q = split(affine(&self.q, y.clone()));
+        let k = split(affine(&self.k, y.clone()));
+        let v = split(affine(&self.v, y));
+        let a = crate::cpu::causal_attention(&q, &k, &v, &self.attention_dropout).unwrap_or_else(
+            || {
+                let q = q.mul_scalar((hd as f64).powf(-0.5));
+                let scores = q.matmul(k.swap_dims(2, 3));
+                let scores = scores.mask_fill(
+                    mask.clone()
+                        .unsqueeze_dims::<4>(&[0, 1])
+                        .expand([b, h, t, t]),
+                    f32::NEG_INFINITY,
+                );
+                let w = self.attention_dropout.forward(softmax(scores, 3));
+                w.matmul(v).swap_dims(1, 2).reshape([b, t, d])
+            },
         );
-        let w = self.attention_dropout.forward(softmax(scores, 3));
-        let a = w.matmul(v).swap_dims(1, 2).reshape([b, t, d]);
-        let x = x + self.dropout.forward(self.out.forward(a));
+        let x = x + dropout(&self.dropout, affine(&self.out, a));
         let y = self.ffn_norm.forward(x.clone());
-        let y = self.fc2.forward(gelu(self.fc1.forward(y)));
-        x + self.dropout.forward(y)
+        let h = affine(&self.fc1, y);
+        let h = crate::cpu::gelu(&h).unwrap_or_else(|| gelu(h));
+        let y = affine(&self.fc2, h);
+        x + dropout(&self.dropout, y)
     }
 }
 
@@ -284,12 +313,10 @@ impl SeqModel for Career {
         let [_, t] = batch.prev.dims();
         let device = batch.prev.device();
         let mask = Tensor::<2, Bool>::tril_mask([t, t], 0, &device);
-        let mut x = self.dropout.forward(self.embed(batch));
+        let mut x = dropout(&self.dropout, self.embed(batch));
         for layer in &self.layers {
             x = layer.forward(x, &mask);
         }
-        self.head
-            .forward(self.norm.forward(x))
-            .clamp(-LOGIT_CLAMP, LOGIT_CLAMP)
+        affine(&self.head, self.norm.forward(x)).clamp(-LOGIT_CLAMP, LOGIT_CLAMP)
     }
 }

@@ -76,10 +76,30 @@ pub(crate) fn linear_weight(
 /// - x: `[batch, seq, in]`
 /// - output: `[batch, seq, out]`
 fn linear(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
+    if let (None, Some(lora)) = (&layer.bias, layer.weight.adapter()) {
+        // Training a LoRA adapter: the frozen product and the low-rank one apart (the
+        // weight is never formed), each on the CPU kernels where they apply.
+        if let Some(base) = cpu::linear(&x, &layer.weight.base()) {
+            let low = |x: &Tensor<3>, w: Tensor<2>| {
+                cpu::linear(x, &w).unwrap_or_else(|| x.clone().matmul(w.unsqueeze()))
+            };
+            let down = low(&x, lora.a.val());
+            return base + low(&down, lora.b.val()).mul_scalar(lora.scale);
+        }
+    }
     plain(layer)
         .then(|| cpu::linear(&x, &layer.weight.val()))
         .flatten()
         .unwrap_or_else(|| layer.forward(x))
+}
+
+/// RMSNorm, on the CPU kernels where they apply.
+///
+/// # Shapes
+/// - x: `[batch, seq, d_model]`
+/// - output: like `x`
+fn rms_norm(norm: &RmsNorm, x: Tensor<3>) -> Tensor<3> {
+    cpu::rms_norm(&x, &norm.gamma.val(), norm.epsilon).unwrap_or_else(|| norm.forward(x))
 }
 
 /// Whether `layer` is a bare product (no bias, no adapter), which the CPU kernels can run.
@@ -246,12 +266,18 @@ impl Attention {
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let split = |t: Tensor<3>, heads| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
         // Projection and rotation in one pass on the CPU kernels.
-        let rotated = |layer: &Linear, heads| match plain(layer)
-            .then(|| cpu::linear_rope(&x, &layer.weight.val(), &rope.host))
-            .flatten()
-        {
-            Some(t) => split(t, heads),
-            None => apply_rope(split(layer.forward(x.clone()), heads), &rope.cos, &rope.sin),
+        let rotated = |layer: &Linear, heads| {
+            if let Some(t) = plain(layer)
+                .then(|| cpu::linear_rope(&x, &layer.weight.val(), &rope.host))
+                .flatten()
+            {
+                return split(t, heads);
+            }
+            let y = linear(layer, x.clone());
+            match cpu::rope(&y, &rope.host) {
+                Some(t) => split(t, heads),
+                None => apply_rope(split(y, heads), &rope.cos, &rope.sin),
+            }
         };
         let q = rotated(&self.wq, h);
         let k = rotated(&self.wk, kvh);
@@ -561,15 +587,17 @@ impl Llama {
         }
         let mut x = self.embed.forward(tokens);
         for (block, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let (a, kv) =
-                block
-                    .attn
-                    .forward(block.attn_norm.forward(x.clone()), &rope, slot.take(), mask);
+            let (a, kv) = block.attn.forward(
+                rms_norm(&block.attn_norm, x.clone()),
+                &rope,
+                slot.take(),
+                mask,
+            );
             *slot = Some(kv);
             let h = x + a;
-            x = h.clone() + block.ffn.forward(block.ffn_norm.forward(h));
+            x = h.clone() + block.ffn.forward(rms_norm(&block.ffn_norm, h));
         }
-        self.norm.forward(x)
+        rms_norm(&self.norm, x)
     }
 
     /// The output head: logits over the vocabulary.
@@ -632,7 +660,7 @@ impl Llama {
         let logits = self.forward(tokens.clone());
         let v = logits.dims()[2];
         // On the CPU kernels: each row's log-sum-exp, without the log-softmax matrix.
-        let ids = cpu::on_host(&logits)
+        let ids = cpu::on_kernels(&logits)
             .then(|| tokens.to_data().convert::<i64>().try_into_vec::<i64>().ok())
             .flatten();
         if let Some(ids) = ids {
@@ -640,11 +668,8 @@ impl Llama {
                 .flat_map(|bi| (bi * s..bi * s + s - 1).map(|r| (r, ids[r + 1] as u32)))
                 .collect();
             let flat = logits.clone().reshape([b * s, v]);
-            if let Some(got) = cpu::log_softmax_pick(&flat, &picks) {
-                return Tensor::from_data(
-                    burn::tensor::TensorData::new(got, [b, s - 1]),
-                    &tokens.device(),
-                );
+            if let Some(got) = cpu::log_softmax_pick_tensor(&flat, &picks, [b, s - 1]) {
+                return got;
             }
         }
         let lp = log_softmax(logits.narrow(1, 0, s - 1), 2);

@@ -1,22 +1,24 @@
-//! Kernels of our own for inference on burn's CPU backend (flex).
+//! Kernels of our own on burn's CPU backend (flex), for inference and training.
 //!
 //! burn-flex runs the model correctly but spends about as much time around its matrix products
 //! as in them: its attention computes and exponentiates the hidden half of every causal score
 //! matrix with a scalar `exp`, RoPE, SiLU and the log-softmax are chains of separate passes, and
-//! every product packs its weight again. For tensors that live on the flex device without
-//! autodiff, the model's products, attention and those element-wise steps run here instead: a
-//! blocked AVX2/FMA matrix product with weights packed once ([`gemm`]), an attention that skips
-//! hidden keys ([`attention`]), and fused element-wise passes. They read burn's buffers in place
-//! (no copy on the way in) and hand their results back as new flex tensors. Everything else
-//! (autodiff, GPU backends, CPUs without AVX2/FMA) takes burn's own operations, which give the
-//! same numbers up to rounding; `tests::kernels_agree_with_burn_on_a_whole_model` compares the
-//! two.
+//! every product packs its weight again. For tensors that live on the flex device, the model's
+//! products, attention and those element-wise steps run here instead: a blocked AVX2/FMA matrix
+//! product with weights packed once ([`gemm`]), an attention that skips hidden keys
+//! ([`attention`]), and fused element-wise passes. They read burn's buffers in place (no copy on
+//! the way in) and hand their results back as new flex tensors. Under autodiff (training),
+//! [`grad`] records each of them as one node of burn's graph with a backward pass on the same
+//! kernels. Everything else (GPU backends, CPUs without AVX2/FMA) takes burn's own operations,
+//! which give the same numbers up to rounding; `tests::kernels_agree_with_burn_on_a_whole_model`
+//! and `grad::tests::gradients_agree_with_burn` compare the two.
 //!
 //! `LABOR_CPU_KERNELS=0` turns these kernels off (burn's operations everywhere), for
 //! comparisons.
 
 mod attention;
 mod gemm;
+mod grad;
 
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -48,19 +50,24 @@ pub(crate) fn without<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Whether the kernels run on this thread now.
+fn active() -> bool {
+    enabled() && !OFF.with(Cell::get)
+}
+
 /// The flex primitive of a float tensor, where it is an `f32` tensor on the flex device without
 /// autodiff and its strides are non-negative.
 fn host<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
-    if !enabled() || OFF.with(Cell::get) {
+    if !active() {
         return None;
     }
     let f = t.clone().try_into_primitive::<Flex>().ok()?;
     (f.dtype() == DType::F32 && f.layout().has_positive_strides()).then_some(f)
 }
 
-/// Whether the kernels apply to `t` (an `f32` tensor on the flex device without autodiff).
-pub(crate) fn on_host<const D: usize>(t: &Tensor<D>) -> bool {
-    host(t).is_some()
+/// Whether the kernels apply to `t`, with or without autodiff.
+pub(crate) fn on_kernels<const D: usize>(t: &Tensor<D>) -> bool {
+    host(t).is_some() || grad::tracked(t).is_some()
 }
 
 /// The storage of `f` from its first element, and its strides.
@@ -73,6 +80,16 @@ fn strided<const D: usize>(f: &FlexTensor) -> (&[f32], [usize; D]) {
     (&f.storage::<f32>()[layout.start_offset()..], strides)
 }
 
+/// The strided view of the 4-d tensor `f` of `shape`.
+fn array4(f: &FlexTensor, shape: [usize; 4]) -> attention::Array4<'_> {
+    let (data, strides) = strided::<4>(f);
+    attention::Array4 {
+        data,
+        shape,
+        strides,
+    }
+}
+
 /// `x · w` for a linear layer's weight `w` (`[in, out]`, burn's layout), on the CPU kernels
 /// where they apply.
 ///
@@ -81,6 +98,9 @@ fn strided<const D: usize>(f: &FlexTensor) -> (&[f32], [usize; D]) {
 /// - w: `[in, out]`
 /// - output: `[batch, seq, out]`
 pub(crate) fn linear(x: &Tensor<3>, w: &Tensor<2>) -> Option<Tensor<3>> {
+    if let Some(y) = grad::product(x, w, false) {
+        return Some(y);
+    }
     let [b, s, _] = x.dims();
     let [_, n] = w.dims();
     let out = project(x, w)?;
@@ -199,6 +219,9 @@ fn packed_weight(
 /// - e: `[vocab, d]`
 /// - output: `[rows, vocab]`
 pub(crate) fn matmul_transposed(h: &Tensor<2>, e: &Tensor<2>) -> Option<Tensor<2>> {
+    if let Some(y) = grad::product(h, e, true) {
+        return Some(y);
+    }
     let (hf, ef) = (host(h)?, host(e)?);
     let [m, k] = h.dims();
     let [n, _] = e.dims();
@@ -233,20 +256,17 @@ pub(crate) fn attention(
     v: &Tensor<4>,
     mask: Option<&Tensor<3, Bool>>,
 ) -> Option<Tensor<3>> {
+    if mask.is_none()
+        && let Some(out) = grad::attention(q, k, v, None)
+    {
+        return Some(out);
+    }
     let (qf, kf, vf) = (host(q)?, host(k)?, host(v)?);
     let mf = match mask {
         Some(m) => Some(m.clone().try_into_primitive::<Flex>().ok()?),
         None => None,
     };
     let [b, h, s, d] = q.dims();
-    fn array(f: &FlexTensor, shape: [usize; 4]) -> attention::Array4<'_> {
-        let (data, strides) = strided::<4>(f);
-        attention::Array4 {
-            data,
-            shape,
-            strides,
-        }
-    }
     let mask = match &mf {
         Some(f) => {
             // One byte per entry (burn-flex's native and u8 boolean stores).
@@ -268,11 +288,12 @@ pub(crate) fn attention(
         }
         None => None,
     };
-    let out = attention::attention(
-        array(&qf, q.dims()),
-        array(&kf, k.dims()),
-        array(&vf, v.dims()),
+    let (out, _) = attention::attention(
+        array4(&qf, q.dims()),
+        array4(&kf, k.dims()),
+        array4(&vf, v.dims()),
         mask,
+        None,
     )?;
     Some(Tensor::from_data(
         TensorData::new(out, [b, s, h * d]),
@@ -289,37 +310,70 @@ pub(crate) fn attention(
 /// # Panics
 /// If a pick is out of range.
 pub(crate) fn log_softmax_pick(logits: &Tensor<2>, picks: &[(usize, u32)]) -> Option<Vec<f32>> {
-    use rayon::prelude::*;
     let lf = host(logits)?;
     if !lf.layout().is_contiguous() {
         return None;
     }
     let [rows, vocab] = logits.dims();
     let (data, _) = strided::<2>(&lf);
-    let mut used = vec![false; rows];
     for &(r, t) in picks {
         assert!(
             r < rows && (t as usize) < vocab,
             "pick ({r}, {t}) outside {rows} x {vocab}"
         );
-        used[r] = true;
     }
-    let lse: Vec<f32> = (0..rows)
-        .into_par_iter()
-        .map(|r| {
-            if used[r] {
-                log_sum_exp(&data[r * vocab..(r + 1) * vocab])
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let lse = row_log_sum_exps(data, rows, vocab, picks);
     Some(
         picks
             .iter()
             .map(|&(r, t)| data[r * vocab + t as usize] - lse[r])
             .collect(),
     )
+}
+
+/// `log softmax(logits[row])[token]` for the picks of [`Llama::next_token_log_probs`]
+/// (crate::Llama::next_token_log_probs), as a tensor of `shape`, on the CPU kernels where they
+/// apply (with or without autodiff).
+///
+/// # Shapes
+/// - logits: `[rows, vocab]`
+/// - output: `shape`, whose size is `picks.len()`
+///
+/// # Panics
+/// If a pick is out of range.
+pub(crate) fn log_softmax_pick_tensor(
+    logits: &Tensor<2>,
+    picks: &[(usize, u32)],
+    shape: [usize; 2],
+) -> Option<Tensor<2>> {
+    if let Some(t) = grad::log_softmax_pick(logits, picks, shape) {
+        return Some(t);
+    }
+    let got = log_softmax_pick(logits, picks)?;
+    Some(Tensor::from_data(
+        TensorData::new(got, shape),
+        &logits.device(),
+    ))
+}
+
+/// The log-sum-exp of every row of `x` (`rows × vocab`, dense) that some pick reads (0 for the
+/// others), rows in parallel.
+fn row_log_sum_exps(x: &[f32], rows: usize, vocab: usize, picks: &[(usize, u32)]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut used = vec![false; rows];
+    for &(r, _) in picks {
+        used[r] = true;
+    }
+    (0..rows)
+        .into_par_iter()
+        .map(|r| {
+            if used[r] {
+                log_sum_exp(&x[r * vocab..(r + 1) * vocab])
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// `log Σ eˣ`, stable (the maximum is taken out first).
@@ -375,7 +429,9 @@ unsafe fn log_sum_exp_avx2(x: &[f32]) -> f32 {
 /// - gate, up: the same shape
 /// - output: that shape
 pub(crate) fn silu_mul<const D: usize>(gate: &Tensor<D>, up: &Tensor<D>) -> Option<Tensor<D>> {
-    use rayon::prelude::*;
+    if let Some(h) = grad::silu_mul(gate, up) {
+        return Some(h);
+    }
     let (gf, uf) = (host(gate)?, host(up)?);
     if !(gf.layout().is_contiguous() && uf.layout().is_contiguous()) {
         return None;
@@ -385,8 +441,18 @@ pub(crate) fn silu_mul<const D: usize>(gate: &Tensor<D>, up: &Tensor<D>) -> Opti
     let (g, _) = strided::<D>(&gf);
     let (u, _) = strided::<D>(&uf);
     let mut out = vec![0.0f32; n];
+    silu_mul_into(&g[..n], &u[..n], &mut out);
+    Some(Tensor::from_data(
+        TensorData::new(out, dims),
+        &gate.device(),
+    ))
+}
+
+/// `out ← silu(g) · u`, in parallel chunks.
+fn silu_mul_into(g: &[f32], u: &[f32], out: &mut [f32]) {
+    use rayon::prelude::*;
     out.par_chunks_mut(CHUNK)
-        .zip(g[..n].par_chunks(CHUNK).zip(u[..n].par_chunks(CHUNK)))
+        .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
         .for_each(|(o, (g, u))| {
             // silu(g) = g / (1 + e^-g).
             for (o, x) in o.iter_mut().zip(g) {
@@ -397,10 +463,150 @@ pub(crate) fn silu_mul<const D: usize>(gate: &Tensor<D>, up: &Tensor<D>) -> Opti
                 *o = x / (1.0 + *o) * y;
             }
         });
-    Some(Tensor::from_data(
-        TensorData::new(out, dims),
-        &gate.device(),
-    ))
+}
+
+/// `layer`'s dropout on `x` during training, its mask from a hash of a seed drawn from burn's
+/// generator (so a seeded device gives the same masks), on the CPU kernels where they apply;
+/// `None` elsewhere (burn's dropout then runs, or nothing outside training).
+///
+/// # Shapes
+/// - x: any
+/// - output: like `x`
+pub(crate) fn dropout<const D: usize>(
+    layer: &burn::nn::Dropout,
+    x: &Tensor<D>,
+) -> Option<Tensor<D>> {
+    if !training(layer) || grad::tracked(x).is_none() {
+        return None;
+    }
+    grad::dropout(x, layer.prob, seed(&x.device())?)
+}
+
+/// Whether `layer` drops anything now (training, a non-zero probability).
+fn training(layer: &burn::nn::Dropout) -> bool {
+    layer.training.is_enabled() && layer.prob > 0.0
+}
+
+/// A seed for a dropout mask, drawn from burn's generator (seeded by `Device::seed`).
+fn seed(device: &burn::tensor::Device) -> Option<u64> {
+    let draw = Tensor::<1>::random(
+        [2],
+        burn::tensor::Distribution::Uniform(0.0, 4_294_967_296.0),
+        &device.clone().inner(),
+    )
+    .into_data()
+    .convert::<f64>()
+    .try_into_vec::<f64>()
+    .ok()?;
+    Some(((draw[0] as u64) << 32) ^ (draw[1] as u64))
+}
+
+/// Causal attention (`softmax(q kᵀ / √d) v`, no cached positions) with `layer`'s dropout on
+/// the weights during training, on the CPU kernels where they apply (with or without
+/// autodiff).
+///
+/// # Shapes
+/// - q, k, v: `[batch, heads, seq, head_dim]`
+/// - output: `[batch, seq, heads * head_dim]`
+pub(crate) fn causal_attention(
+    q: &Tensor<4>,
+    k: &Tensor<4>,
+    v: &Tensor<4>,
+    layer: &burn::nn::Dropout,
+) -> Option<Tensor<3>> {
+    if grad::tracked(q).is_some() {
+        let drop = if training(layer) {
+            Some(attention::WeightDropout {
+                threshold: (layer.prob * 4_294_967_296.0) as u64,
+                scale: (1.0 / (1.0 - layer.prob)) as f32,
+                seed: seed(&q.device())?,
+            })
+        } else {
+            None
+        };
+        return grad::attention(q, k, v, drop);
+    }
+    attention(q, k, v, None)
+}
+
+/// The finaliser of SplitMix64 (Steele, Lea and Flood 2014) on `z`'s golden-ratio step: the
+/// hash behind the dropout masks.
+fn splitmix64(z: u64) -> u64 {
+    let mut z = z.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The exact GELU (`x Φ(x)`), on the CPU kernels where they apply (with or without autodiff).
+///
+/// # Shapes
+/// - x: any
+/// - output: like `x`
+pub(crate) fn gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
+    use rayon::prelude::*;
+    if let Some(y) = grad::gelu(x) {
+        return Some(y);
+    }
+    let xf = host(x)?;
+    if !xf.layout().is_contiguous() {
+        return None;
+    }
+    let dims = x.dims();
+    let n: usize = dims.iter().product();
+    let (xv, _) = strided::<D>(&xf);
+    let mut out = vec![0.0f32; n];
+    out.par_chunks_mut(CHUNK)
+        .zip(xv[..n].par_chunks(CHUNK))
+        .for_each(|(o, x)| grad::gelu_into(x, o, None));
+    Some(Tensor::from_data(TensorData::new(out, dims), &x.device()))
+}
+
+/// RMSNorm over the last dimension (`x / √(mean(x²) + ε) · γ`), on the CPU kernels where they
+/// apply (with or without autodiff).
+///
+/// # Shapes
+/// - x: `[..., d]`
+/// - gamma: `[d]`
+/// - output: like `x`
+pub(crate) fn rms_norm<const D: usize>(
+    x: &Tensor<D>,
+    gamma: &Tensor<1>,
+    epsilon: f64,
+) -> Option<Tensor<D>> {
+    use rayon::prelude::*;
+    if let Some(y) = grad::rms_norm(x, gamma, epsilon) {
+        return Some(y);
+    }
+    let (xf, gf) = (host(x)?, host(gamma)?);
+    if !(xf.layout().is_contiguous() && gf.layout().is_contiguous()) {
+        return None;
+    }
+    let dims = x.dims();
+    let d = dims[D - 1];
+    let n: usize = dims.iter().product();
+    if d == 0 || gamma.dims()[0] != d {
+        return None;
+    }
+    let (xv, _) = strided::<D>(&xf);
+    let (gv, _) = strided::<1>(&gf);
+    let mut out = vec![0.0f32; n];
+    out.par_chunks_mut(d)
+        .zip(xv[..n].par_chunks(d))
+        .for_each(|(o, x)| {
+            rms_row(x, &gv[..d], epsilon, o);
+        });
+    Some(Tensor::from_data(TensorData::new(out, dims), &x.device()))
+}
+
+/// `out ← x · r · γ` for one row, with `r = 1 / √(mean(x²) + ε)`, which it returns.
+fn rms_row(x: &[f32], gamma: &[f32], epsilon: f64, out: &mut [f32]) -> f32 {
+    let ss: f32 = x.iter().map(|v| v * v).sum();
+    let r = (1.0 / ((ss / x.len() as f32) as f64 + epsilon).sqrt()) as f32;
+    for ((o, v), g) in out.iter_mut().zip(x).zip(gamma) {
+        *o = v * r * g;
+    }
+    r
 }
 
 /// Elements per parallel task of the elementwise kernels (fits L1 with its inputs).
@@ -429,35 +635,83 @@ pub(crate) struct RopeTables {
 /// - w: `[in, heads * head_dim]`
 /// - output: `[batch, seq, heads * head_dim]`
 pub(crate) fn linear_rope(x: &Tensor<3>, w: &Tensor<2>, rope: &RopeTables) -> Option<Tensor<3>> {
-    use rayon::prelude::*;
     let [b, s, _] = x.dims();
     let [_, n] = w.dims();
-    let hd = rope.head_dim;
-    if hd == 0 || n % hd != 0 || rope.cos.len() != rope.rows * s * hd {
+    if !rope.fits(b, s, n) {
         return None;
     }
-    if rope.rows != 1 && rope.rows != b {
-        return None;
+    if let Some(y) = grad::product(x, w, false) {
+        return grad::rope(&y, rope);
     }
     let mut out = project(x, w)?;
-    out.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-        let (bi, i) = (r / s, r % s);
-        let t = (if rope.rows == 1 { i } else { bi * s + i }) * hd;
-        let (cos, sin) = (&rope.cos[t..t + hd], &rope.sin[t..t + hd]);
-        let half = hd / 2;
-        for head in row.chunks_mut(hd) {
-            let (x1, x2) = head.split_at_mut(half);
-            for j in 0..half {
-                let (a, c) = (x1[j], x2[j]);
-                x1[j] = a * cos[j] - c * sin[j];
-                x2[j] = c * cos[half + j] + a * sin[half + j];
-            }
-        }
-    });
+    rope.rotate(&mut out, s, n, false);
     Some(Tensor::from_data(
         TensorData::new(out, [b, s, n]),
         &x.device(),
     ))
+}
+
+/// Rotate-half RoPE on every head of `x`, on the CPU kernels where they apply (with or
+/// without autodiff).
+///
+/// # Shapes
+/// - x: `[batch, seq, heads * head_dim]`
+/// - output: like `x`
+pub(crate) fn rope(x: &Tensor<3>, tables: &RopeTables) -> Option<Tensor<3>> {
+    let [b, s, n] = x.dims();
+    if !tables.fits(b, s, n) {
+        return None;
+    }
+    if let Some(y) = grad::rope(x, tables) {
+        return Some(y);
+    }
+    let xf = host(x)?;
+    if !xf.layout().is_contiguous() {
+        return None;
+    }
+    let (data, _) = strided::<3>(&xf);
+    let mut out = data[..b * s * n].to_vec();
+    tables.rotate(&mut out, s, n, false);
+    Some(Tensor::from_data(
+        TensorData::new(out, [b, s, n]),
+        &x.device(),
+    ))
+}
+
+impl RopeTables {
+    /// Whether the tables cover `batch` rows of `seq` positions of `width` (whole heads).
+    fn fits(&self, batch: usize, seq: usize, width: usize) -> bool {
+        let hd = self.head_dim;
+        hd != 0
+            && hd.is_multiple_of(2)
+            && width.is_multiple_of(hd)
+            && self.cos.len() == self.rows * seq * hd
+            && self.sin.len() == self.cos.len()
+            && (self.rows == 1 || self.rows == batch)
+    }
+
+    /// Rotates every head of `x` (rows of `width` values, `seq` positions per batch row) by
+    /// its position's angles, or by their opposites with `inverse` (the transpose of the
+    /// rotation, for the gradient).
+    fn rotate(&self, x: &mut [f32], seq: usize, width: usize, inverse: bool) {
+        use rayon::prelude::*;
+        let hd = self.head_dim;
+        let half = hd / 2;
+        let sign = if inverse { -1.0 } else { 1.0 };
+        x.par_chunks_mut(width).enumerate().for_each(|(r, row)| {
+            let (bi, i) = (r / seq, r % seq);
+            let t = (if self.rows == 1 { i } else { bi * seq + i }) * hd;
+            let (cos, sin) = (&self.cos[t..t + hd], &self.sin[t..t + hd]);
+            for head in row.chunks_mut(hd) {
+                let (x1, x2) = head.split_at_mut(half);
+                for j in 0..half {
+                    let (a, c) = (x1[j], x2[j]);
+                    x1[j] = a * cos[j] - sign * c * sin[j];
+                    x2[j] = c * cos[half + j] + sign * a * sin[half + j];
+                }
+            }
+        });
+    }
 }
 
 /// `x ← eˣ` for every element; inputs below −87.3 give exactly 0 (so −∞ does).
