@@ -767,17 +767,11 @@ impl Backward<Flex, 1> for Rope {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::values;
     use super::super::{enabled, without};
     use crate::lora::{LoraOptions, apply_lora};
     use crate::{Llama, LlamaConfig};
     use burn::tensor::{Device, Int, Tensor};
-
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 data")
-    }
 
     /// The largest difference between `a` and `b`, relative to the largest value of `b`.
     fn relative_difference(a: &[f32], b: &[f32]) -> f32 {

@@ -869,7 +869,8 @@ mod tests {
     use crate::{Llama, LlamaConfig};
     use burn::tensor::{Device, Int};
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    /// The values of a float tensor (the tests of [`grad`] use it too).
+    pub(super) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data()
             .convert::<f32>()
             .try_to_vec::<f32>()
