@@ -9,8 +9,11 @@
 //!   [`gemm`], the gradients read the operands through transposed views without copying them;
 //! - [`log_softmax_pick`]: picked log-probabilities from logits, whose backward pass writes
 //!   `g · (onehot − softmax)` directly, without the log-softmax matrix;
-//! - [`silu_mul`], [`rms_norm`], [`rope`]: SwiGLU's gate, RMSNorm and the rotary embedding, one
-//!   pass each way.
+//! - [`attention`]: causal attention (with dropout on the weights for CAREER), whose backward
+//!   pass recomputes the probabilities block by block from the saved log-sum-exps;
+//! - [`silu_mul`], [`rms_norm`], [`rope`], [`gelu`], [`dropout`]: SwiGLU's gate, RMSNorm, the
+//!   rotary embedding, the exact GELU and dropout (its mask hashed, never stored), one pass
+//!   each way.
 //!
 //! Each takes tensors on the autodiff flex device (`f32`) and returns `None` for anything else,
 //! where the caller takes burn's own operations. The gradients agree with burn's up to rounding

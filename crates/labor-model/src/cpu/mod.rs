@@ -6,7 +6,7 @@
 //! every product packs its weight again. For tensors that live on the flex device, the model's
 //! products, attention and those element-wise steps run here instead: a blocked AVX2/FMA matrix
 //! product with weights packed once ([`gemm`]), an attention that skips hidden keys
-//! ([`attention`]), and fused element-wise passes. They read burn's buffers in place (no copy on
+//! ([`attention`](mod@attention)), and fused element-wise passes. They read burn's buffers in place (no copy on
 //! the way in) and hand their results back as new flex tensors. Under autodiff (training),
 //! [`grad`] records each of them as one node of burn's graph with a backward pass on the same
 //! kernels. Everything else (GPU backends, CPUs without AVX2/FMA) takes burn's own operations,
@@ -331,9 +331,9 @@ pub(crate) fn log_softmax_pick(logits: &Tensor<2>, picks: &[(usize, u32)]) -> Op
     )
 }
 
-/// `log softmax(logits[row])[token]` for the picks of [`Llama::next_token_log_probs`]
-/// (crate::Llama::next_token_log_probs), as a tensor of `shape`, on the CPU kernels where they
-/// apply (with or without autodiff).
+/// `log softmax(logits[row])[token]` for the picks of
+/// [`Llama::next_token_log_probs`](crate::Llama::next_token_log_probs), as a tensor of
+/// `shape`, on the CPU kernels where they apply (with or without autodiff).
 ///
 /// # Shapes
 /// - logits: `[rows, vocab]`
