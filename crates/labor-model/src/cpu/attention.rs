@@ -614,6 +614,7 @@ mod tests {
             dropout in any::<bool>(),
             seed in 0u64..1000,
         ) {
+            prop_assume!(crate::cpu::gemm::available());
             let h = kvh * rep;
             let t = s + past;
             let (qd, kd, vd) = (

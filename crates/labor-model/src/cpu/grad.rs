@@ -669,7 +669,9 @@ pub(crate) fn attention(
         None,
         drop,
     )?;
-    let state_out = Arc::new(out.clone());
+    // The backward pass reads the output too: the state shares its buffer.
+    let out = flex(out, &[b, s, h * d]);
+    let saved = out.clone();
     let out = record(
         Attention,
         [&qt, &kt, &vt],
@@ -677,12 +679,12 @@ pub(crate) fn attention(
             q: qf,
             k: kf,
             v: vf,
-            out: state_out,
+            out: saved,
             lse: Arc::new(lse),
             shapes: [[b, h, s, d], [b, kvh, t, d]],
             drop,
         },
-        flex(out, &[b, s, h * d]),
+        out,
     );
     Some(wrap(out))
 }
@@ -696,7 +698,7 @@ struct AttentionState {
     k: FlexTensor,
     v: FlexTensor,
     /// The output, `[b, s, h · d]`.
-    out: Arc<Vec<f32>>,
+    out: FlexTensor,
     /// Log-sum-exp of each row of scaled scores, `[b, h, s]`.
     lse: Arc<Vec<f32>>,
     /// Shapes of `q` and of `k` (and `v`).
@@ -716,7 +718,7 @@ impl Backward<Flex, 3> for Attention {
             array4(&st.q, qs),
             array4(&st.k, ks),
             array4(&st.v, ks),
-            &st.out,
+            values(&st.out),
             &st.lse,
             values(&g),
             st.drop,
