@@ -237,10 +237,38 @@ impl CareerLayer {
         let x = x + dropout(&self.dropout, affine(&self.out, a));
         let y = self.ffn_norm.forward(x.clone());
         let h = affine(&self.fc1, y);
-        let h = crate::cpu::gelu(&h).unwrap_or_else(|| gelu(h));
+        let h = crate::cpu::gelu(&h).unwrap_or_else(|| exact_gelu(h));
         let y = affine(&self.fc2, h);
         x + dropout(&self.dropout, y)
     }
+}
+
+/// GELU with the erf, as PyTorch's default, and its exact derivative.
+///
+/// burn's GELU computes the erf form on every backend, but its gradient is the derivative of
+/// the tanh approximation on all but flex (burn 0.22.1's default `gelu_backward`), which moves
+/// the gradients of the layer before it by about 3e-4 of their largest entry. Under autodiff
+/// elsewhere than flex the function is therefore written out, so that autodiff takes the erf's
+/// own derivative.
+///
+/// # Shapes
+/// - x: any
+/// - output: like `x`
+fn exact_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    if !device.is_autodiff()
+        || matches!(
+            device.inner().as_dispatch(),
+            burn::backend::DispatchDevice::Flex(_)
+        )
+    {
+        return gelu(x);
+    }
+    let half = x.clone().mul_scalar(0.5);
+    half * x
+        .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
+        .erf()
+        .add_scalar(1.0)
 }
 
 /// The CAREER transformer.

@@ -1,6 +1,6 @@
 //! The same models on a GPU give the CPU's numbers: the Llama forward pass (with and without the
-//! key-value cache), document scoring, the trie distribution, gradients, the CAREER
-//! transformer, and a fine-tuning run.
+//! key-value cache), document scoring, the trie distribution, gradients (plain, LoRA, CAREER),
+//! the CAREER transformer, and a fine-tuning run.
 //!
 //! Built with `--features wgpu` or `--features cuda`; `LABOR_TEST_GPU=wgpu|cuda` picks the
 //! device when both are built in (wgpu by default). Without a GPU the wgpu variant runs on Mesa's
@@ -12,8 +12,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, Tolerance};
 use labor_data::{Education, Gender, StateId, Worker, YearRecord};
 use labor_model::{
-    CareerConfig, FinetuneBuilder, KvCache, Llama, LlamaConfig, Scorer, SeqPredictor, SeqVocab,
-    TextTokenizer,
+    CareerConfig, FinetuneBuilder, HostBatch, KvCache, Llama, LlamaConfig, LoraOptions, Scorer,
+    SeqModel, SeqPredictor, SeqVocab, TextTokenizer, apply_lora, masked_nll, two_stage_log_probs,
 };
 
 use crate::fixtures;
@@ -174,6 +174,136 @@ fn gradients_match_the_cpu() {
     );
     got.into_data()
         .assert_approx_eq::<f32>(&want.into_data(), Tolerance::absolute(tol(1e-4) * scale));
+}
+
+/// The largest difference between two gradients relative to the largest entry of `want`; fails
+/// above `tolerance` (relative) or when `want` is zero.
+fn gradients_close(name: &str, got: Tensor<2>, want: Tensor<2>, tolerance: f32) {
+    let got = got.to_device(&cpu());
+    let scale: f32 = want.clone().abs().max().into_scalar();
+    assert!(scale > 0.0, "{name}: the gradient is zero");
+    let diff: f32 = (got - want).abs().max().into_scalar();
+    eprintln!(
+        "{name}: largest difference {:e} of its largest entry",
+        diff / scale
+    );
+    assert!(
+        diff <= tolerance * scale,
+        "{name}: {diff:e} > {tolerance:e} × {scale:e}"
+    );
+}
+
+/// LoRA adapters (the frozen product and the low-rank path side by side) get the CPU's
+/// gradients, and the frozen weights get none on either device.
+#[test]
+fn lora_gradients_match_the_cpu() {
+    use burn::optim::{GradientsParams, SgdConfig};
+    let (cpu, gpu) = (cpu().autodiff(), gpu().autodiff());
+    let mut options = LoraOptions::with_rank(4);
+    options.dropout = 0.0;
+    let loss = |model: &Llama, device: &Device| {
+        model.next_token_log_probs(ids(device, 2, 30)).mean().neg()
+    };
+    // B starts at zero, so A's gradient does too: one plain SGD step on the CPU first makes both
+    // adapter matrices matter.
+    let model = apply_lora(tiny_model(&cpu, 17), &options).unwrap();
+    let grads = GradientsParams::from_grads(loss(&model, &cpu).backward(), &model);
+    let on_cpu = SgdConfig::new().init().step(0.5, model, grads);
+    let on_gpu = on_cpu.clone().fork(&gpu);
+    let (want, got) = (
+        loss(&on_cpu, &cpu).backward(),
+        loss(&on_gpu, &gpu).backward(),
+    );
+    for (i, (c, g)) in [
+        (&on_cpu.layers[0].attn.wq, &on_gpu.layers[0].attn.wq),
+        (&on_cpu.layers[1].attn.wv, &on_gpu.layers[1].attn.wv),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(c.weight.val().grad(&want).is_none(), "frozen weight, cpu");
+        assert!(g.weight.val().grad(&got).is_none(), "frozen weight, gpu");
+        let (ca, ga) = (c.weight.adapter().unwrap(), g.weight.adapter().unwrap());
+        gradients_close(
+            &format!("lora a {i}"),
+            ga.a.val().grad(&got).unwrap(),
+            ca.a.val().grad(&want).unwrap(),
+            tol(1e-4),
+        );
+        gradients_close(
+            &format!("lora b {i}"),
+            ga.b.val().grad(&got).unwrap(),
+            ca.b.val().grad(&want).unwrap(),
+            tol(1e-4),
+        );
+    }
+}
+
+/// A tiny CAREER without dropout: its two-stage loss gets the CPU's gradients on the GPU.
+#[test]
+fn career_gradients_match_the_cpu() {
+    let (cpu, gpu) = (cpu().autodiff(), gpu().autodiff());
+    cpu.seed(23);
+    let vocab = SeqVocab::new(6, 2000, 2010);
+    let config = CareerConfig::new(vocab.clone())
+        .with_n_layers(2)
+        .with_d_model(16)
+        .with_n_heads(2)
+        .with_d_ff(32)
+        .with_dropout(0.0)
+        .with_attention_dropout(0.0)
+        .with_max_seq_len(16);
+    let on_cpu = config.init(&cpu);
+    let on_gpu = on_cpu.clone().fork(&gpu);
+    let mut workers = Vec::new();
+    for (k, len) in [5usize, 3, 7].into_iter().enumerate() {
+        let mut w = Worker::new(format!("w{k}"), "test");
+        w.gender = Gender::Female;
+        for y in 0..len {
+            let state = ((y * 3 + k) % 6) as u16;
+            w.records.push(YearRecord::new(
+                2000 + y as i32,
+                StateId(state),
+                Education::College,
+            ));
+        }
+        workers.push(w);
+    }
+    let refs: Vec<&Worker> = workers.iter().collect();
+    let host = HostBatch::from_workers(&refs, &vocab, config.max_seq_len).unwrap();
+    let loss = |model: &labor_model::Career, device: &Device| {
+        let batch = host.to_device(device);
+        let lp = two_stage_log_probs(model.logits(&batch), batch.prev.clone(), 6);
+        masked_nll(lp, &batch).backward()
+    };
+    let (want, got) = (loss(&on_cpu, &cpu), loss(&on_gpu, &gpu));
+    let pairs = [
+        ("job embedding", &on_cpu.job.weight, &on_gpu.job.weight),
+        (
+            "layer 0 q",
+            &on_cpu.layers[0].q.weight,
+            &on_gpu.layers[0].q.weight,
+        ),
+        (
+            "layer 1 v",
+            &on_cpu.layers[1].v.weight,
+            &on_gpu.layers[1].v.weight,
+        ),
+        (
+            "layer 1 fc1",
+            &on_cpu.layers[1].fc1.weight,
+            &on_gpu.layers[1].fc1.weight,
+        ),
+        ("head", &on_cpu.head.weight, &on_gpu.head.weight),
+    ];
+    for (name, c, g) in pairs {
+        gradients_close(
+            name,
+            g.val().grad(&got).unwrap(),
+            c.val().grad(&want).unwrap(),
+            tol(1e-4),
+        );
+    }
 }
 
 #[test]
