@@ -38,7 +38,8 @@ tag() { # round: tags each JSON line of stdin with the round, echoes and saves i
 import json, sys
 for l in sys.stdin:
     if l.startswith("{"):
-        d = json.loads(l); d["round"] = int(sys.argv[1]); print(json.dumps(d), flush=True)' "$1" | tee -a "$results"
+        d = json.loads(l); d["round"] = int(sys.argv[1]); d.setdefault("impl", "torch")
+        print(json.dumps(d), flush=True)' "$1" | tee -a "$results"
 }
 for round in $(seq 1 "$rounds"); do
   for lora in $modes; do
