@@ -529,6 +529,22 @@ pub(crate) fn causal_attention(
     attention(q, k, v, None)
 }
 
+/// `Σ t²` over a dense `f32` tensor on the flex device, in one read-only parallel pass (block
+/// sums in `f32`, added in `f64` in a fixed order); `None` where the kernels do not apply.
+pub(crate) fn sum_of_squares<const D: usize>(t: &Tensor<D>) -> Option<f64> {
+    use rayon::prelude::*;
+    let f = host(t)?;
+    let n: usize = t.dims().iter().product();
+    if f.layout().contiguous_offsets() != Some((0, n)) || f.storage::<f32>().len() < n {
+        return None;
+    }
+    let blocks: Vec<f64> = f.storage::<f32>()[..n]
+        .par_chunks(CHUNK)
+        .map(|c| f64::from(c.iter().map(|x| x * x).sum::<f32>()))
+        .collect();
+    Some(blocks.iter().sum())
+}
+
 /// The finaliser of SplitMix64 (Steele, Lea and Flood 2014) on `z`'s golden-ratio step: the
 /// hash behind the dropout masks.
 fn splitmix64(z: u64) -> u64 {
