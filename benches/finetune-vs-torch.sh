@@ -9,9 +9,9 @@
 #
 # Each side runs in its own process, one after the other. The speed of a shared machine drifts
 # (by up to half within an hour here), so the script runs ROUNDS rounds (default 3), each with
-# ours and PyTorch back to back for each mode, and summarises the ratio of each round's pair:
-# their median, lowest and highest. RESULTS_FILE (default target/finetune-vs-torch.jsonl) gets
-# every JSON line, tagged with its round.
+# ours and PyTorch back to back for each mode (MODES, default "0 1": full, then LoRA), and
+# summarises the ratio of each round's pair: their median, lowest and highest. RESULTS_FILE
+# (default target/finetune-vs-torch.jsonl) gets every JSON line, tagged with its round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/labor-target}"

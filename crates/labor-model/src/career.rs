@@ -246,7 +246,8 @@ impl CareerLayer {
 /// GELU with the erf, as PyTorch's default, and its exact derivative.
 ///
 /// burn's GELU computes the erf form on every backend, but its gradient is the derivative of
-/// the tanh approximation on all but flex (burn 0.22.1's default `gelu_backward`), which moves
+/// the tanh approximation on the backends without a `gelu_backward` of their own (burn 0.22.1's
+/// default in `burn-backend`: the cubecl backends wgpu and cuda, and ndarray), which moves
 /// the gradients of the layer before it by about 3e-4 of their largest entry. Under autodiff
 /// elsewhere than flex the function is therefore written out, so that autodiff takes the erf's
 /// own derivative.

@@ -31,8 +31,8 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::{
-    CHUNK, RopeTables, active, array4, attention as kernels, exp_in_place, gemm, row_log_sum_exps,
-    silu_mul_into, splitmix64,
+    CHUNK, RopeTables, active, array4, attention as kernels, attention_shapes_fit, exp_in_place,
+    gemm, row_log_sum_exps, silu_mul_into, splitmix64,
 };
 
 type Ad = Autodiff<Flex>;
@@ -518,7 +518,7 @@ pub(super) fn gelu_into(x: &[f32], out: &mut [f32], slope: Option<&mut [f32]>) {
     }
     exp_in_place(out);
     #[cfg(target_arch = "x86_64")]
-    if super::gemm::available() {
+    if gemm::available() {
         // SAFETY: the CPU has AVX2 and FMA.
         unsafe { gelu_from_gaussian_avx2(x, out, slope) };
         return;
@@ -683,11 +683,11 @@ pub(crate) fn attention(
     drop: Option<kernels::WeightDropout>,
 ) -> Option<Tensor<3>> {
     let (qt, kt, vt) = (tracked(q)?, tracked(k)?, tracked(v)?);
-    let [b, h, s, d] = q.dims();
-    let [kb, kvh, t, kd] = k.dims();
-    if v.dims() != k.dims() || kb != b || kd != d || kvh == 0 || !h.is_multiple_of(kvh) || t < s {
+    if !attention_shapes_fit(q, k, v) {
         return None;
     }
+    let [b, h, s, d] = q.dims();
+    let [_, kvh, t, _] = k.dims();
     let (qf, kf, vf) = (
         qt.primitive().clone(),
         kt.primitive().clone(),

@@ -242,6 +242,14 @@ pub(crate) fn matmul_transposed(h: &Tensor<2>, e: &Tensor<2>) -> Option<Tensor<2
     Some(Tensor::from_data(TensorData::new(out, [m, n]), &h.device()))
 }
 
+/// Whether `q`, `k` and `v` have the shapes the attention kernels take: the same batch and
+/// head width, key/value heads dividing the query heads, and at least as many keys as queries.
+fn attention_shapes_fit(q: &Tensor<4>, k: &Tensor<4>, v: &Tensor<4>) -> bool {
+    let [b, h, s, d] = q.dims();
+    let [kb, kvh, t, kd] = k.dims();
+    v.dims() == k.dims() && kb == b && kd == d && kvh > 0 && h.is_multiple_of(kvh) && t >= s
+}
+
 /// Attention of the model's heads, on the CPU kernels where they apply.
 ///
 /// # Shapes
@@ -260,6 +268,9 @@ pub(crate) fn attention(
         && let Some(out) = grad::attention(q, k, v, None)
     {
         return Some(out);
+    }
+    if !attention_shapes_fit(q, k, v) {
+        return None;
     }
     let (qf, kf, vf) = (host(q)?, host(k)?, host(v)?);
     let mf = match mask {
