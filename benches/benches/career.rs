@@ -9,7 +9,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use criterion::{Criterion, Throughput};
 use labor_benches::{CAREER_STATES as STATES, career_adamw, career_vocab, random_careers};
-use labor_model::{CareerConfig, SeqModel, masked_nll, two_stage_log_probs};
+use labor_model::{CareerConfig, SeqModel, two_stage_log_probs, two_stage_nll};
 
 fn train_step(c: &mut Criterion, name: &str, config: CareerConfig, b: usize, t: usize) {
     let device = Device::default().autodiff();
@@ -27,8 +27,7 @@ fn train_step(c: &mut Criterion, name: &str, config: CareerConfig, b: usize, t: 
             let start = Instant::now();
             for _ in 0..iters {
                 let sb = hb.to_device(&device);
-                let lp = two_stage_log_probs(model.logits(&sb), sb.prev.clone(), STATES);
-                let loss = masked_nll(lp, &sb);
+                let loss = two_stage_nll(model.logits(&sb), &sb);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(1e-4, model.clone(), grads);
                 // Reading the loss syncs the device before the clock stops.

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use labor_benches::{CAREER_STATES as STATES, career_adamw, career_vocab, random_careers};
-use labor_model::{CareerConfig, SeqModel, masked_nll, two_stage_log_probs};
+use labor_model::{CareerConfig, SeqModel, two_stage_log_probs, two_stage_nll};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -31,8 +31,7 @@ fn main() -> anyhow::Result<()> {
     for i in 0..=runs {
         let start = Instant::now();
         let sb = hb.to_device(&device);
-        let lp = two_stage_log_probs(model.logits(&sb), sb.prev.clone(), STATES);
-        let loss = masked_nll(lp, &sb);
+        let loss = two_stage_nll(model.logits(&sb), &sb);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-4, model, grads);
         let _ = loss.into_data();

@@ -94,7 +94,7 @@ impl CareerConfig {
             layers: (0..self.n_layers)
                 .map(|_| self.init_layer(device))
                 .collect(),
-            norm: LayerNormConfig::new(d).init(device),
+            norm: layer_norm_config(d).init(device),
             head: LinearConfig::new(d, v.n_states + 1)
                 .with_bias(false)
                 .with_initializer(Initializer::Normal { mean: 0.0, std })
@@ -121,12 +121,12 @@ impl CareerConfig {
         let mut out = lin(d, d, Some(Initializer::XavierUniform { gain: 1.0 }));
         out.bias = out.bias.map(|b| b.map(|t| t.zeros_like()));
         CareerLayer {
-            attn_norm: LayerNormConfig::new(d).init(device),
+            attn_norm: layer_norm_config(d).init(device),
             q: lin(d, d, Some(qkv.clone())),
             k: lin(d, d, Some(qkv.clone())),
             v: lin(d, d, Some(qkv)),
             out,
-            ffn_norm: LayerNormConfig::new(d).init(device),
+            ffn_norm: layer_norm_config(d).init(device),
             fc1: lin(d, self.d_ff, None),
             fc2: lin(self.d_ff, d, None),
             dropout: DropoutConfig::new(self.dropout).init(),
@@ -162,7 +162,7 @@ fn sinusoidal_table(len: usize, d: usize, device: &Device) -> Tensor<2> {
     Tensor::<1>::from_floats(sinusoidal_positions(len, d).as_slice(), device).reshape([len, d])
 }
 
-/// A linear layer, its product on the CPU kernels where they apply (the bias added after).
+/// A linear layer, its product and its bias on the CPU kernels where they apply.
 ///
 /// # Shapes
 /// - x: `[batch, len, in]`
@@ -172,11 +172,30 @@ fn affine(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
         && let Some(y) = crate::cpu::linear(&x, &layer.weight.val())
     {
         return match &layer.bias {
-            Some(b) => y + b.val().unsqueeze(),
+            Some(b) => {
+                let b = b.val();
+                crate::cpu::add_bias(&y, &b).unwrap_or_else(|| y + b.unsqueeze())
+            }
             None => y,
         };
     }
     layer.forward(x)
+}
+
+/// The epsilon of every LayerNorm of [`Career`] (burn's and PyTorch's default).
+const LAYER_NORM_EPSILON: f64 = 1e-5;
+
+/// A LayerNorm of [`Career`], as one node on the CPU kernels under autodiff.
+///
+/// # Shapes
+/// - x: `[batch, len, d_model]`
+/// - output: like `x`
+fn layer_norm(layer: &LayerNorm, x: Tensor<3>) -> Tensor<3> {
+    crate::cpu::layer_norm(layer, &x, LAYER_NORM_EPSILON).unwrap_or_else(|| layer.forward(x))
+}
+
+fn layer_norm_config(d: usize) -> LayerNormConfig {
+    LayerNormConfig::new(d).with_epsilon(LAYER_NORM_EPSILON)
 }
 
 /// Dropout on the CPU kernels where they apply, burn's elsewhere.
@@ -215,7 +234,7 @@ impl CareerLayer {
     fn forward(&self, x: Tensor<3>, mask: &Tensor<2, Bool>) -> Tensor<3> {
         let [b, t, d] = x.dims();
         let (h, hd) = (self.n_heads, d / self.n_heads);
-        let y = self.attn_norm.forward(x.clone());
+        let y = layer_norm(&self.attn_norm, x.clone());
         let split = |z: Tensor<3>| z.reshape([b, t, h, hd]).swap_dims(1, 2);
         let q = split(affine(&self.q, y.clone()));
         let k = split(affine(&self.k, y.clone()));
@@ -235,7 +254,7 @@ impl CareerLayer {
             },
         );
         let x = x + dropout(&self.dropout, affine(&self.out, a));
-        let y = self.ffn_norm.forward(x.clone());
+        let y = layer_norm(&self.ffn_norm, x.clone());
         let h = affine(&self.fc1, y);
         let h = crate::cpu::gelu(&h).unwrap_or_else(|| exact_gelu(h));
         let y = affine(&self.fc2, h);
@@ -346,6 +365,8 @@ impl SeqModel for Career {
         for layer in &self.layers {
             x = layer.forward(x, &mask);
         }
-        affine(&self.head, self.norm.forward(x)).clamp(-LOGIT_CLAMP, LOGIT_CLAMP)
+        let z = affine(&self.head, layer_norm(&self.norm, x));
+        crate::cpu::clamp(&z, -LOGIT_CLAMP as f32, LOGIT_CLAMP as f32)
+            .unwrap_or_else(|| z.clamp(-LOGIT_CLAMP, LOGIT_CLAMP))
     }
 }

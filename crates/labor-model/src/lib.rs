@@ -52,7 +52,9 @@ pub use predict::{LlmPredictor, Predictor, StepPrediction, predict_panel};
 pub use pretrain::resume_corpus;
 pub use score::{Distribution, Scorer};
 pub use scratch::{Scratch, ScratchBuilder, ScratchReport};
-pub use seq::{HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs};
+pub use seq::{
+    HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs, two_stage_nll,
+};
 pub use tokenizer::{Encoded, TextTokenizer};
 pub use train::{TrainEvent, TrainOptions, TrainSummary};
 

@@ -310,6 +310,28 @@ pub fn two_stage_log_probs(logits: Tensor<3>, prev: Tensor<2, Int>, n_states: us
         .mask_where(is_prev, stay_lp.expand([b, t, n_states]))
 }
 
+/// The training loss of the two-stage output: the mean over `batch`'s real positions of
+/// `−log P(target)`, equal to `masked_nll(two_stage_log_probs(logits, prev, n_states), batch)`
+/// with `n_states` the logits' width less one.
+///
+/// On burn's CPU backend under autodiff it is one node of the graph, which reads the logits
+/// once each way, without the `[batch, len, n_states]` matrix of log-probabilities; elsewhere
+/// it is that composition.
+///
+/// # Shapes
+/// - logits: `[batch, len, n_states + 1]`
+/// - output: `[1]`
+pub fn two_stage_nll(logits: Tensor<3>, batch: &SeqBatch) -> Tensor<1> {
+    if let Some(loss) = crate::cpu::two_stage_nll(&logits, batch) {
+        return loss;
+    }
+    let n_states = logits.dims()[2].saturating_sub(1);
+    masked_nll(
+        two_stage_log_probs(logits, batch.prev.clone(), n_states),
+        batch,
+    )
+}
+
 /// Mean negative log-likelihood (nats per worker-year) of the targets, and its sum.
 ///
 /// # Shapes

@@ -32,7 +32,7 @@ use labor_data::{Panel, SeededRng, Worker};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::seq::{HostBatch, SeqModel, masked_nll, two_stage_log_probs};
+use crate::seq::{HostBatch, SeqModel, masked_nll, two_stage_log_probs, two_stage_nll};
 
 /// Hyper-parameters of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,7 +265,6 @@ where
         .unwrap_or_else(|| Device::default().autodiff());
     let plain = device.clone().inner();
     let vocab = model.vocab().clone();
-    let n = vocab.n_states;
     let valid_batches = token_batches(valid.workers(), &vocab, opts.max_tokens, max_len, 0)?;
     let steps_per_epoch =
         token_batches(train.workers(), &vocab, opts.max_tokens, max_len, opts.seed)?.len();
@@ -351,8 +350,7 @@ where
                 break;
             }
             let b = hb.to_device(&device);
-            let lp = two_stage_log_probs(model.logits(&b), b.prev.clone(), n);
-            let loss = masked_nll(lp, &b);
+            let loss = two_stage_nll(model.logits(&b), &b);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             state.step += 1;
             lr = inverse_sqrt_lr(state.step, opts.lr, opts.warmup);

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::gemm::{View, sgemm};
+use super::gemm::{View, sgemm, sgemm_add};
 
 /// Queries per task.
 const QB: usize = 64;
@@ -273,15 +273,10 @@ struct Grads<'a> {
     dv: &'a mut [f32],
 }
 
-/// `C += A · B` (`[m, n, k]`, `C` dense with row stride `n`), through `tmp`.
-fn add_product(mnk: [usize; 3], a: View<'_>, b: View<'_>, c: &mut [f32], tmp: &mut Vec<f32>) {
-    let [m, n, _] = mnk;
-    tmp.resize(m * n, 0.0);
-    let done = sgemm(mnk, a, b, &mut tmp[..m * n], n, false);
+/// `C += A · B` (`[m, n, k]`, `C` dense with row stride `n`).
+fn add_product(mnk: [usize; 3], a: View<'_>, b: View<'_>, c: &mut [f32]) {
+    let done = sgemm_add(mnk, a, b, c, mnk[1], false);
     debug_assert!(done);
-    for (c, t) in c[..m * n].iter_mut().zip(tmp.iter()) {
-        *c += t;
-    }
 }
 
 /// One task of [`attention_backward`]: batch row `bi`, key/value head `g` and its query heads.
@@ -307,7 +302,7 @@ fn backward_group(
         rs: k.strides[2],
         cs: k.strides[3],
     };
-    let (mut p, mut dp, mut tmp, mut kept) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut p, mut dp, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..rep {
         let hi = g * rep + r;
         for r0 in (0..s).step_by(QB) {
@@ -360,7 +355,7 @@ fn backward_group(
                 rs: 1,
                 cs: lim,
             };
-            add_product([lim, d, rows], p_t, do_blk, grads.dv, &mut tmp);
+            add_product([lim, d, rows], p_t, do_blk, grads.dv);
             // dP = dO Vᵀ; dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale.
             dp.resize(rows * lim, 0.0);
             let vt = View {
@@ -419,7 +414,7 @@ fn backward_group(
                 rs: 1,
                 cs: lim,
             };
-            add_product([lim, d, rows], ds_t, q_blk, grads.dk, &mut tmp);
+            add_product([lim, d, rows], ds_t, q_blk, grads.dk);
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Single-precision matrix product for x86-64 CPUs with AVX2 and FMA.
 //!
 //! The layout follows the usual blocked scheme: the shared dimension is cut into blocks of
-//! [`KC`], the left operand is copied ("packed") into panels of [`MR`] rows and the right one into
-//! panels of [`NR`] columns, both laid out in the order the micro-kernel reads them, and a
-//! 6 × 16 micro-kernel keeps its block of the product in twelve 8-lane registers while it walks
-//! the shared dimension. Tiles of the product run in parallel on rayon's pool.
+//! [`KC`], the right operand is copied ("packed") into panels of [`NR`] columns laid out in the
+//! order the micro-kernel reads them, and a 6 × 16 micro-kernel keeps its block of the product
+//! in twelve 8-lane registers while it walks the shared dimension. The left operand is read in
+//! place where its rows are contiguous (the micro-kernel broadcasts one value of each of its six
+//! rows per step), and packed into panels of [`MR`] rows otherwise (a transposed view). Tiles of
+//! the product run in parallel on rayon's pool.
 
 use std::cell::RefCell;
 
@@ -72,7 +74,27 @@ pub(crate) fn sgemm(
         return false;
     }
     assert!(b.fits(k, n), "gemm operand too short");
-    product(m, a, Right::Strided(b, n, k), c, ldc, parallel);
+    product(m, a, Right::Strided(b, n, k), c, ldc, parallel, false);
+    true
+}
+
+/// `C += A · B`: as [`sgemm`], adding the product to `C` instead of overwriting it.
+///
+/// # Panics
+/// As [`sgemm`].
+pub(crate) fn sgemm_add(
+    [m, n, k]: [usize; 3],
+    a: View<'_>,
+    b: View<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+) -> bool {
+    if !available() {
+        return false;
+    }
+    assert!(b.fits(k, n), "gemm operand too short");
+    product(m, a, Right::Strided(b, n, k), c, ldc, parallel, true);
     true
 }
 
@@ -129,7 +151,7 @@ pub(crate) fn sgemm_packed(
     ldc: usize,
     parallel: bool,
 ) {
-    product(m, a, Right::Packed(b), c, ldc, parallel);
+    product(m, a, Right::Packed(b), c, ldc, parallel, false);
 }
 
 /// The right operand of a product.
@@ -165,7 +187,15 @@ thread_local! {
 /// The body of [`sgemm`] and [`sgemm_packed`] (the CPU checked): size checks, the empty cases,
 /// then the blocked product with this thread's packing buffers (fresh ones if they are in use:
 /// rayon may run another product on a thread that waits inside one).
-fn product(m: usize, a: View<'_>, b: Right<'_>, c: &mut [f32], ldc: usize, parallel: bool) {
+fn product(
+    m: usize,
+    a: View<'_>,
+    b: Right<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+    add: bool,
+) {
     let (n, k) = b.dims();
     assert!(a.fits(m, k), "gemm operand too short");
     assert!(
@@ -176,6 +206,9 @@ fn product(m: usize, a: View<'_>, b: Right<'_>, c: &mut [f32], ldc: usize, paral
         return;
     }
     if k == 0 {
+        if add {
+            return;
+        }
         for i in 0..m {
             c[i * ldc..i * ldc + n].fill(0.0);
         }
@@ -184,13 +217,23 @@ fn product(m: usize, a: View<'_>, b: Right<'_>, c: &mut [f32], ldc: usize, paral
     BUFFERS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut bufs) => {
             let (ap, bp) = &mut *bufs;
-            blocked(m, a, b, c, ldc, parallel, ap, bp)
+            blocked(m, a, b, c, ldc, parallel, add, ap, bp)
         }
-        Err(_) => blocked(m, a, b, c, ldc, parallel, &mut Vec::new(), &mut Vec::new()),
+        Err(_) => blocked(
+            m,
+            a,
+            b,
+            c,
+            ldc,
+            parallel,
+            add,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        ),
     })
 }
 
-/// The blocked product (`m, n, k >= 1`, sizes checked).
+/// The blocked product (`m, n, k >= 1`, sizes checked), added to `C` with `add`.
 #[allow(clippy::too_many_arguments)]
 fn blocked(
     m: usize,
@@ -199,12 +242,15 @@ fn blocked(
     c: &mut [f32],
     ldc: usize,
     parallel: bool,
+    add: bool,
     ap: &mut Vec<f32>,
     bp: &mut Vec<f32>,
 ) {
     let (n, k) = b.dims();
     let out = OutPtr(c.as_mut_ptr());
-    // The rows of `A` are the columns of `Aᵀ`, packed like those of `B`.
+    // Rows of `A` stored contiguously are read in place by the micro-kernel; other layouts are
+    // packed first. The rows of `A` are the columns of `Aᵀ`, packed like those of `B`.
+    let direct = a.cs == 1;
     let at = View {
         data: a.data,
         rs: a.cs,
@@ -214,8 +260,13 @@ fn blocked(
     let mut block = 0;
     for pc in (0..k).step_by(kb) {
         let kc = kb.min(k - pc);
-        let ap = scratch(ap, m.div_ceil(MR) * MR * kc);
-        pack::<MR>(at, [pc, kc, 0, m], ap, parallel);
+        let ap: &[f32] = if direct {
+            &[]
+        } else {
+            let ap = scratch(ap, m.div_ceil(MR) * MR * kc);
+            pack::<MR>(at, [pc, kc, 0, m], ap, parallel);
+            ap
+        };
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             let bp: &[f32] = match b {
@@ -243,12 +294,30 @@ fn blocked(
                     let bpanel = &bp[(jr / NR) * NR * kc..][..NR * kc];
                     for ir in (i0..i1).step_by(MR) {
                         let mr = MR.min(i1 - ir);
-                        let apanel = &ap[(ir / MR) * MR * kc..][..MR * kc];
+                        let apanel = if direct {
+                            // Rows past the tile repeat its last row: never stored.
+                            let rows: [&[f32]; MR] = std::array::from_fn(|r| {
+                                let at = (ir + r.min(mr - 1)) * a.rs + pc;
+                                &a.data[at..at + kc]
+                            });
+                            APanel::Rows(rows)
+                        } else {
+                            APanel::Packed(&ap[(ir / MR) * MR * kc..][..MR * kc])
+                        };
                         // SAFETY: `available()` checked AVX2 and FMA; the panels hold `kc`
                         // steps; the tile (ir.., jc + jr..) of `mr × nr` lies inside `c` (checked
                         // above) and no other task writes it.
                         unsafe {
-                            out.tile(kc, apanel, bpanel, ir * ldc + jc + jr, ldc, mr, nr, pc > 0)
+                            out.tile(
+                                kc,
+                                apanel,
+                                bpanel,
+                                ir * ldc + jc + jr,
+                                ldc,
+                                mr,
+                                nr,
+                                add || pc > 0,
+                            )
                         };
                     }
                 }
@@ -261,6 +330,15 @@ fn blocked(
             }
         }
     }
+}
+
+/// The left operand of one micro-kernel call: `MR` rows over `kc` steps.
+#[derive(Clone, Copy)]
+enum APanel<'a> {
+    /// Packed: step `s`, row `r` at `s * MR + r`.
+    Packed(&'a [f32]),
+    /// In place: each row's `kc` values, contiguous.
+    Rows([&'a [f32]; MR]),
 }
 
 /// Grows `buf` to `len` values and returns them. Values left from an earlier product stay in
@@ -286,7 +364,14 @@ fn pack<const W: usize>(
     let fill = |(p, dst): (usize, &mut [f32])| {
         let cols = W.min(nc - p * W);
         let col0 = jc + p * W;
-        if x.cs == 1 {
+        if x.cs == 1 && cols == W {
+            // Whole panels: copies of a size known here, which compile to vector moves.
+            for (s, d) in dst.chunks_exact_mut(W).take(kc).enumerate() {
+                let src = (pc + s) * x.rs + col0;
+                let row: &[f32; W] = x.data[src..src + W].try_into().expect("W values");
+                d.copy_from_slice(row);
+            }
+        } else if x.cs == 1 {
             for s in 0..kc {
                 let src = (pc + s) * x.rs + col0;
                 dst[s * W..s * W + cols].copy_from_slice(&x.data[src..src + cols]);
@@ -324,7 +409,7 @@ impl OutPtr {
     unsafe fn tile(
         self,
         kc: usize,
-        a: &[f32],
+        a: APanel<'_>,
         b: &[f32],
         offset: usize,
         ldc: usize,
@@ -335,7 +420,19 @@ impl OutPtr {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: forwarded to the caller.
         unsafe {
-            kernel(kc, a, b, self.0.add(offset), ldc, mr, nr, accumulate)
+            let c = self.0.add(offset);
+            match a {
+                APanel::Packed(a) => {
+                    assert!(a.len() >= kc * MR);
+                    let a = a.as_ptr();
+                    kernel(kc, |s, r| a.add(s * MR + r), b, c, ldc, mr, nr, accumulate)
+                }
+                APanel::Rows(rows) => {
+                    assert!(rows.iter().all(|r| r.len() >= kc));
+                    let rows = rows.map(<[f32]>::as_ptr);
+                    kernel(kc, |s, r| rows[r].add(s), b, c, ldc, mr, nr, accumulate)
+                }
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -345,17 +442,20 @@ impl OutPtr {
     }
 }
 
-/// The 6 × 16 micro-kernel: `C[..mr, ..nr] (+)= Apanel · Bpanel` over `kc` steps.
+/// The 6 × 16 micro-kernel: `C[..mr, ..nr] (+)= Apanel · Bpanel` over `kc` steps, with
+/// `a(s, r)` the address of row `r`'s value at step `s`.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA; `a` and `b` must hold `kc * MR` and `kc * NR` values;
-/// `c` must point to an `mr × nr` tile (row stride `ldc`) that nobody else accesses meanwhile.
+/// The CPU must support AVX2 and FMA; `a(s, r)` must be readable for every `s < kc`, `r < MR`,
+/// and `b` must hold `kc * NR` values; `c` must point to an `mr × nr` tile (row stride `ldc`)
+/// that nobody else accesses meanwhile.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
+#[inline]
 unsafe fn kernel(
     kc: usize,
-    a: &[f32],
+    a: impl Fn(usize, usize) -> *const f32,
     b: &[f32],
     c: *mut f32,
     ldc: usize,
@@ -364,8 +464,8 @@ unsafe fn kernel(
     accumulate: bool,
 ) {
     use std::arch::x86_64::*;
-    assert!(a.len() >= kc * MR && b.len() >= kc * NR);
-    let (a, b) = (a.as_ptr(), b.as_ptr());
+    assert!(b.len() >= kc * NR);
+    let b = b.as_ptr();
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
     // SAFETY (whole block): the reads stay within the `kc` steps checked above; the writes
     // within the caller's tile.
@@ -378,9 +478,8 @@ unsafe fn kernel(
         for s in 0..kc {
             let b0 = _mm256_loadu_ps(b.add(s * NR));
             let b1 = _mm256_loadu_ps(b.add(s * NR + 8));
-            let ar = a.add(s * MR);
             for (r, row) in acc.iter_mut().enumerate() {
-                let x = _mm256_broadcast_ss(&*ar.add(r));
+                let x = _mm256_broadcast_ss(&*a(s, r));
                 row[0] = _mm256_fmadd_ps(x, b0, row[0]);
                 row[1] = _mm256_fmadd_ps(x, b1, row[1]);
             }
@@ -461,7 +560,9 @@ mod tests {
             (200, 33, 600),
         ] {
             for (transpose_a, transpose_b) in [(false, false), (true, true), (false, true)] {
-                let ad = values(m * k, 1);
+                // Row-major A with gaps between its rows (a view into a wider matrix).
+                let lda = if transpose_b { k + 3 } else { k };
+                let ad = values(m * lda.max(m), 1);
                 let bd = values(k * n, 2);
                 let a = if transpose_a {
                     View {
@@ -472,7 +573,7 @@ mod tests {
                 } else {
                     View {
                         data: &ad,
-                        rs: k,
+                        rs: lda,
                         cs: 1,
                     }
                 };
@@ -501,6 +602,18 @@ mod tests {
                         .zip(&again)
                         .all(|(x, y)| x.to_bits() == y.to_bits())
                 );
+                // Added to what `C` holds: twice the product.
+                let mut twice = c.clone();
+                assert!(sgemm_add([m, n, k], a, b, &mut twice, ldc, m % 3 == 0));
+                for i in 0..m {
+                    for j in 0..n {
+                        let (x, y) = (c[i * ldc + j], twice[i * ldc + j]);
+                        assert!(
+                            (y - 2.0 * x).abs() <= 1e-6 * x.abs().max(1.0),
+                            "{y} vs 2 × {x}"
+                        );
+                    }
+                }
                 let want = naive(m, n, k, a, b);
                 for i in 0..m {
                     for j in 0..n {

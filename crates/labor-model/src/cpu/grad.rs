@@ -51,7 +51,7 @@ pub(super) fn tracked<const D: usize>(t: &Tensor<D>) -> Option<AdTensor> {
 
 /// `f` with its elements in row-major order from the start of a buffer (a copy where they are
 /// not).
-fn dense(f: &FlexTensor) -> FlexTensor {
+pub(super) fn dense(f: &FlexTensor) -> FlexTensor {
     if f.is_contiguous() && f.layout().start_offset() == 0 {
         f.clone()
     } else {
@@ -60,23 +60,23 @@ fn dense(f: &FlexTensor) -> FlexTensor {
 }
 
 /// The values of a [`dense`] tensor.
-fn values(f: &FlexTensor) -> &[f32] {
+pub(super) fn values(f: &FlexTensor) -> &[f32] {
     &f.storage::<f32>()[..f.layout().shape().num_elements()]
 }
 
 /// A flex tensor of `shape` holding `v`.
-fn flex(v: Vec<f32>, shape: &[usize]) -> FlexTensor {
+pub(super) fn flex(v: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape.to_vec()))
 }
 
 /// The gradient of the output of the node of `ops`, dense.
-fn incoming<S, const N: usize>(grads: &mut Gradients, ops: &Ops<S, N>) -> FlexTensor {
+pub(super) fn incoming<S, const N: usize>(grads: &mut Gradients, ops: &Ops<S, N>) -> FlexTensor {
     dense(&grads.consume::<Flex>(&ops.node))
 }
 
 /// Records `op` as the node computing `out` from `inputs`; `state` (what its backward pass
 /// needs) is built only where some input is tracked.
-fn record<const N: usize, O: Backward<Flex, N>>(
+pub(super) fn record<const N: usize, O: Backward<Flex, N>>(
     op: O,
     inputs: [&AdTensor; N],
     state: impl FnOnce() -> O::State,
@@ -92,7 +92,7 @@ fn record<const N: usize, O: Backward<Flex, N>>(
     }
 }
 
-fn wrap<const D: usize>(t: AdTensor) -> Tensor<D> {
+pub(super) fn wrap<const D: usize>(t: AdTensor) -> Tensor<D> {
     Tensor::from_primitive::<Ad>(t)
 }
 
@@ -120,21 +120,13 @@ pub(crate) fn product<const D: usize>(
     let (af, bf) = (dense(at.primitive()), dense(bt.primitive()));
     let (a_tracked, b_tracked) = (at.is_tracked(), bt.is_tracked());
     let mut out = vec![0.0f32; m * n];
-    let ok = gemm::sgemm(
-        [m, n, k],
-        gemm::View {
-            data: values(&af),
-            rs: k,
-            cs: 1,
-        },
-        right(values(&bf), transposed, n, k),
-        &mut out,
-        n,
-        true,
-    );
-    if !ok {
-        return None;
-    }
+    let a_view = gemm::View {
+        data: values(&af),
+        rs: k,
+        cs: 1,
+    };
+    let b_view = right(values(&bf), transposed, n, k);
+    gemm::sgemm([m, n, k], a_view, b_view, &mut out, n, true).then_some(())?;
     let a_shape = dims.to_vec();
     dims[D - 1] = n;
     let out = record(

@@ -19,6 +19,7 @@
 mod attention;
 mod gemm;
 mod grad;
+mod seq;
 
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -538,6 +539,78 @@ pub(crate) fn causal_attention(
         return grad::attention(q, k, v, drop);
     }
     attention(q, k, v, None)
+}
+
+/// A LayerNorm layer built with `epsilon`, on the CPU kernels under autodiff; `None` elsewhere
+/// (burn's own LayerNorm then runs; it is one fused kernel on flex without autodiff).
+///
+/// # Shapes
+/// - x: `[..., d]`
+/// - output: like `x`
+pub(crate) fn layer_norm<const D: usize>(
+    layer: &burn::nn::LayerNorm,
+    x: &Tensor<D>,
+    epsilon: f64,
+) -> Option<Tensor<D>> {
+    let beta = layer.beta.as_ref().map(|b| b.val());
+    seq::layer_norm(x, &layer.gamma.val(), beta.as_ref(), epsilon)
+}
+
+/// `y + bias` on every row (a linear layer's bias after its product), on the CPU kernels under
+/// autodiff; `None` elsewhere.
+///
+/// # Shapes
+/// - y: `[..., n]`
+/// - bias: `[n]`
+/// - output: like `y`
+pub(crate) fn add_bias<const D: usize>(y: &Tensor<D>, bias: &Tensor<1>) -> Option<Tensor<D>> {
+    seq::add_bias(y, bias)
+}
+
+/// `x` clamped to `[lo, hi]`, on the CPU kernels under autodiff; `None` elsewhere.
+///
+/// # Shapes
+/// - x: any
+/// - output: like `x`
+pub(crate) fn clamp<const D: usize>(x: &Tensor<D>, lo: f32, hi: f32) -> Option<Tensor<D>> {
+    seq::clamp(x, lo, hi)
+}
+
+/// The two-stage loss of `batch` (the mean over its real positions of `−log P(target)`, see
+/// [`crate::seq::two_stage_nll`]) as one node, on the CPU kernels under autodiff; `None`
+/// elsewhere.
+///
+/// # Shapes
+/// - logits: `[batch, len, n_states + 1]`
+/// - output: `[1]`
+pub(crate) fn two_stage_nll(logits: &Tensor<3>, batch: &crate::seq::SeqBatch) -> Option<Tensor<1>> {
+    grad::tracked(logits)?;
+    let ints =
+        |t: &Tensor<2, burn::tensor::Int>| t.to_data().convert::<i64>().try_into_vec::<i64>().ok();
+    let (prev, target) = (ints(&batch.prev)?, ints(&batch.target)?);
+    let mask = batch
+        .mask
+        .to_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .ok()?;
+    if prev.len() != mask.len() || target.len() != mask.len() {
+        return None;
+    }
+    let scale = 1.0 / batch.n_tokens.max(1) as f32;
+    let picks = prev
+        .iter()
+        .zip(&target)
+        .zip(&mask)
+        .map(|((&p, &t), &m)| {
+            Some(seq::Pick {
+                prev: u32::try_from(p).ok()?,
+                target: u32::try_from(t).ok()?,
+                weight: m * scale,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    seq::two_stage_nll(logits, &picks)
 }
 
 /// `Σ t²` over a dense `f32` tensor on the flex device, in one read-only parallel pass (block
