@@ -63,19 +63,14 @@ pub(crate) fn available() -> bool {
 /// # Panics
 /// If a view or `c` is too short for the given sizes.
 pub(crate) fn sgemm(
-    [m, n, k]: [usize; 3],
+    mnk: [usize; 3],
     a: View<'_>,
     b: View<'_>,
     c: &mut [f32],
     ldc: usize,
     parallel: bool,
 ) -> bool {
-    if !available() {
-        return false;
-    }
-    assert!(b.fits(k, n), "gemm operand too short");
-    product(m, a, Right::Strided(b, n, k), c, ldc, parallel, false);
-    true
+    strided(mnk, a, b, c, ldc, parallel, false)
 }
 
 /// `C += A · B`: as [`sgemm`], adding the product to `C` instead of overwriting it.
@@ -83,18 +78,31 @@ pub(crate) fn sgemm(
 /// # Panics
 /// As [`sgemm`].
 pub(crate) fn sgemm_add(
-    [m, n, k]: [usize; 3],
+    mnk: [usize; 3],
     a: View<'_>,
     b: View<'_>,
     c: &mut [f32],
     ldc: usize,
     parallel: bool,
 ) -> bool {
+    strided(mnk, a, b, c, ldc, parallel, true)
+}
+
+/// [`sgemm`] (`add` false) or [`sgemm_add`] (`add` true).
+fn strided(
+    [m, n, k]: [usize; 3],
+    a: View<'_>,
+    b: View<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    parallel: bool,
+    add: bool,
+) -> bool {
     if !available() {
         return false;
     }
     assert!(b.fits(k, n), "gemm operand too short");
-    product(m, a, Right::Strided(b, n, k), c, ldc, parallel, true);
+    product(m, a, Right::Strided(b, n, k), c, ldc, parallel, add);
     true
 }
 

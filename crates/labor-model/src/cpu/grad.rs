@@ -794,7 +794,7 @@ impl Backward<Flex, 1> for Rope {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::values;
     use super::super::{enabled, without};
     use crate::lora::{LoraOptions, apply_lora};
@@ -802,7 +802,7 @@ mod tests {
     use burn::tensor::{Device, Int, Tensor};
 
     /// The largest difference between `a` and `b`, relative to the largest value of `b`.
-    fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
+    pub(in crate::cpu) fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
         a.iter()

@@ -480,6 +480,7 @@ impl Backward<Flex, 1> for TwoStageNll {
 
 #[cfg(test)]
 mod tests {
+    use super::super::grad::tests::relative_difference;
     use super::super::tests::values;
     use super::super::{enabled, without};
     use crate::CareerConfig;
@@ -487,17 +488,6 @@ mod tests {
     use burn::module::Module;
     use burn::tensor::{Device, Tensor};
     use labor_data::{Education, Ethnicity, Gender, Region, StateId, Worker, YearRecord};
-
-    /// The largest difference between `a` and `b`, relative to the largest value of `b`.
-    fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-            / scale
-    }
 
     /// Careers of uneven lengths (padding) over `n_states` states that often repeat (the stay
     /// branch of the two-stage output), from a fixed-seed generator.
