@@ -657,6 +657,25 @@ impl OutPtr {
     }
 }
 
+/// Starts fetching the `rows × cols` tile at `c` (row stride `ldc`) into L1: a micro-kernel
+/// reads or writes it only at the end.
+///
+/// # Safety
+/// `c` must point to such a tile (prefetches do not fault, but the addresses must be in bounds
+/// of its allocation).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn prefetch_tile(c: *mut f32, ldc: usize, [rows, cols]: [usize; 2]) {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    // SAFETY: the addresses lie in the caller's tile.
+    unsafe {
+        for r in 0..rows {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc + cols - 1) as *const i8);
+        }
+    }
+}
+
 /// The 6 × 16 AVX2 micro-kernel: `C[..rows, ..cols] (+)= Apanel · Bpanel` over `kc` steps, with
 /// `a(s, r)` the address of row `r`'s value at step `s` and `b` the panel (16 values a step).
 ///
@@ -683,11 +702,7 @@ unsafe fn kernel_avx2(
     // SAFETY (whole block): the reads stay within the `kc` steps of the caller's contract; the
     // writes within the caller's tile.
     unsafe {
-        // The tile of C is read (or written) at the end: start fetching it now.
-        for r in 0..rows {
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc + cols - 1) as *const i8);
-        }
+        prefetch_tile(c, ldc, [rows, cols]);
         for s in 0..kc {
             let b0 = _mm256_loadu_ps(b.add(s * NR));
             let b1 = _mm256_loadu_ps(b.add(s * NR + 8));
@@ -750,10 +765,7 @@ unsafe fn kernel_avx512(
     // SAFETY (whole block): as in `kernel_avx2`; masked loads and stores touch only the lanes
     // of the tile's columns.
     unsafe {
-        for r in 0..rows {
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc + cols - 1) as *const i8);
-        }
+        prefetch_tile(c, ldc, [rows, cols]);
         for s in 0..kc {
             let b0 = _mm512_loadu_ps(b.add(s * NR));
             let b1 = _mm512_loadu_ps(b.add(s * NR + 16));
