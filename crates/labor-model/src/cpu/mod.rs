@@ -21,6 +21,10 @@ mod gemm;
 mod grad;
 mod seq;
 
+// A linear layer's bias and the logit clamp as nodes on the CPU kernels under autodiff (`None`
+// elsewhere).
+pub(crate) use seq::{add_bias, clamp};
+
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -554,26 +558,6 @@ pub(crate) fn layer_norm<const D: usize>(
 ) -> Option<Tensor<D>> {
     let beta = layer.beta.as_ref().map(|b| b.val());
     seq::layer_norm(x, &layer.gamma.val(), beta.as_ref(), epsilon)
-}
-
-/// `y + bias` on every row (a linear layer's bias after its product), on the CPU kernels under
-/// autodiff; `None` elsewhere.
-///
-/// # Shapes
-/// - y: `[..., n]`
-/// - bias: `[n]`
-/// - output: like `y`
-pub(crate) fn add_bias<const D: usize>(y: &Tensor<D>, bias: &Tensor<1>) -> Option<Tensor<D>> {
-    seq::add_bias(y, bias)
-}
-
-/// `x` clamped to `[lo, hi]`, on the CPU kernels under autodiff; `None` elsewhere.
-///
-/// # Shapes
-/// - x: any
-/// - output: like `x`
-pub(crate) fn clamp<const D: usize>(x: &Tensor<D>, lo: f32, hi: f32) -> Option<Tensor<D>> {
-    seq::clamp(x, lo, hi)
 }
 
 /// The two-stage loss of `batch` (the mean over its real positions of `−log P(target)`, see

@@ -351,7 +351,7 @@ pub(crate) fn two_stage_nll<const D: usize>(
     let (lp, lse): (Vec<f32>, Vec<f32>) = x
         .par_chunks(width)
         .zip(picks.par_iter())
-        .map(|(row, p)| {
+        .map_init(Vec::new, |scratch, (row, p)| {
             if p.weight == 0.0 {
                 return (0.0, 0.0);
             }
@@ -363,7 +363,7 @@ pub(crate) fn two_stage_nll<const D: usize>(
             } else if target == prev {
                 (log_sigmoid(s), 0.0)
             } else {
-                let lse = log_sum_exp_except(z, prev);
+                let lse = log_sum_exp_except(z, prev, scratch);
                 (z[target] - lse + log_sigmoid(-s), lse)
             }
         })
@@ -401,8 +401,8 @@ fn sigmoid(s: f32) -> f32 {
     1.0 / (1.0 + (-s).exp())
 }
 
-/// The log-sum-exp of `z` without its entry `skip`.
-fn log_sum_exp_except(z: &[f32], skip: usize) -> f32 {
+/// The log-sum-exp of `z` without its entry `skip`, with `scratch` as working space.
+fn log_sum_exp_except(z: &[f32], skip: usize, scratch: &mut Vec<f32>) -> f32 {
     let max = z
         .iter()
         .enumerate()
@@ -411,11 +411,12 @@ fn log_sum_exp_except(z: &[f32], skip: usize) -> f32 {
     if max == f32::NEG_INFINITY {
         return max;
     }
-    let mut e: Vec<f32> = z.iter().map(|v| v - max).collect();
+    scratch.clear();
+    scratch.extend(z.iter().map(|v| v - max));
     // The skipped entry may be far above the others: left out, not subtracted.
-    e[skip] = f32::NEG_INFINITY;
-    exp_in_place(&mut e);
-    max + e.iter().sum::<f32>().ln()
+    scratch[skip] = f32::NEG_INFINITY;
+    exp_in_place(scratch);
+    max + scratch.iter().sum::<f32>().ln()
 }
 
 #[derive(Debug)]
