@@ -53,7 +53,7 @@ pub struct EvalArgs {
     /// states and the subgroup attributes (gender, ethnicity, region, dataset).
     #[arg(long)]
     pub panel: Option<PathBuf>,
-    /// Which worker-years are targets: all, exclude-first or changes.
+    /// Which worker-years are targets: all, exclude-first, changes (moves) or stays.
     #[arg(long, default_value = "all")]
     pub targets: String,
     /// Bootstrap replicates (workers resampled with replacement).

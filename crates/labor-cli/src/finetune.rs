@@ -80,6 +80,11 @@ pub struct FinetuneArgs {
     /// Also evaluate every N optimizer steps.
     #[arg(long)]
     eval_every: Option<usize>,
+    /// Early stopping: stop after N validations in a row without a better validation loss
+    /// (validations come every --eval-every steps and at the end of each epoch); the best model
+    /// is in best/.
+    #[arg(long)]
+    patience: Option<usize>,
     /// Also checkpoint every N optimizer steps.
     #[arg(long)]
     checkpoint_every: Option<usize>,
@@ -98,6 +103,10 @@ pub struct FinetuneArgs {
     /// BPE vocabulary size (scratch only).
     #[arg(long, default_value_t = 4096)]
     vocab_size: usize,
+    /// Scratch only: make every title of the training panel's taxonomy one token of the trained
+    /// vocabulary, so that the model predicts a title in one step.
+    #[arg(long)]
+    title_tokens: bool,
     /// Seed of sampling, initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -209,13 +218,27 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     o.max_grad_norm = (a.max_grad_norm > 0.0).then_some(a.max_grad_norm);
     o.loss_on = loss_on;
     o.eval_every = a.eval_every;
+    o.patience = a.patience;
     o.checkpoint_every = a.checkpoint_every;
     o.max_tokens = a.max_tokens;
     o.seed = a.seed;
     o.lora = lora;
     let pb = bar((train_docs.len() / o.batch_size.max(1)) as u64);
+    if a.title_tokens && !scratch {
+        bail!("--title-tokens trains a vocabulary, so it needs --base scratch");
+    }
     if scratch {
+        let titles: Vec<String> = if a.title_tokens {
+            panel
+                .taxonomy()
+                .outcomes()
+                .map(|(_, o)| format!(" {}", o.title))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut b = ScratchBuilder::new(train_docs, valid_docs, &a.out)
+            .with_whole_tokens(titles)
             .with_vocab_size(a.vocab_size)
             .with_options(o)
             .with_seed(a.seed)
@@ -282,6 +305,13 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         .build()?
         .run(on_progress(&pb))?;
     pb.finish_and_clear();
+    if report.stopped_early {
+        println!(
+            "stopped early at step {}: no better validation loss for {} validations",
+            report.steps,
+            a.patience.unwrap_or_default()
+        );
+    }
     let (after, _) = title_perplexity(&report.model, &tokenizer, &valid_docs)?;
     println!(
         "validation title perplexity {before:.3} -> {after:.3}; valid loss {:.4} -> {:.4}; {} steps in {:.1}s; model in {}",

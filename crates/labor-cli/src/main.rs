@@ -36,6 +36,9 @@ enum Command {
     Ingest(IngestArgs),
     /// Split a panel by worker into train/valid/test Parquet files (70/10/20 by default).
     Split(SplitArgs),
+    /// Keep N workers of a panel, chosen by a keyed hash of their ids (samples of growing sizes
+    /// with one seed are nested: for comparisons at several training sizes).
+    Sample(SampleArgs),
     /// Print counts, years, state shares and the transition rate of a panel.
     Describe(DescribeArgs),
     /// Render careers as text (resume, prompts, in-context examples) with the span of every title.
@@ -112,6 +115,22 @@ struct IngestArgs {
     /// What to do with a bad row: fail (stop with an error) or drop (count it in the report).
     #[arg(long, default_value = "fail")]
     on_error: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct SampleArgs {
+    /// The panel (Parquet).
+    #[arg(long)]
+    panel: PathBuf,
+    /// Number of workers to keep.
+    #[arg(long)]
+    workers: usize,
+    /// Seed of the keyed hash.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output panel (Parquet, or JSON Lines if it ends in .jsonl); must not be the input.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -207,6 +226,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Synth(a) => synth(&a),
         Command::Ingest(a) => ingest(&a),
         Command::Split(a) => split(&a).map(|_| ()),
+        Command::Sample(a) => sample(&a),
         Command::Describe(a) => describe(&a),
         Command::Render(a) => render(&a),
         Command::Eval(a) => labor_cli::eval::run(&a),
@@ -368,6 +388,35 @@ fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
     }
     let [a, b, c] = <[PathBuf; 3]>::try_from(paths).map_err(|_| anyhow::anyhow!("three splits"))?;
     Ok([a, b, c])
+}
+
+fn sample(a: &SampleArgs) -> Result<()> {
+    if a.out.exists() && same_file(&a.out, &a.panel) {
+        bail!(
+            "--out {} is the input panel; write the sample to another file",
+            a.out.display()
+        );
+    }
+    let panel =
+        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let part = labor_data::subsample(&panel, a.workers, a.seed)?;
+    write_panel(&part, &a.out)?;
+    println!(
+        "kept {} of {} workers ({} worker-years) -> {}",
+        part.len(),
+        panel.len(),
+        part.n_worker_years(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Whether two existing paths name the same file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 fn describe(a: &DescribeArgs) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `labor quickstart`: the whole pipeline on the embedded synthetic default, in the shape of the
 //! paper's Table 6: synthesise an NLSY79-like panel with a known truth, split it by worker, train
 //! the empirical, logit and CAREER baselines and a small language model (its own BPE tokenizer,
-//! trained from scratch on the training resumes), score the test split with each, and evaluate
+//! with every title one token, trained from scratch on the training resumes), score the test split with each, and evaluate
 //! them all with worker-level bootstrap standard errors next to the true model's floor.
 
 use std::ops::ControlFlow;
@@ -30,7 +30,7 @@ pub struct QuickstartArgs {
     #[arg(long, default_value_t = 4000)]
     workers: usize,
     /// Training resumes for the small language model (all of them: 0).
-    #[arg(long, default_value_t = 800)]
+    #[arg(long, default_value_t = 0)]
     lm_train_docs: usize,
     /// Epochs of the small language model.
     #[arg(long, default_value_t = 2)]
@@ -129,7 +129,7 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
 
     step(
         4,
-        "training a small language model from scratch on the training resumes (BPE tokenizer + 2-layer Llama)",
+        "training a small language model from scratch on the training resumes (BPE tokenizer with every title one token + 2-layer Llama)",
     );
     let lm_dir = a.out.join("models").join("llm");
     let mut train_docs = render_resumes(&train)?;
@@ -138,8 +138,14 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
     }
     let valid_docs = render_resumes(&valid)?;
     let pb = bar(0, "llm");
-    // The scratch defaults, with the epochs asked for and batches of 4.
+    // The scratch defaults, with the epochs asked for, batches of 4, and every title of the
+    // taxonomy one token of the vocabulary (a title is then one prediction, as for CAREER).
+    let titles = train
+        .taxonomy()
+        .outcomes()
+        .map(|(_, o)| format!(" {}", o.title));
     let report = ScratchBuilder::new(train_docs, valid_docs, &lm_dir)
+        .with_whole_tokens(titles)
         .with_epochs(a.lm_epochs)
         .with_batch_size(4)
         .with_max_valid_docs(100)

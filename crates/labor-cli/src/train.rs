@@ -7,10 +7,22 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use labor_cli::eval::{load_trained, predict_with_progress};
 use labor_data::io;
-use labor_model::{CareerSize, ModelKind, TrainBuilder, read_meta, resume_corpus};
+use labor_model::{CareerSize, ModelKind, TrainBuilder, resume_corpus};
 
 /// Arguments of `labor train`.
+///
+/// Training validates after every epoch, keeps the best validation model, and stops once the
+/// validation loss has not improved for a patience of max(3 epochs, 300 updates) (rounded up to
+/// whole epochs), or after 200 epochs: small panels get as many updates as they need, large ones
+/// stop after a few epochs. `--patience`, `--patience-updates` and `--epochs` change the rule;
+/// `--no-early-stopping` runs every epoch.
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Stopping rule: validation after every epoch; stop when the validation \
+loss has not improved for max(--patience epochs, --patience-updates updates) (default 3 epochs, \
+300 updates, rounded up to whole epochs) or after --epochs epochs (default 200); the best \
+validation model is kept."
+)]
 pub struct TrainArgs {
     /// Model: career, empirical, logit or bag-of-jobs.
     #[arg(long)]
@@ -24,9 +36,19 @@ pub struct TrainArgs {
     /// Fine-tune every weight of this model directory (same kind and taxonomy) with a fresh optimizer.
     #[arg(long)]
     pretrained: Option<PathBuf>,
-    /// Epochs (default: the kind's default).
+    /// Most epochs (default 200; training usually stops earlier, see --patience).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Early stopping: epochs without a better validation loss before stopping, at least.
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// Early stopping: updates without a better validation loss before stopping, at least
+    /// (rounded up to whole epochs; this is what makes the patience scale with the panel).
+    #[arg(long, default_value_t = 300)]
+    patience_updates: usize,
+    /// Run every epoch (no early stopping).
+    #[arg(long)]
+    no_early_stopping: bool,
     /// Stop after this many updates.
     #[arg(long)]
     max_steps: Option<usize>,
@@ -74,6 +96,10 @@ pub struct PredictArgs {
     /// Also write the probability of every state for every worker-year.
     #[arg(long)]
     full_distribution: bool,
+    /// Name of the model in the predictions file and in reports (default: its kind, e.g.
+    /// `career`).
+    #[arg(long)]
+    name: Option<String>,
 }
 
 /// `labor train`.
@@ -97,6 +123,15 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     opts.warmup = a.warmup.unwrap_or(opts.warmup);
     opts.max_tokens = a.max_tokens.unwrap_or(opts.max_tokens);
     opts.seed = a.seed;
+    if a.no_early_stopping {
+        opts.early_stopping = None;
+    } else if let Some(e) = opts.early_stopping.as_mut() {
+        if a.patience == 0 {
+            bail!("--patience must be at least 1 (--no-early-stopping runs every epoch)");
+        }
+        e.epochs = a.patience;
+        e.updates = a.patience_updates;
+    }
     let mut b = TrainBuilder::new(a.kind, &train, &valid)
         .with_options(opts)
         .with_size(size)
@@ -137,6 +172,12 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         })?;
     pb.finish_and_clear();
     let s = &summary.state;
+    if summary.stopped_early {
+        eprintln!(
+            "stopped early after epoch {}: no better validation loss for {} epochs",
+            s.epoch, summary.patience
+        );
+    }
     eprintln!(
         "trained {} in {:.1}s ({:.0} worker-years/s); best valid {:.4} nats (ppl {:.3}) at epoch {}; wrote {}",
         a.kind.name(),
@@ -152,11 +193,13 @@ pub fn train(a: &TrainArgs) -> Result<()> {
 
 /// `labor predict`.
 pub fn predict(a: &PredictArgs) -> Result<()> {
-    let meta = read_meta(&a.model)?;
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let model = load_trained(&a.model, &panel)?;
-    let preds = predict_with_progress(&model, &panel, a.full_distribution)?;
+    let mut preds = predict_with_progress(&model, &panel, a.full_distribution)?;
+    if let Some(name) = &a.name {
+        preds = preds.with_model(name);
+    }
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -166,7 +209,7 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     let nll = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / preds.len().max(1) as f64;
     eprintln!(
         "{}: perplexity {:.3}; wrote {}",
-        meta.kind.name(),
+        preds.model(),
         nll.exp(),
         a.out.display()
     );

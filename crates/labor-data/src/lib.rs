@@ -18,7 +18,7 @@ pub use error::{Error, Issue, Location, Result};
 pub use panel::{Panel, Worker, YearRecord};
 pub use predictions::{Prediction, Predictions};
 pub use rng::SeededRng;
-pub use split::{Split, SplitPanels, Splitter, SplitterBuilder};
+pub use split::{Split, SplitPanels, Splitter, SplitterBuilder, subsample};
 pub use synth::{
     CareerLaw, Preset, PresetSpec, PresetTargets, SynthBuilder, SynthOutput, Synthesizer, Truth,
 };

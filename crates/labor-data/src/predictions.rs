@@ -106,6 +106,13 @@ impl Predictions {
         &self.model
     }
 
+    /// The same predictions under another model name (the name reports and tables show).
+    #[must_use]
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
     /// The taxonomy the states and distributions refer to.
     pub fn taxonomy(&self) -> &Arc<Taxonomy> {
         &self.taxonomy

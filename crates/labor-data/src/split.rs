@@ -164,6 +164,49 @@ impl Splitter {
     }
 }
 
+/// The `workers` workers of `panel` with the smallest keyed hash of their id (SipHash-1-3 keyed
+/// by `seed`, with a key of its own so that a sample of a split part is independent of the
+/// split), in the panel's order. Like the split, a worker's place depends only on the seed and
+/// its id, so samples of growing sizes with one seed are nested: the 250 workers of a
+/// 250-worker sample are among the 500 of a 500-worker sample. This is what a comparison at
+/// several training sizes needs.
+///
+/// ```
+/// use std::sync::Arc;
+/// use labor_data::{subsample, Panel, Taxonomy, Worker};
+/// let tax = Arc::new(Taxonomy::occ1990dd());
+/// let workers = (0..100).map(|i| Worker::new(format!("w{i}"), "demo")).collect();
+/// let panel = Panel::new(tax, workers).unwrap();
+/// let small = subsample(&panel, 10, 0).unwrap();
+/// let large = subsample(&panel, 40, 0).unwrap();
+/// assert_eq!(small.len(), 10);
+/// assert!(small.workers().iter().all(|w| large.workers().iter().any(|v| v.id == w.id)));
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if `workers` is zero or more than the panel holds.
+pub fn subsample(panel: &Panel, workers: usize, seed: u64) -> Result<Panel> {
+    if workers == 0 || workers > panel.len() {
+        return Err(Error::InvalidArgument {
+            name: "workers",
+            detail: format!(
+                "cannot sample {workers} workers from a panel of {}",
+                panel.len()
+            ),
+        });
+    }
+    let key = |id: &str| {
+        let mut h = SipHasher13::new_with_keys(seed, 0x6c61_626f_722d_7373);
+        h.write(id.as_bytes());
+        (h.finish(), id.to_string())
+    };
+    let mut keys: Vec<(u64, String)> = panel.workers().iter().map(|w| key(&w.id)).collect();
+    keys.sort_unstable();
+    let kept: std::collections::HashSet<String> =
+        keys.into_iter().take(workers).map(|(_, id)| id).collect();
+    Ok(panel.filter(|w| kept.contains(&w.id)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +246,35 @@ mod tests {
             .unwrap()
             .uniform("worker-1");
         assert_ne!(u, other_seed);
+    }
+
+    #[test]
+    fn subsamples_are_nested_sized_and_checked() {
+        let tax = std::sync::Arc::new(crate::Taxonomy::occ1990dd());
+        let workers = (0..500)
+            .map(|i| crate::Worker::new(format!("w{i}"), "t"))
+            .collect();
+        let panel = Panel::new(tax, workers).unwrap();
+        let ids = |p: &Panel| -> Vec<String> { p.workers().iter().map(|w| w.id.clone()).collect() };
+        let mut previous: Vec<String> = Vec::new();
+        for n in [1, 50, 125, 250, 499, 500] {
+            let s = subsample(&panel, n, 3).unwrap();
+            assert_eq!(s.len(), n);
+            let now = ids(&s);
+            assert!(
+                previous.iter().all(|id| now.contains(id)),
+                "not nested at {n}"
+            );
+            // Kept in the panel's order.
+            let pos: Vec<usize> = now.iter().map(|id| id[1..].parse().unwrap()).collect();
+            assert!(pos.windows(2).all(|w| w[0] < w[1]));
+            previous = now;
+        }
+        assert_ne!(
+            ids(&subsample(&panel, 50, 3).unwrap()),
+            ids(&subsample(&panel, 50, 4).unwrap())
+        );
+        assert!(subsample(&panel, 0, 3).is_err());
+        assert!(subsample(&panel, 501, 3).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Which worker-years count as targets.
 //!
-//! The same three rules as `labor_template::TargetRule` (and the same spellings on the command
-//! line), stated on plain numbers so that this crate needs no panel type: a target is record
+//! The three rules of `labor_template::TargetRule` (and the same spellings on the command
+//! line), and their complement `stays`, stated on plain numbers so that this crate needs no panel type: a target is record
 //! `position` of its worker, whose observed state is `state` and whose previous record's state
 //! is `previous` (`None` for the first record).
 //!
@@ -12,6 +12,7 @@
 //! assert!(!rule.selects(3, Some(8), 8));
 //! assert!(!TargetRule::ExcludeFirst.selects(0, None, 8));
 //! assert!(TargetRule::All.selects(0, None, 8));
+//! assert!(TargetRule::Stays.selects(3, Some(8), 8));
 //! ```
 
 use serde::Serialize;
@@ -30,6 +31,10 @@ pub enum TargetRule {
     ExcludeFirst,
     /// Only worker-years whose state differs from the previous record's.
     Changes,
+    /// Only worker-years whose state repeats the previous record's (the complement of
+    /// `Changes` among worker-years with a previous record): together the two split a model's
+    /// loss into staying and moving.
+    Stays,
 }
 
 impl TargetRule {
@@ -41,15 +46,17 @@ impl TargetRule {
             TargetRule::All => true,
             TargetRule::ExcludeFirst => position > 0,
             TargetRule::Changes => position > 0 && previous.is_some_and(|p| p != state),
+            TargetRule::Stays => position > 0 && previous == Some(state),
         }
     }
 
-    /// The command-line spelling: `all`, `exclude-first` or `changes`.
+    /// The command-line spelling: `all`, `exclude-first`, `changes` or `stays`.
     pub fn as_str(self) -> &'static str {
         match self {
             TargetRule::All => "all",
             TargetRule::ExcludeFirst => "exclude-first",
             TargetRule::Changes => "changes",
+            TargetRule::Stays => "stays",
         }
     }
 }
@@ -67,9 +74,10 @@ impl std::str::FromStr for TargetRule {
             "all" => Ok(TargetRule::All),
             "exclude-first" => Ok(TargetRule::ExcludeFirst),
             "changes" => Ok(TargetRule::Changes),
+            "stays" => Ok(TargetRule::Stays),
             other => Err(Error::InvalidArgument {
                 name: "targets",
-                detail: format!("unknown rule `{other}` (all, exclude-first, changes)"),
+                detail: format!("unknown rule `{other}` (all, exclude-first, changes, stays)"),
             }),
         }
     }

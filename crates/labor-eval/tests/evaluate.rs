@@ -120,6 +120,11 @@ fn target_rules_select_worker_years() {
     // Every selected target is a change: no negatives, no AUC.
     assert_eq!(ch.models[0].events[0].auc, None);
     assert_eq!(ch.target_rule.as_str(), "changes");
+    // Stays are the rest of exclude-first: here the one worker-year at 0.7.
+    let st = evaluator(TargetRule::Stays).run(&[small()], None).unwrap();
+    assert_eq!(st.models[0].n_targets, 1);
+    assert!(close(st.models[0].perplexity, 1.0 / 0.7));
+    assert_eq!(st.target_rule.as_str(), "stays");
 }
 
 #[test]

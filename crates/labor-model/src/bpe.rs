@@ -6,6 +6,10 @@
 //! Offsets are not trimmed (no post-processor), so a continuation `" Title\n"` starts and ends on
 //! token boundaries, as the [`Scorer`](crate::Scorer) requires.
 //!
+//! [`BpeTrainerBuilder::with_whole_tokens`] adds pieces that are always one token wherever they
+//! occur, such as `" {title}"` for every title of a taxonomy: a small model trained from scratch
+//! then predicts a title in one step instead of spelling it out over several BPE tokens.
+//!
 //! ```
 //! use labor_model::BpeTrainerBuilder;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,6 +39,7 @@ pub const END_OF_TEXT: &str = "<|endoftext|>";
 pub struct BpeTrainerBuilder {
     vocab_size: usize,
     min_frequency: u64,
+    whole: Vec<String>,
 }
 
 impl BpeTrainerBuilder {
@@ -44,7 +49,32 @@ impl BpeTrainerBuilder {
         Self {
             vocab_size,
             min_frequency: 2,
+            whole: Vec::new(),
         }
+    }
+
+    /// Pieces that are always one token, matched whole in any text (longest match first),
+    /// added after the merges (the vocabulary grows by their number). `" {title}"` for every
+    /// title makes each title one token.
+    ///
+    /// ```
+    /// use labor_model::BpeTrainerBuilder;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let texts = vec!["1990: Cooks\n1991: Head cooks\n".to_string(); 20];
+    /// let tok = BpeTrainerBuilder::new(300)
+    ///     .with_whole_tokens([" Cooks", " Head cooks"].map(String::from))
+    ///     .build()?
+    ///     .train(&texts)?;
+    /// let text = "1992: Head cooks\n";
+    /// let enc = tok.encode(text)?;
+    /// let pieces: Vec<&str> = enc.offsets.iter().map(|&(s, e)| &text[s..e]).collect();
+    /// assert!(pieces.ends_with(&[" Head cooks", "\n"]), "{pieces:?}");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_whole_tokens(mut self, pieces: impl IntoIterator<Item = String>) -> Self {
+        self.whole.extend(pieces);
+        self
     }
 
     /// Pairs seen fewer times than this are never merged (default 2).
@@ -60,6 +90,16 @@ impl BpeTrainerBuilder {
     /// [`Error::InvalidOption`] when the vocabulary cannot hold the 256 bytes and the special
     /// token.
     pub fn build(self) -> Result<BpeTrainer> {
+        if let Some(p) = self
+            .whole
+            .iter()
+            .find(|p| p.is_empty() || p.contains(END_OF_TEXT))
+        {
+            return Err(Error::InvalidOption {
+                name: "whole_tokens",
+                detail: format!("`{p}` cannot be a whole token"),
+            });
+        }
         if self.vocab_size < 258 {
             return Err(Error::InvalidOption {
                 name: "vocab_size",
@@ -102,6 +142,15 @@ impl BpeTrainer {
         tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
         tok.with_decoder(Some(ByteLevelDecoder::default()));
         tok.train(&mut trainer, texts.iter()).map_err(err)?;
+        if !self.opts.whole.is_empty() {
+            let pieces: Vec<AddedToken> = self
+                .opts
+                .whole
+                .iter()
+                .map(|p| AddedToken::from(p.clone(), false).normalized(false))
+                .collect();
+            tok.add_tokens(pieces).map_err(err)?;
+        }
         Ok(TextTokenizer::from_tokenizer(tok))
     }
 }

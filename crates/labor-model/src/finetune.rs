@@ -92,6 +92,11 @@ pub struct FinetuneOptions {
     pub max_tokens: Option<usize>,
     /// Train low-rank adapters instead of every weight.
     pub lora: Option<LoraOptions>,
+    /// Stop after this many validations in a row without a better validation loss (default
+    /// `None`: run every scheduled step). With `eval_every`, this is early stopping with the
+    /// best model kept in `best/`.
+    #[serde(default)]
+    pub patience: Option<usize>,
 }
 
 impl Default for FinetuneOptions {
@@ -110,6 +115,7 @@ impl Default for FinetuneOptions {
             checkpoint_every: None,
             max_tokens: None,
             lora: None,
+            patience: None,
         }
     }
 }
@@ -142,8 +148,14 @@ impl FinetuneOptions {
         if self.max_grad_norm.is_some_and(|n| n.is_nan() || n <= 0.0) {
             return bad("max_grad_norm", "must be positive".into());
         }
-        if self.eval_every == Some(0) || self.checkpoint_every == Some(0) {
-            return bad("eval_every/checkpoint_every", "must be positive".into());
+        if self.eval_every == Some(0)
+            || self.checkpoint_every == Some(0)
+            || self.patience == Some(0)
+        {
+            return bad(
+                "eval_every/checkpoint_every/patience",
+                "must be positive".into(),
+            );
         }
         if let Some(l) = &self.lora {
             l.validate()?;
@@ -237,6 +249,8 @@ pub struct FinetuneReport {
     pub wall: Duration,
     /// `true` when the progress callback stopped the run early.
     pub stopped: bool,
+    /// `true` when the validation loss stopped improving for `patience` validations.
+    pub stopped_early: bool,
     /// The Hugging Face directory of the best model.
     pub best_dir: PathBuf,
 }
@@ -571,6 +585,9 @@ struct State {
     initial_valid_loss: Option<f64>,
     best_valid_loss: Option<f64>,
     curve: Vec<CurveRow>,
+    /// Validations since the best one.
+    #[serde(default)]
+    evals_since_best: usize,
 }
 
 /// A prepared fine-tuning run. [`Finetune::run`] writes under the output directory:
@@ -788,6 +805,7 @@ impl Finetune {
                     initial_valid_loss: initial,
                     best_valid_loss: None,
                     curve: Vec::new(),
+                    evals_since_best: 0,
                 }
             }
         };
@@ -796,7 +814,10 @@ impl Finetune {
         let (session_tokens_start, session_start) = (state.tokens, Instant::now());
         let session_step_start = state.step;
         let mut stopped = false;
-        'epochs: while state.epoch < opts.epochs {
+        let patience_hit = |s: &State| opts.patience.is_some_and(|p| s.evals_since_best >= p);
+        // A resumed run that had stopped early stays stopped.
+        let mut stopped_early = patience_hit(&state);
+        'epochs: while state.epoch < opts.epochs && !stopped_early {
             let mut order: Vec<usize> = (0..self.train.len()).collect();
             SeededRng::with_stream(opts.seed, state.epoch as u64).shuffle(&mut order);
             let batches: Vec<&[usize]> = order.chunks(opts.batch_size).collect();
@@ -847,8 +868,11 @@ impl Finetune {
                     let v = mean_loss(&m, &self.valid, opts.batch_size)?;
                     if state.best_valid_loss.is_none_or(|b| v < b) {
                         state.best_valid_loss = Some(v);
+                        state.evals_since_best = 0;
                         self.save_best(&m)?;
                         best_model = Some(m);
+                    } else {
+                        state.evals_since_best += 1;
                     }
                     Some(v)
                 } else {
@@ -881,9 +905,16 @@ impl Finetune {
                     state.epoch += 1;
                     state.step_in_epoch = 0;
                 }
-                if end_of_epoch || opts.checkpoint_every.is_some_and(|n| state.step % n == 0) {
+                stopped_early = patience_hit(&state);
+                if end_of_epoch
+                    || stopped_early
+                    || opts.checkpoint_every.is_some_and(|n| state.step % n == 0)
+                {
                     self.save_checkpoint(&model, &optim, &state)?;
                     last_checkpoint = Some(self.checkpoint_dir());
+                }
+                if stopped_early {
+                    break 'epochs;
                 }
                 if end_of_epoch {
                     break;
@@ -919,6 +950,7 @@ impl Finetune {
             steps: state.step,
             wall: started.elapsed(),
             stopped,
+            stopped_early,
             best_dir,
         })
     }

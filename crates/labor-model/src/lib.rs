@@ -56,7 +56,7 @@ pub use seq::{
     HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs, two_stage_nll,
 };
 pub use tokenizer::{Encoded, TextTokenizer};
-pub use train::{TrainEvent, TrainOptions, TrainSummary};
+pub use train::{EarlyStopping, TrainEvent, TrainOptions, TrainSummary};
 
 /// Whether the crate's own CPU kernels run for inference on the flex device: the CPU has AVX2
 /// and FMA, and `LABOR_CPU_KERNELS` is not `0` (see the crate documentation).

@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::predict::{Predictor, StepPrediction};
 use crate::seq::{HostBatch, SeqModel, SeqVocab, two_stage_log_probs};
 use crate::train::{
-    TrainEvent, TrainOptions, TrainSummary, load_weights, save_weights, train_seq, weights_path,
-    write_atomic,
+    EarlyStopping, TrainEvent, TrainOptions, TrainSummary, load_weights, save_weights, train_seq,
+    weights_path, write_atomic,
 };
 
 /// The kinds of model.
@@ -54,13 +54,15 @@ impl ModelKind {
         }
     }
 
-    /// Default training options of the kind, sized for a CPU and a survey of a few thousand
-    /// workers: peak learning rate, warm-up, tokens per batch and epochs.
+    /// Default training options of the kind: peak learning rate, warm-up and tokens per batch
+    /// sized for a CPU, and a run that lasts until the validation loss stops improving
+    /// ([`EarlyStopping::default`]: a patience of 3 epochs and 300 updates), at most 200 epochs,
+    /// so that one default fits panels from a few hundred to tens of thousands of workers.
     pub fn default_options(self) -> TrainOptions {
         let (lr, warmup, max_tokens, epochs) = match self {
-            ModelKind::Career => (2e-3, 100, 1000, 10),
-            ModelKind::Logit => (2e-2, 50, 4000, 10),
-            ModelKind::BagOfJobs => (2e-3, 100, 2000, 8),
+            ModelKind::Career => (2e-3, 100, 1000, 200),
+            ModelKind::Logit => (2e-2, 50, 4000, 200),
+            ModelKind::BagOfJobs => (2e-3, 100, 2000, 200),
             ModelKind::Empirical => (0.0, 0, 1, 1),
         };
         TrainOptions {
@@ -71,6 +73,7 @@ impl ModelKind {
             warmup,
             weight_decay: 0.01,
             seed: 1,
+            early_stopping: (self != ModelKind::Empirical).then(EarlyStopping::default),
         }
     }
 }
@@ -608,6 +611,8 @@ impl Trainer<'_> {
                     total_steps: 0,
                 });
                 let summary = TrainSummary {
+                    stopped_early: false,
+                    patience: 0,
                     state: crate::train::TrainState {
                         step: 0,
                         epoch: 1,

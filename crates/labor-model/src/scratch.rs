@@ -94,6 +94,7 @@ pub struct ScratchBuilder {
     seed: u64,
     device: Device,
     resume: bool,
+    whole_tokens: Vec<String>,
 }
 
 impl ScratchBuilder {
@@ -121,7 +122,17 @@ impl ScratchBuilder {
             seed: 0,
             device: Device::default(),
             resume: false,
+            whole_tokens: Vec::new(),
         }
+    }
+
+    /// Make each of these pieces one token of the trained vocabulary (see
+    /// [`BpeTrainerBuilder::with_whole_tokens`]); `" {title}"` for every title of the taxonomy
+    /// lets the model predict a title in one step.
+    #[must_use]
+    pub fn with_whole_tokens(mut self, pieces: impl IntoIterator<Item = String>) -> Self {
+        self.whole_tokens.extend(pieces);
+        self
     }
 
     /// Resume an interrupted run in the same output directory: its `tokenizer.json` is reused
@@ -232,6 +243,7 @@ impl ScratchBuilder {
             seed: self.seed,
             device: self.device,
             resume: self.resume,
+            whole_tokens: self.whole_tokens,
         })
     }
 }
@@ -248,6 +260,7 @@ pub struct Scratch {
     seed: u64,
     device: Device,
     resume: bool,
+    whole_tokens: Vec<String>,
 }
 
 /// The result of [`Scratch::run`].
@@ -287,6 +300,7 @@ impl Scratch {
         } else {
             let texts: Vec<String> = self.train.iter().map(|d| d.text.clone()).collect();
             let t = BpeTrainerBuilder::new(self.vocab_size)
+                .with_whole_tokens(self.whole_tokens.iter().cloned())
                 .build()?
                 .train(&texts)?;
             t.save(&tok_path)?;

@@ -7,6 +7,15 @@
 //! negative log-likelihood over every worker-year (the first included) in nats, validation after
 //! every epoch and the best validation model kept.
 //!
+//! # When training stops
+//! With [`EarlyStopping`] (the default of every trained kind, see
+//! [`crate::ModelKind::default_options`]), training stops once the validation loss has not
+//! improved for a patience of `max(epochs, ⌈updates / updates per epoch⌉)` epochs (3 epochs
+//! and 300 updates by default), or after `TrainOptions::epochs` epochs, whichever comes first.
+//! The patience is counted in updates as well as epochs so that it scales with the panel: a
+//! survey of 400 workers makes a handful of updates per epoch, and three epochs of it would stop
+//! a model still in its warm-up, while on 30,000 workers three epochs are thousands of updates.
+//!
 //! # Files
 //! With an output directory `DIR`:
 //! - `DIR/model.json` and `DIR/model.bpk`: the best model so far (see [`crate::save_model`]);
@@ -51,6 +60,46 @@ pub struct TrainOptions {
     pub weight_decay: f64,
     /// Seed of batch order and dropout.
     pub seed: u64,
+    /// Stop when the validation loss stops improving (`None`: run every epoch).
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// When to stop a run whose validation loss no longer improves: after a patience of
+/// `max(epochs, ⌈updates / updates per epoch⌉)` epochs without a new best (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    /// Epochs without improvement, at least.
+    pub epochs: usize,
+    /// Updates without improvement, at least (rounded up to whole epochs).
+    pub updates: usize,
+}
+
+impl Default for EarlyStopping {
+    /// Three epochs and 300 updates.
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            updates: 300,
+        }
+    }
+}
+
+impl EarlyStopping {
+    /// The patience in epochs for a panel cut into `steps_per_epoch` updates per epoch.
+    ///
+    /// ```
+    /// use labor_model::EarlyStopping;
+    /// let e = EarlyStopping::default();
+    /// assert_eq!(e.patience(4), 75); // a small survey: 300 updates
+    /// assert_eq!(e.patience(70), 5);
+    /// assert_eq!(e.patience(700), 3); // a large one: 3 epochs
+    /// ```
+    pub fn patience(&self, steps_per_epoch: usize) -> usize {
+        self.epochs
+            .max(self.updates.div_ceil(steps_per_epoch.max(1)))
+            .max(1)
+    }
 }
 
 impl TrainOptions {
@@ -65,6 +114,7 @@ impl TrainOptions {
             warmup: 500,
             weight_decay: 0.01,
             seed: 1,
+            early_stopping: None,
         }
     }
 }
@@ -124,6 +174,12 @@ pub struct TrainSummary {
     pub state: TrainState,
     /// Wall-clock seconds of this run (without resumed parts).
     pub seconds: f64,
+    /// Whether early stopping ended the run before its last epoch.
+    #[serde(default)]
+    pub stopped_early: bool,
+    /// The patience in epochs early stopping used (0 without early stopping).
+    #[serde(default)]
+    pub patience: usize,
     /// Training worker-years per second.
     pub tokens_per_second: f64,
 }
@@ -272,6 +328,10 @@ where
         .max_steps
         .unwrap_or(usize::MAX)
         .min(steps_per_epoch * opts.epochs);
+    let patience = opts
+        .early_stopping
+        .map_or(0, |e| e.patience(steps_per_epoch));
+    let mut stopped_early = false;
 
     let mut optim: ModuleOptimizer = AdamWConfig::new()
         .with_beta_1(0.9)
@@ -332,6 +392,11 @@ where
     let mut last_train = f64::NAN;
     'epochs: for epoch in state.epoch + 1..=opts.epochs {
         if state.step >= total_steps {
+            break;
+        }
+        // Checked before an epoch, so that a resumed run which had stopped stays stopped.
+        if patience > 0 && state.epoch >= state.best_epoch + patience {
+            stopped_early = true;
             break;
         }
         let epoch_seed = opts.seed.wrapping_add(epoch as u64);
@@ -451,6 +516,8 @@ where
             tokens_per_second: (state.tokens - start_tokens) as f64 / seconds.max(1e-9),
             state,
             seconds,
+            stopped_early,
+            patience,
         },
     ))
 }

@@ -11,8 +11,8 @@ use labor_data::{
     Taxonomy, Worker, YearRecord,
 };
 use labor_model::{
-    Career, CareerConfig, Empirical, ModelKind, Predictor, SeqModel, SeqVocab, TrainBuilder,
-    TrainOptions, load_model, predict_panel, two_stage_log_probs,
+    Career, CareerConfig, EarlyStopping, Empirical, ModelKind, Predictor, SeqModel, SeqVocab,
+    TrainBuilder, TrainOptions, load_model, predict_panel, two_stage_log_probs,
 };
 use proptest::prelude::*;
 
@@ -397,6 +397,7 @@ fn tiny_options(epochs: usize) -> TrainOptions {
         warmup: 5,
         weight_decay: 0.01,
         seed: 3,
+        early_stopping: None,
     }
 }
 
@@ -475,6 +476,71 @@ fn resume_equals_uninterrupted() {
     }
     std::fs::remove_dir_all(&d1).ok();
     std::fs::remove_dir_all(&d2).ok();
+}
+
+#[test]
+fn early_stopping_stops_after_the_patience_keeps_the_best_and_stays_stopped_on_resume() {
+    // A logit on 60 workers with a large learning rate overfits within a few epochs.
+    let (train, valid, _) = synth_split(60);
+    let opts = TrainOptions {
+        lr: 0.2,
+        early_stopping: Some(EarlyStopping {
+            epochs: 2,
+            updates: 0,
+        }),
+        ..tiny_options(60)
+    };
+    let dir = tempfile_dir("early");
+    let run = |resume: bool| {
+        let mut valids = Vec::new();
+        let (m, s) = TrainBuilder::new(ModelKind::Logit, &train, &valid)
+            .with_options(opts.clone())
+            .with_out_dir(&dir)
+            .with_resume(resume)
+            .build()
+            .unwrap()
+            .run(|e| valids.extend(e.valid_loss))
+            .unwrap();
+        (m, s, valids)
+    };
+    let (model, summary, valids) = run(false);
+    let st = &summary.state;
+    assert!(
+        summary.stopped_early && summary.patience == 2,
+        "{summary:?}"
+    );
+    assert!(st.epoch < 60, "{summary:?}");
+    // Stopped exactly `patience` epochs after the best one, which is the minimum seen.
+    assert_eq!(st.epoch, st.best_epoch + 2);
+    assert_eq!(valids.len(), st.epoch);
+    let min = valids.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(st.best_valid, min);
+    assert!(valids[st.best_epoch..].iter().all(|v| *v >= min));
+    // The model returned is the best one, not the last.
+    let p = predict_panel(&model, &valid, false, |_| {}).unwrap();
+    let nll = -p.rows().iter().map(|r| r.log_prob).sum::<f64>() / p.len() as f64;
+    assert!((nll - min).abs() < 1e-3, "{nll} vs {min}");
+    // Resuming a run that stopped trains no further.
+    let (_, again, more) = run(true);
+    assert!(more.is_empty() && again.stopped_early, "{again:?}");
+    assert_eq!(again.state, summary.state);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn early_stopping_patience_scales_with_the_panel() {
+    let e = EarlyStopping::default();
+    // A handful of updates per epoch: 300 updates' worth of epochs; many: 3 epochs.
+    assert_eq!(e.patience(3), 100);
+    assert_eq!(e.patience(22), 14);
+    assert_eq!(e.patience(100), 3);
+    assert_eq!(e.patience(0), 300);
+    for kind in [ModelKind::Career, ModelKind::Logit, ModelKind::BagOfJobs] {
+        let o = kind.default_options();
+        assert_eq!(o.early_stopping, Some(e), "{kind:?}");
+        assert_eq!(o.epochs, 200);
+    }
+    assert_eq!(ModelKind::Empirical.default_options().early_stopping, None);
 }
 
 #[test]

@@ -146,6 +146,47 @@ fn loss_decreases_and_best_model_is_exported() {
         );
 }
 
+#[test]
+fn patience_stops_when_validation_stops_improving_and_resume_stays_stopped() {
+    let (train, valid, tok, config) = setup(26);
+    let device = ad();
+    device.seed(1);
+    let model = config.init(&device);
+    let out = tmp("patience");
+    let mut o = options();
+    o.epochs = 20;
+    o.grad_accum = 1;
+    o.learning_rate = 3e-2;
+    o.eval_every = Some(1);
+    o.patience = Some(2);
+    let run = |model, resume| {
+        FinetuneBuilder::new(model, config.clone(), tok.clone(), &out)
+            .with_train(train.clone())
+            .with_valid(valid.clone())
+            .with_options(o.clone())
+            .with_resume(resume)
+            .build()
+            .unwrap()
+            .run(|_| ControlFlow::Continue(()))
+            .unwrap()
+    };
+    let report = run(model.clone(), false);
+    assert!(report.stopped_early && !report.stopped);
+    let total = 20 * train.len().div_ceil(2);
+    assert!(report.steps < total, "{} of {total}", report.steps);
+    // The last two validations were no better than the best one, the one before them was it.
+    let valids: Vec<f64> = report.curve.iter().filter_map(|r| r.valid_loss).collect();
+    assert_eq!(valids.len(), report.steps);
+    let best = report.best_valid_loss.unwrap();
+    let n = valids.len();
+    assert!(n >= 3 && valids[n - 3] == best, "{valids:?}");
+    assert!(valids[n - 2] >= best && valids[n - 1] >= best);
+    // Resuming a run that stopped early trains no further.
+    let again = run(model, true);
+    assert!(again.stopped_early);
+    assert_eq!(again.steps, report.steps);
+}
+
 fn curves_match(a: &[CurveRow], b: &[CurveRow]) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {

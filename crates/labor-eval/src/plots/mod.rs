@@ -1,5 +1,5 @@
 //! PNG figures (feature `plots`, on by default): the reliability diagram, perplexity by
-//! subgroup with error bars, and training loss curves.
+//! subgroup with error bars, training loss curves, and perplexity against training size.
 //!
 //! Drawn by a small anti-aliased rasteriser into memory and written by a small PNG encoder of
 //! this crate; text is rasterised by `ab_glyph` from an embedded subset of DejaVu Sans
@@ -389,6 +389,113 @@ pub fn subgroup_png(
             }
         });
         legend.push((name.to_string(), Mark::Dot(col)));
+    }
+    ch.legend(&legend, true);
+    Ok(ch.png())
+}
+
+/// One model's perplexity at one training size, for [`data_efficiency_png`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SizePoint {
+    /// Training workers.
+    pub workers: usize,
+    /// Test perplexity.
+    pub perplexity: f64,
+    /// Its bootstrap standard error (drawn as ±z·SE; not finite: no bar).
+    pub bootstrap_se: f64,
+}
+
+/// Data efficiency: test perplexity against the number of training workers (log scale), one
+/// line per model, error bars ±`z` bootstrap SE.
+///
+/// ```
+/// use labor_eval::plots::{self, SizePoint};
+/// let p = |workers, perplexity| SizePoint { workers, perplexity, bootstrap_se: 0.3 };
+/// let career = [p(250, 19.0), p(1000, 16.0), p(2822, 14.2)];
+/// let png = plots::data_efficiency_png(&[("career", &career)], 1.96).unwrap();
+/// assert_eq!(plots::decode_rgb(&png).unwrap().0, plots::WIDTH);
+/// ```
+///
+/// # Errors
+/// [`Error::Plot`] without a point with a finite perplexity and at least one worker.
+pub fn data_efficiency_png(models: &[(&str, &[SizePoint])], z: f64) -> Result<Vec<u8>> {
+    let fig = "data efficiency";
+    let ok = |p: &&SizePoint| p.workers > 0 && p.perplexity.is_finite();
+    let se = |p: &SizePoint| {
+        if p.bootstrap_se.is_finite() {
+            p.bootstrap_se
+        } else {
+            0.0
+        }
+    };
+    let mut sizes: Vec<usize> = Vec::new();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (_, pts) in models {
+        for p in pts.iter().filter(ok) {
+            if !sizes.contains(&p.workers) {
+                sizes.push(p.workers);
+            }
+            lo = lo.min(p.perplexity - z * se(p));
+            hi = hi.max(p.perplexity + z * se(p));
+        }
+    }
+    if sizes.is_empty() {
+        return Err(err(fig, "no point with a finite perplexity"));
+    }
+    sizes.sort_unstable();
+    let lx = |w: usize| (w as f64).ln();
+    let (x0, x1) = (lx(sizes[0]), lx(sizes[sizes.len() - 1]));
+    let xpad = ((x1 - x0) * 0.08).max(0.3);
+    let pad = ((hi - lo) * 0.12).max(hi.abs() * 0.02).max(1e-3);
+    let legend_room = (hi - lo + 2.0 * pad) * (0.06 + 0.06 * models.len() as f64);
+    let (lo, hi) = ((lo - pad).max(0.0), hi + pad + legend_room);
+    let mut ch = Chart::new(
+        fig,
+        &Axes {
+            title: "Test perplexity against training workers",
+            x_desc: &format!("training workers, log scale (error bars: ±{z} bootstrap SE)"),
+            y_desc: "perplexity",
+            x: (x0 - xpad, x1 + xpad),
+            y: (lo, hi),
+            x_ticks: false,
+        },
+    )?;
+    for &w in &sizes {
+        let (px, py) = ch.map((lx(w), lo));
+        ch.c.text(
+            &w.to_string(),
+            (px, py + 8.0),
+            16.0,
+            BLACK,
+            (HAlign::Center, VAlign::Top),
+            false,
+        );
+    }
+    let mut legend = Vec::new();
+    for (mi, (name, pts)) in models.iter().enumerate() {
+        let col = colour(mi);
+        let mut pts: Vec<SizePoint> = pts.iter().filter(ok).copied().collect();
+        pts.sort_by_key(|p| p.workers);
+        ch.plot(|c, map| {
+            let line: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|p| map((lx(p.workers), p.perplexity)))
+                .collect();
+            c.path(&line, 2.0, col);
+            for p in &pts {
+                let x = lx(p.workers);
+                let (top, mid, bot) = (
+                    map((x, p.perplexity + z * se(p))),
+                    map((x, p.perplexity)),
+                    map((x, p.perplexity - z * se(p))),
+                );
+                c.line(top, bot, 2.0, col);
+                c.line((top.0 - 5.0, top.1), (top.0 + 5.0, top.1), 2.0, col);
+                c.line((bot.0 - 5.0, bot.1), (bot.0 + 5.0, bot.1), 2.0, col);
+                c.disc(mid, 5.0, col);
+            }
+        });
+        legend.push((name.to_string(), Mark::LineDot(col, col)));
     }
     ch.legend(&legend, true);
     Ok(ch.png())
