@@ -173,9 +173,15 @@ impl Splitter {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use labor_data::{subsample, Panel, Taxonomy, Worker};
+/// use labor_data::{subsample, Education, Panel, StateId, Taxonomy, Worker, YearRecord};
 /// let tax = Arc::new(Taxonomy::occ1990dd());
-/// let workers = (0..100).map(|i| Worker::new(format!("w{i}"), "demo")).collect();
+/// let workers = (0..100)
+///     .map(|i| {
+///         let mut w = Worker::new(format!("w{i}"), "demo");
+///         w.records.push(YearRecord::new(2000, StateId(0), Education::HighSchool));
+///         w
+///     })
+///     .collect();
 /// let panel = Panel::new(tax, workers).unwrap();
 /// let small = subsample(&panel, 10, 0).unwrap();
 /// let large = subsample(&panel, 40, 0).unwrap();
@@ -252,7 +258,15 @@ mod tests {
     fn subsamples_are_nested_sized_and_checked() {
         let tax = std::sync::Arc::new(crate::Taxonomy::occ1990dd());
         let workers = (0..500)
-            .map(|i| crate::Worker::new(format!("w{i}"), "t"))
+            .map(|i| {
+                let mut w = crate::Worker::new(format!("w{i}"), "t");
+                w.records.push(crate::YearRecord::new(
+                    2000,
+                    crate::StateId(0),
+                    crate::Education::HighSchool,
+                ));
+                w
+            })
             .collect();
         let panel = Panel::new(tax, workers).unwrap();
         let ids = |p: &Panel| -> Vec<String> { p.workers().iter().map(|w| w.id.clone()).collect() };
