@@ -1,8 +1,9 @@
 //! `labor quickstart`: the whole pipeline on the embedded synthetic default, in the shape of the
 //! paper's Table 6: synthesise an NLSY79-like panel with a known truth, split it by worker, train
 //! the empirical, logit and CAREER baselines and a small language model (its own BPE tokenizer,
-//! with every title one token, trained from scratch on the training resumes), score the test split with each, and evaluate
-//! them all with worker-level bootstrap standard errors next to the true model's floor.
+//! with every title one token, trained from scratch on the training resumes), score the test
+//! split with each, and evaluate them all with worker-level bootstrap standard errors next to the
+//! true model's floor.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
