@@ -48,6 +48,27 @@ const COLOURS: [Rgb; 7] = [
 const GRID: Rgb = Rgb(228, 228, 228);
 const GREY: Rgb = Rgb(150, 150, 150);
 
+/// A vertical error bar from `top` to `bot` with caps `cap` pixels wide each side and a disc of
+/// `radius` at `mid`.
+fn error_bar(
+    c: &mut Canvas,
+    (top, mid, bot): ((f64, f64), (f64, f64), (f64, f64)),
+    width: f64,
+    cap: f64,
+    radius: f64,
+    col: Rgb,
+) {
+    c.line(top, bot, width, col);
+    c.line((top.0 - cap, top.1), (top.0 + cap, top.1), width, col);
+    c.line((bot.0 - cap, bot.1), (bot.0 + cap, bot.1), width, col);
+    c.disc(mid, radius, col);
+}
+
+/// A bootstrap SE to draw: 0 (no bar) when it is not finite.
+fn drawn_se(se: f64) -> f64 {
+    if se.is_finite() { se } else { 0.0 }
+}
+
 fn colour(i: usize) -> Rgb {
     COLOURS[i % COLOURS.len()]
 }
@@ -105,6 +126,19 @@ struct Axes<'a> {
 }
 
 impl Chart {
+    /// A label under the x axis at data position `x` (`y_lo`: the bottom of the y range).
+    fn x_label(&mut self, x: f64, y_lo: f64, text: &str) {
+        let (px, py) = self.map((x, y_lo));
+        self.c.text(
+            text,
+            (px, py + 8.0),
+            16.0,
+            BLACK,
+            (HAlign::Center, VAlign::Top),
+            false,
+        );
+    }
+
     fn new(figure: &str, a: &Axes<'_>) -> Result<Self> {
         let font = FontRef::try_from_slice(FONT).map_err(|e| err(figure, e.to_string()))?;
         let (w, h) = (WIDTH as f64, HEIGHT as f64);
@@ -321,13 +355,7 @@ pub fn subgroup_png(
     if groups.is_empty() {
         return Err(err(fig, format!("no group for `{dimension}`")));
     }
-    let se = |g: &GroupEstimate| {
-        if g.bootstrap_se.is_finite() {
-            g.bootstrap_se
-        } else {
-            0.0
-        }
-    };
+    let se = |g: &GroupEstimate| drawn_se(g.bootstrap_se);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for (_, rows) in models {
         for g in rows.iter() {
@@ -353,15 +381,7 @@ pub fn subgroup_png(
         },
     )?;
     for (gi, g) in groups.iter().enumerate() {
-        let (px, py) = ch.map((gi as f64, lo));
-        ch.c.text(
-            g,
-            (px, py + 8.0),
-            16.0,
-            BLACK,
-            (HAlign::Center, VAlign::Top),
-            false,
-        );
+        ch.x_label(gi as f64, lo, g);
     }
     let mut legend = Vec::new();
     for (mi, (name, rows)) in models.iter().enumerate() {
@@ -377,15 +397,12 @@ pub fn subgroup_png(
                     continue;
                 };
                 let x = gi as f64 + offset;
-                let (top, mid, bot) = (
+                let bar = (
                     map((x, g.perplexity + z * se(g))),
                     map((x, g.perplexity)),
                     map((x, g.perplexity - z * se(g))),
                 );
-                c.line(top, bot, 2.5, col);
-                c.line((top.0 - 6.0, top.1), (top.0 + 6.0, top.1), 2.5, col);
-                c.line((bot.0 - 6.0, bot.1), (bot.0 + 6.0, bot.1), 2.5, col);
-                c.disc(mid, 6.0, col);
+                error_bar(c, bar, 2.5, 6.0, 6.0, col);
             }
         });
         legend.push((name.to_string(), Mark::Dot(col)));
@@ -421,13 +438,7 @@ pub struct SizePoint {
 pub fn data_efficiency_png(models: &[(&str, &[SizePoint])], z: f64) -> Result<Vec<u8>> {
     let fig = "data efficiency";
     let ok = |p: &&SizePoint| p.workers > 0 && p.perplexity.is_finite();
-    let se = |p: &SizePoint| {
-        if p.bootstrap_se.is_finite() {
-            p.bootstrap_se
-        } else {
-            0.0
-        }
-    };
+    let se = |p: &SizePoint| drawn_se(p.bootstrap_se);
     let mut sizes: Vec<usize> = Vec::new();
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for (_, pts) in models {
@@ -461,15 +472,7 @@ pub fn data_efficiency_png(models: &[(&str, &[SizePoint])], z: f64) -> Result<Ve
         },
     )?;
     for &w in &sizes {
-        let (px, py) = ch.map((lx(w), lo));
-        ch.c.text(
-            &w.to_string(),
-            (px, py + 8.0),
-            16.0,
-            BLACK,
-            (HAlign::Center, VAlign::Top),
-            false,
-        );
+        ch.x_label(lx(w), lo, &w.to_string());
     }
     let mut legend = Vec::new();
     for (mi, (name, pts)) in models.iter().enumerate() {
@@ -484,15 +487,12 @@ pub fn data_efficiency_png(models: &[(&str, &[SizePoint])], z: f64) -> Result<Ve
             c.path(&line, 2.0, col);
             for p in &pts {
                 let x = lx(p.workers);
-                let (top, mid, bot) = (
+                let bar = (
                     map((x, p.perplexity + z * se(p))),
                     map((x, p.perplexity)),
                     map((x, p.perplexity - z * se(p))),
                 );
-                c.line(top, bot, 2.0, col);
-                c.line((top.0 - 5.0, top.1), (top.0 + 5.0, top.1), 2.0, col);
-                c.line((bot.0 - 5.0, bot.1), (bot.0 + 5.0, bot.1), 2.0, col);
-                c.disc(mid, 5.0, col);
+                error_bar(c, bar, 2.0, 5.0, 5.0, col);
             }
         });
         legend.push((name.to_string(), Mark::LineDot(col, col)));
