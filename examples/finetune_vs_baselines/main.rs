@@ -43,6 +43,7 @@ fn main() -> Result<()> {
         let t = std::time::Instant::now();
         let (model, _) = TrainBuilder::new(kind, &data.train, &data.valid)
             .with_out_dir(args.out.join(kind.name()))
+            .with_overwrite(true)
             .build()?
             .run(|_| {})?;
         println!(

@@ -253,6 +253,7 @@ pub fn train_small_lm(
         .with_batch_size(4)
         .with_max_valid_docs(100)
         .with_seed(seed)
+        .with_overwrite(true)
         .build()?
         .run(|p| {
             pb.set_length(p.total_steps as u64);

@@ -448,7 +448,8 @@ impl EvalOutput {
         let mut written = Vec::new();
         let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
             let p = dir.join(name);
-            std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+            // Each file appears complete or not at all (a full disk leaves the old one).
+            labor_data::atomic::write(&p, bytes)?;
             written.push(p);
             Ok(())
         };
@@ -487,6 +488,16 @@ impl EvalOutput {
 /// Unreadable inputs, invalid options, or as [`evaluate`] and [`EvalOutput::write_dir`].
 pub fn run(a: &EvalArgs) -> Result<()> {
     let t0 = Instant::now();
+    if !(2..=labor_eval::MAX_RESAMPLES).contains(&a.resamples) {
+        bail!(
+            "--resamples {} is not in 2..={} (1,000 give SEs to about 2%)",
+            a.resamples,
+            labor_eval::MAX_RESAMPLES
+        );
+    }
+    if a.bins == 0 || a.bins > 1000 {
+        bail!("--bins {} is not in 1..=1000", a.bins);
+    }
     let targets: TargetRule = a.targets.parse()?;
     let weights: Weights = a.weights.parse()?;
     let mut loss_curves = Vec::new();

@@ -2,7 +2,7 @@
 //! from scratch) on the resumes of one or more training panels.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -38,9 +38,11 @@ pub struct FinetuneArgs {
     /// Validation panel.
     #[arg(long)]
     valid: PathBuf,
-    /// Epochs.
-    #[arg(long, default_value_t = 1)]
-    epochs: usize,
+    /// Epochs. Without it the budget scales with the training set: as many epochs as give at
+    /// least 1,000 updates (at most 20), about 20 validations, and early stopping after 4 of
+    /// them without a better validation loss (--eval-every and --patience still override).
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Train LoRA adapters of this rank instead of every weight.
     #[arg(long)]
     lora_rank: Option<usize>,
@@ -56,8 +58,13 @@ pub struct FinetuneArgs {
     /// Continue from the checkpoint in --out.
     #[arg(long)]
     resume: bool,
-    /// Peak learning rate (default 5e-5 fine-tuning, 3e-3 from scratch, 1e-4 with LoRA).
-    #[arg(long)]
+    /// Replace the run already in --out (its checkpoint, best model and loss curve); without
+    /// it, a new run into a directory that holds one is refused.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    /// Peak learning rate, in (0, 1] (default 5e-5 fine-tuning, 3e-3 from scratch, 1e-4 with
+    /// LoRA).
+    #[arg(long, value_parser = crate::parse_lr)]
     lr: Option<f64>,
     /// Documents per micro-batch (default 8; 2 from scratch).
     #[arg(long)]
@@ -162,6 +169,15 @@ fn sample<T>(mut v: Vec<T>, n: usize, seed: u64) -> Vec<T> {
 
 /// Runs `labor finetune`.
 pub fn finetune(a: &FinetuneArgs) -> Result<()> {
+    if a.base != "scratch" {
+        let base = Path::new(&a.base);
+        if base.is_dir() && std::fs::canonicalize(base).ok() == std::fs::canonicalize(&a.out).ok() {
+            bail!(
+                "--out {} is the base model's directory; write the fine-tuned model elsewhere",
+                a.out.display()
+            );
+        }
+    }
     let read =
         |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
     let train: Vec<_> = a.train.iter().map(read).collect::<Result<_>>()?;
@@ -205,9 +221,17 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         None => None,
     };
     let mut o = FinetuneOptions::default();
-    o.epochs = a.epochs;
     o.batch_size = a.batch_size.unwrap_or(if scratch { 2 } else { 8 });
     o.grad_accum = a.grad_accum;
+    match a.epochs {
+        Some(e) => o.epochs = e,
+        None => {
+            o = o.scaled_to(
+                a.max_train_docs
+                    .map_or(train_docs.len(), |m| m.min(train_docs.len())),
+            )
+        }
+    }
     o.learning_rate = a.lr.unwrap_or(match (scratch, lora.is_some()) {
         (true, _) => 3e-3,
         (false, true) => 1e-4,
@@ -217,12 +241,31 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     o.weight_decay = a.weight_decay;
     o.max_grad_norm = (a.max_grad_norm > 0.0).then_some(a.max_grad_norm);
     o.loss_on = loss_on;
-    o.eval_every = a.eval_every;
-    o.patience = a.patience;
+    o.eval_every = a.eval_every.or(o.eval_every);
+    o.patience = a.patience.or(o.patience);
     o.checkpoint_every = a.checkpoint_every;
     o.max_tokens = a.max_tokens;
     o.seed = a.seed;
     o.lora = lora;
+    let n_train = a
+        .max_train_docs
+        .map_or(train_docs.len(), |m| m.min(train_docs.len()));
+    let per_epoch = n_train.div_ceil(o.batch_size.max(1) * o.grad_accum.max(1));
+    println!(
+        "schedule: {} epoch{} of {per_epoch} updates{}{}{}",
+        o.epochs,
+        if o.epochs == 1 { "" } else { "s" },
+        if a.epochs.is_none() {
+            " (scaled to the training set; --epochs fixes it)"
+        } else {
+            ""
+        },
+        o.eval_every
+            .map_or_else(String::new, |e| format!(", validation every {e} updates")),
+        o.patience.map_or_else(String::new, |p| format!(
+            ", early stopping after {p} validations without improvement"
+        )),
+    );
     let pb = bar((train_docs.len() / o.batch_size.max(1)) as u64);
     if a.title_tokens && !scratch {
         bail!("--title-tokens trains a vocabulary, so it needs --base scratch");
@@ -243,7 +286,8 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
             .with_options(o)
             .with_seed(a.seed)
             .with_max_valid_docs(a.max_valid_docs)
-            .with_resume(a.resume);
+            .with_resume(a.resume)
+            .with_overwrite(a.force);
         if let Some(n) = a.max_train_docs {
             b = b.with_max_train_docs(n);
         }
@@ -302,6 +346,7 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         .with_valid(valid_docs.clone())
         .with_options(o)
         .with_resume(a.resume)
+        .with_overwrite(a.force)
         .build()?
         .run(on_progress(&pb))?;
     pb.finish_and_clear();

@@ -1,12 +1,13 @@
 //! `labor logprobs` and `labor score`: language models on text.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
+use labor_data::atomic::{AtomicFile, check_output};
 use labor_data::{Prediction, Predictions, Taxonomy};
 use labor_model::{Scorer, TextTokenizer, load_llm};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
@@ -86,13 +87,13 @@ fn read_lines(path: &Path) -> Result<Vec<(usize, String)>> {
 }
 
 pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
+    check_output(&a.output, [a.input.as_path(), a.model.as_path()])?;
+    let lines = read_lines(&a.input)?;
     let (model, tok) = load(&a.model)?;
     let tok = tok.with_bos(a.bos);
     let scorer = Scorer::new(&model, &tok, Device::default());
-    let lines = read_lines(&a.input)?;
-    let file = std::fs::File::create(&a.output)
-        .with_context(|| format!("creating {}", a.output.display()))?;
-    let mut out = BufWriter::new(file);
+    // Written to a temporary file and renamed into place once every line is scored.
+    let mut out = AtomicFile::create(&a.output)?;
     let pb = progress(lines.len() as u64, "logprobs");
     let start = Instant::now();
     let mut tokens = 0usize;
@@ -104,7 +105,7 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
         };
         let (ids, lps) = scorer
             .token_log_probs(text)
-            .with_context(|| format!("{}: line {n}", a.input.display()))?;
+            .with_context(|| format!("{}: line {n} ({})", a.input.display(), a.model.display()))?;
         tokens += ids.len();
         serde_json::to_writer(
             &mut out,
@@ -118,7 +119,7 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
         ));
     }
     pb.finish_and_clear();
-    out.flush()?;
+    out.commit()?;
     eprintln!(
         "{} texts, {tokens} tokens in {:.1} s ({:.0} tokens/s) -> {}",
         lines.len(),
@@ -139,6 +140,12 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         }
         None => Taxonomy::occ1990dd(),
     });
+    check_output(
+        &a.out,
+        [a.texts.as_path(), a.model.as_path()]
+            .into_iter()
+            .chain(a.taxonomy.as_deref()),
+    )?;
     let mut docs: Vec<Document> = vec![];
     for (n, line) in read_lines(&a.texts)? {
         docs.push(

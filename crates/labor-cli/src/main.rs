@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use labor_data::atomic::{self, check_output};
 use labor_data::ingest::{Format, IngestBuilder, OnError};
 use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
 
@@ -193,6 +194,16 @@ struct RenderArgs {
     out: PathBuf,
 }
 
+/// `--lr`: a finite learning rate in (0, 1] (beyond 1, Adam-type updates diverge at once; a
+/// value like `1e9` is a typo, not an experiment).
+pub(crate) fn parse_lr(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 1.0 => Ok(x),
+        Ok(x) => Err(format!("the learning rate must be in (0, 1], not {x}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn parse_crosswalk(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((scheme, path)) if !scheme.is_empty() && !path.is_empty() => {
@@ -295,6 +306,14 @@ fn synth(a: &SynthArgs) -> Result<()> {
     if let Some(n) = a.workers {
         b = b.with_workers(n);
     }
+    if let Some(t) = &a.truth
+        && (t == &a.out || same_file(t, &a.out))
+    {
+        bail!(
+            "--truth {} is --out; write the truth to another file",
+            t.display()
+        );
+    }
     let synth = b.build()?;
     let n = a.workers.unwrap_or(synth.spec().workers);
     let t0 = Instant::now();
@@ -320,6 +339,21 @@ fn synth(a: &SynthArgs) -> Result<()> {
 fn ingest(a: &IngestArgs) -> Result<()> {
     let format: Format = a.format.parse()?;
     let policy: OnError = a.on_error.parse()?;
+    let inputs: Vec<&Path> = [a.input.as_path(), a.mapping.as_path()]
+        .into_iter()
+        .chain(a.taxonomy.as_deref())
+        .chain(a.crosswalk.iter().map(|(_, p)| p.as_path()))
+        .collect();
+    check_output(&a.out, inputs.iter().copied())?;
+    if let Some(report) = &a.report {
+        check_output(report, inputs.iter().copied())?;
+        if report == &a.out || same_file(report, &a.out) {
+            bail!(
+                "--report {} is --out; write the report to another file",
+                report.display()
+            );
+        }
+    }
     let mut b = IngestBuilder::new(format, &a.input, &a.mapping).with_on_error(policy);
     if let Some(t) = &a.taxonomy {
         let mut tax =
@@ -345,6 +379,17 @@ fn ingest(a: &IngestArgs) -> Result<()> {
         r.worker_years,
         a.out.display()
     );
+    if r.rows_read == 0 {
+        eprintln!(
+            "warning: {} has no data rows; the panel is empty",
+            a.input.display()
+        );
+    } else if r.workers == 0 {
+        eprintln!(
+            "warning: every row of {} was dropped; the panel is empty",
+            a.input.display()
+        );
+    }
     for (k, v) in &r.dropped {
         println!("  dropped {v} ({k})");
     }
@@ -353,7 +398,7 @@ fn ingest(a: &IngestArgs) -> Result<()> {
     }
     if let Some(path) = &a.report {
         let json = serde_json::to_string_pretty(r)?;
-        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        atomic::write(path, json.as_bytes())?;
         println!("report: {}", path.display());
     }
     Ok(())
@@ -367,36 +412,57 @@ fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
         .with_seed(a.seed)
         .with_fractions(tr, va, te)
         .build()?;
+    for s in labor_data::Split::ALL {
+        check_output(
+            &a.out_dir.join(format!("{}.parquet", s.as_str())),
+            [a.panel.as_path()],
+        )?;
+    }
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let parts = splitter.split(&panel);
-    std::fs::create_dir_all(&a.out_dir)
-        .with_context(|| format!("creating {}", a.out_dir.display()))?;
+    if let Some(parent) = a.out_dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    // The three parts are written into a staging directory and swapped in together: a failure
+    // part-way never leaves a new train.parquet beside an old test.parquet.
+    let set = atomic::AtomicDir::create(&a.out_dir)?;
     let mut paths = Vec::new();
+    let mut lines = Vec::new();
     for s in labor_data::Split::ALL {
-        let p = a.out_dir.join(format!("{}.parquet", s.as_str()));
+        let name = format!("{}.parquet", s.as_str());
         let part = parts.get(s);
-        write_panel(part, &p)?;
-        println!(
+        write_panel(part, &set.path().join(&name))?;
+        let p = a.out_dir.join(name);
+        lines.push(format!(
             "{:>5}: {:>6} workers, {:>8} worker-years -> {}",
             s.as_str(),
             part.len(),
             part.n_worker_years(),
             p.display()
-        );
+        ));
+        if part.is_empty() {
+            lines.push(format!(
+                "warning: the {} part is empty ({} workers in the panel, fractions {:?})",
+                s.as_str(),
+                panel.len(),
+                a.fractions
+            ));
+        }
         paths.push(p);
+    }
+    set.commit()
+        .with_context(|| format!("replacing {}", a.out_dir.display()))?;
+    for l in lines {
+        println!("{l}");
     }
     let [a, b, c] = <[PathBuf; 3]>::try_from(paths).map_err(|_| anyhow::anyhow!("three splits"))?;
     Ok([a, b, c])
 }
 
 fn sample(a: &SampleArgs) -> Result<()> {
-    if a.out.exists() && same_file(&a.out, &a.panel) {
-        bail!(
-            "--out {} is the input panel; write the sample to another file",
-            a.out.display()
-        );
-    }
+    check_output(&a.out, [a.panel.as_path()])?;
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let part = labor_data::subsample(&panel, a.workers, a.seed)?;
@@ -434,6 +500,10 @@ fn describe(a: &DescribeArgs) -> Result<()> {
 fn render(a: &RenderArgs) -> Result<()> {
     use labor_template::{DemographicFields, TargetRule, TemplateBuilder, TemplateKind};
     use std::io::Write;
+    check_output(
+        &a.out,
+        std::iter::once(a.panel.as_path()).chain(a.train.as_deref()),
+    )?;
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let (kind, numbered) = match a.template.as_str() {
@@ -467,9 +537,7 @@ fn render(a: &RenderArgs) -> Result<()> {
         b = b.with_randomization(fields, a.seed, Arc::clone(t));
     }
     let template = b.build()?;
-    let file =
-        std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let mut out = std::io::BufWriter::new(file);
+    let mut out = atomic::AtomicFile::create(&a.out)?;
     let pb = progress(panel.len() as u64, "render");
     let (mut docs, mut targets) = (0usize, 0usize);
     for (i, w) in panel.workers().iter().enumerate() {
@@ -484,7 +552,7 @@ fn render(a: &RenderArgs) -> Result<()> {
         }
     }
     pb.finish_and_clear();
-    out.flush()?;
+    out.commit()?;
     println!(
         "rendered {} workers as {docs} texts with {targets} targets ({}) -> {}",
         panel.len(),

@@ -100,8 +100,10 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
         let dir = a.out.join("models").join(kind.name());
         let pb = bar(0, kind.name());
         let t = Instant::now();
+        // The quickstart's directory is its own: a rerun replaces its models.
         let (model, summary) = TrainBuilder::new(kind, &train, &valid)
             .with_out_dir(&dir)
+            .with_overwrite(true)
             .build()?
             .run(|e| {
                 pb.set_length(e.total_steps as u64);
@@ -151,6 +153,7 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
         .with_batch_size(4)
         .with_max_valid_docs(100)
         .with_seed(a.seed)
+        .with_overwrite(true)
         .build()?
         .run(|p| {
             pb.set_length(p.total_steps as u64);

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use labor_cli::eval::{load_trained, predict_with_progress};
+use labor_data::atomic::check_output;
 use labor_data::io;
 use labor_model::{CareerSize, ModelKind, TrainBuilder, resume_corpus};
 
@@ -52,8 +53,8 @@ pub struct TrainArgs {
     /// Stop after this many updates.
     #[arg(long)]
     max_steps: Option<usize>,
-    /// Peak learning rate (default: the kind's default).
-    #[arg(long)]
+    /// Peak learning rate, in (0, 1] (default: the kind's default).
+    #[arg(long, value_parser = crate::parse_lr)]
     lr: Option<f64>,
     /// Warm-up updates of the inverse-square-root schedule (default: the kind's default).
     #[arg(long)]
@@ -76,6 +77,10 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in --out.
     #[arg(long)]
     resume: bool,
+    /// Replace the model already in --out (model, loss curve, checkpoint); without it, a new
+    /// run into a directory that holds one is refused.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
     /// Model directory: model.json, model.bpk, loss.csv, checkpoint/.
     #[arg(long)]
     out: PathBuf,
@@ -137,6 +142,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         .with_size(size)
         .with_alpha(a.alpha)
         .with_resume(a.resume)
+        .with_overwrite(a.force)
         .with_out_dir(&a.out);
     if let Some(p) = &a.pretrained {
         b = b.with_pretrained(p);
@@ -193,8 +199,19 @@ pub fn train(a: &TrainArgs) -> Result<()> {
 
 /// `labor predict`.
 pub fn predict(a: &PredictArgs) -> Result<()> {
+    let model_files: Vec<PathBuf> = ["model.json", "model.bpk", "empirical.json"]
+        .iter()
+        .map(|n| a.model.join(n))
+        .collect();
+    check_output(
+        &a.out,
+        std::iter::once(a.panel.as_path()).chain(model_files.iter().map(PathBuf::as_path)),
+    )?;
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    if panel.n_worker_years() == 0 {
+        bail!("{} has no worker-years to predict", a.panel.display());
+    }
     let model = load_trained(&a.model, &panel)?;
     let mut preds = predict_with_progress(&model, &panel, a.full_distribution)?;
     if let Some(name) = &a.name {

@@ -566,6 +566,8 @@ fn finetune_scratch_with_extra_workers_then_resume() {
             ])
             .arg(d.join("split/valid.parquet"))
             .args([
+                "--epochs",
+                "1",
                 "--max-train-docs",
                 "12",
                 "--batch-size",
@@ -624,6 +626,8 @@ fn finetune_from_a_gguf_file() {
             .arg("--valid")
             .arg(d.join("split/valid.parquet"))
             .args([
+                "--epochs",
+                "1",
                 "--max-train-docs",
                 "2",
                 "--batch-size",

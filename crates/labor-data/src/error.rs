@@ -234,6 +234,14 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// An output path that names one of the command's inputs.
+    #[error("the output {output} is the input {input}; write to another file")]
+    OutputIsInput {
+        /// The output as given.
+        output: PathBuf,
+        /// The input it names.
+        input: PathBuf,
+    },
     /// Parquet failed.
     #[error("{path}: parquet error")]
     Parquet {

@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,6 +43,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic::AtomicFile;
 use crate::error::{Error, Location, Result};
 use crate::ingest::mapping::map_value;
 use crate::panel::{Panel, Worker, YearRecord};
@@ -144,8 +145,7 @@ pub fn write_parquet(panel: &Panel, path: impl AsRef<Path>) -> Result<()> {
         path: path.display().to_string(),
         source,
     };
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let file = AtomicFile::create(path)?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
@@ -154,8 +154,7 @@ pub fn write_parquet(panel: &Panel, path: impl AsRef<Path>) -> Result<()> {
     for batch in to_record_batches(panel)? {
         writer.write(&batch).map_err(pq)?;
     }
-    writer.close().map_err(pq)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    writer.into_inner().map_err(pq)?.commit()
 }
 
 /// Reads a panel written by [`write_parquet`], with the taxonomy its metadata names (the
@@ -494,14 +493,14 @@ struct JsonWorker {
 }
 
 /// Writes one JSON object per worker (`{"id", "dataset", ..., "records": [{"year", "state",
-/// "title", "education"}]}`), states as taxonomy codes with their titles for readability.
+/// "title", "education"}]}`), states as taxonomy codes with their titles for readability;
+/// atomically, like [`write_parquet`].
 ///
 /// # Errors
 /// [`Error::Io`].
 pub fn write_jsonl(panel: &Panel, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut out = BufWriter::new(file);
+    let mut out = AtomicFile::create(path)?;
     let tax = panel.taxonomy();
     for w in panel.workers() {
         let jw = JsonWorker {
@@ -526,7 +525,7 @@ pub fn write_jsonl(panel: &Panel, path: impl AsRef<Path>) -> Result<()> {
         serde_json::to_writer(&mut out, &jw).map_err(|e| Error::io(path, e.into()))?;
         out.write_all(b"\n").map_err(|e| Error::io(path, e))?;
     }
-    out.flush().map_err(|e| Error::io(path, e))
+    out.commit()
 }
 
 /// Reads a panel written by [`write_jsonl`], resolving state codes with `taxonomy`.

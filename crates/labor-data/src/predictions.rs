@@ -8,7 +8,6 @@
 //! the model's name and the taxonomy in the schema metadata.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use crate::atomic::AtomicFile;
 use crate::error::{Error, Location, Result};
 use crate::io::{META_TAXONOMY, META_TAXONOMY_CSV, open_parquet, taxonomy_from_meta};
 use crate::taxonomy::{StateId, Taxonomy};
@@ -71,15 +71,18 @@ impl Predictions {
     ///
     /// # Errors
     /// [`Error::StateOutOfRange`] for a state outside the taxonomy, [`Error::InvalidArgument`]
-    /// for a log-probability that is NaN or positive, or a distribution of the wrong length.
+    /// naming the model, worker and year for a log-probability that is NaN, infinite or
+    /// positive (a model that gives an observed outcome no probability at all, or computes
+    /// NaN, is broken, and its perplexity would be meaningless), or a distribution of the
+    /// wrong length.
     pub fn push(&mut self, row: Prediction) -> Result<()> {
         self.taxonomy.check(row.state)?;
-        if row.log_prob.is_nan() || row.log_prob > 1e-6 {
+        if !row.log_prob.is_finite() || row.log_prob > 1e-6 {
             return Err(Error::InvalidArgument {
                 name: "log_prob",
                 detail: format!(
-                    "worker `{}` year {}: {} is not a log-probability",
-                    row.worker_id, row.year, row.log_prob
+                    "model `{}`, worker `{}` year {}: {} is not a log-probability",
+                    self.model, row.worker_id, row.year, row.log_prob
                 ),
             });
         }
@@ -195,8 +198,7 @@ impl Predictions {
         };
         let with_probs = self.has_distribution();
         let schema = self.schema(with_probs);
-        let tmp = path.with_extension("parquet.tmp");
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let file = AtomicFile::create(path)?;
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build();
@@ -243,8 +245,7 @@ impl Predictions {
                 .write(&RecordBatch::try_new(Arc::clone(&schema), cols)?)
                 .map_err(pq)?;
         }
-        writer.close().map_err(pq)?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        writer.into_inner().map_err(pq)?.commit()
     }
 
     /// Reads predictions written by [`Predictions::write_parquet`] (or by `labor synth --truth`).

@@ -41,6 +41,10 @@ pub struct Estimate {
     pub resamples: usize,
 }
 
+/// The most bootstrap replicates [`Bootstrap`] accepts (a million replicates of the paper's
+/// test sets take minutes; more give nothing but a larger allocation).
+pub const MAX_RESAMPLES: usize = 1_000_000;
+
 /// Configures the cluster bootstrap.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bootstrap {
@@ -134,6 +138,15 @@ impl Bootstrap {
     }
 
     fn check(&self) -> Result<()> {
+        if self.resamples > MAX_RESAMPLES {
+            return Err(Error::InvalidArgument {
+                name: "resamples",
+                detail: format!(
+                    "{} (at most {MAX_RESAMPLES}; 1,000 give SEs to about 2%)",
+                    self.resamples
+                ),
+            });
+        }
         if self.resamples < 2 {
             return Err(Error::InvalidArgument {
                 name: "resamples",
@@ -180,6 +193,17 @@ impl Bootstrap {
         out
     }
 
+    /// An estimate without a standard error: every replicate of fewer than two workers is the
+    /// sample itself, so its spread (zero) would say nothing about the uncertainty.
+    fn without_se(value: f64) -> Estimate {
+        Estimate {
+            value,
+            se: f64::NAN,
+            ci: (f64::NAN, f64::NAN),
+            resamples: 0,
+        }
+    }
+
     fn summarise(&self, value: f64, mut reps: Vec<f64>) -> Estimate {
         // A replicate that drew only zero-weight workers has no perplexity: leave it out.
         reps.retain(|x| x.is_finite());
@@ -213,15 +237,19 @@ impl Bootstrap {
     /// Perplexity of `scores` with its cluster-bootstrap standard error and interval.
     ///
     /// The interval is widened to contain the point estimate if the percentile interval does
-    /// not (possible with very few workers).
+    /// not (possible with very few workers). With fewer than two workers there is no standard
+    /// error: `se` and the interval are NaN (`null` in JSON) and `resamples` is 0.
     ///
     /// # Errors
-    /// [`Error::Empty`], or [`Error::InvalidArgument`] for fewer than 2 replicates or a level
-    /// outside (0, 1).
+    /// [`Error::Empty`], or [`Error::InvalidArgument`] for fewer than 2 or more than
+    /// [`MAX_RESAMPLES`] replicates or a level outside (0, 1).
     pub fn perplexity(&self, scores: &ScoreSet) -> Result<Estimate> {
         self.check()?;
         let value = scores.perplexity()?;
         let (s, w) = scores.cluster_sums();
+        if s.len() < 2 {
+            return Ok(Self::without_se(value));
+        }
         let reps = self.replicates(s.len(), |c| ppl(&s, &w, c));
         Ok(self.summarise(value, reps))
     }
@@ -238,6 +266,9 @@ impl Bootstrap {
         let value = a.perplexity()? - b.perplexity()?;
         let (sa, w) = a.cluster_sums();
         let (sb, _) = b.cluster_sums();
+        if sa.len() < 2 {
+            return Ok(Self::without_se(value));
+        }
         let reps = self.replicates(sa.len(), |c| ppl(&sa, &w, c) - ppl(&sb, &w, c));
         Ok(self.summarise(value, reps))
     }

@@ -1006,8 +1006,12 @@ impl Evaluation {
                         {
                             Some(x) => {
                                 n = n.max(x.n_targets);
-                                let _ =
-                                    write!(out, " {:.3} ({:.3}) |", x.perplexity, x.bootstrap_se);
+                                let _ = write!(
+                                    out,
+                                    " {:.3} ({}) |",
+                                    x.perplexity,
+                                    crate::report::fmt_se(x.bootstrap_se)
+                                );
                             }
                             None => out.push_str(" – |"),
                         }

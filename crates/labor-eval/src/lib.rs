@@ -12,7 +12,7 @@ mod report;
 mod scores;
 mod targets;
 
-pub use bootstrap::{Bootstrap, Estimate};
+pub use bootstrap::{Bootstrap, Estimate, MAX_RESAMPLES};
 pub use curves::{LossCurve, LossPoint};
 pub use error::{Error, Result};
 pub use evaluate::{

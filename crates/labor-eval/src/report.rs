@@ -117,8 +117,10 @@ impl Report {
         for m in &self.models {
             let _ = writeln!(
                 out,
-                "| {} | {:.3} ({:.3}) |",
-                m.name, m.perplexity, m.bootstrap_se
+                "| {} | {:.3} ({}) |",
+                m.name,
+                m.perplexity,
+                fmt_se(m.bootstrap_se)
             );
         }
         if !self.paired.is_empty() {
@@ -126,8 +128,10 @@ impl Report {
             for p in &self.paired {
                 let _ = writeln!(
                     out,
-                    "| {} | {:.3} ({:.3}) |",
-                    p.name, p.difference, p.bootstrap_se
+                    "| {} | {:.3} ({}) |",
+                    p.name,
+                    p.difference,
+                    fmt_se(p.bootstrap_se)
                 );
             }
         }
@@ -163,5 +167,14 @@ impl Report {
             );
         }
         out
+    }
+}
+
+/// A standard error to three decimals, or `no SE` where none exists (fewer than two workers).
+pub(crate) fn fmt_se(se: f64) -> String {
+    if se.is_nan() {
+        "no SE".into()
+    } else {
+        format!("{se:.3}")
     }
 }

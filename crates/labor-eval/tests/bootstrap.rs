@@ -1,4 +1,4 @@
-use labor_eval::{Bootstrap, Error, ScoreSet};
+use labor_eval::{Bootstrap, Error, MAX_RESAMPLES, ScoreSet};
 use proptest::prelude::*;
 
 fn arb_scores() -> impl Strategy<Value = ScoreSet> {
@@ -40,6 +40,11 @@ proptest! {
     fn interval_contains_estimate_and_seed_fixes_everything(s in arb_scores(), seed in any::<u64>()) {
         let b = Bootstrap::new().with_resamples(50).with_seed(seed);
         let e = b.perplexity(&s).unwrap();
+        if s.n_workers() < 2 {
+            // One worker: no standard error exists, and none is reported.
+            prop_assert!(e.se.is_nan() && e.ci.0.is_nan() && e.resamples == 0);
+            return Ok(());
+        }
         prop_assert!(e.ci.0 <= e.value && e.value <= e.ci.1);
         prop_assert!(e.se >= 0.0);
         // Same seed, any number of threads: identical.
@@ -51,7 +56,11 @@ proptest! {
     fn paired_difference_with_itself_is_exactly_zero(s in arb_scores()) {
         let e = Bootstrap::new().with_resamples(20).paired_difference(&s, &s).unwrap();
         prop_assert_eq!(e.value, 0.0);
-        prop_assert_eq!(e.se, 0.0);
+        if s.n_workers() >= 2 {
+            prop_assert_eq!(e.se, 0.0);
+        } else {
+            prop_assert!(e.se.is_nan());
+        }
     }
 }
 
@@ -200,4 +209,24 @@ fn subgroups_are_evaluated_separately() {
     // Constant log-probabilities within a group: no sampling variance.
     assert!(by["female"].se.abs() < 1e-9);
     assert!(Bootstrap::new().by_group(&s, &groups[1..]).is_err());
+}
+
+#[test]
+fn resamples_beyond_the_bound_are_refused_before_any_allocation() {
+    let mut s = ScoreSet::new();
+    s.push("a", -1.0, 1.0).unwrap();
+    s.push("b", -2.0, 1.0).unwrap();
+    for n in [MAX_RESAMPLES + 1, usize::MAX] {
+        let err = Bootstrap::new()
+            .with_resamples(n)
+            .perplexity(&s)
+            .unwrap_err();
+        assert!(err.to_string().contains("resamples"), "{err}");
+    }
+    assert!(
+        Bootstrap::new()
+            .with_resamples(MAX_RESAMPLES)
+            .perplexity(&s)
+            .is_ok()
+    );
 }

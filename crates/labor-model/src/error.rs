@@ -176,6 +176,19 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// The model gave a token a NaN or infinite log-probability: its weights are corrupted or
+    /// it diverged. Never reported as a number.
+    #[error(
+        "{text}: token {token} has log-probability {value}; the model's weights are corrupted or it diverged"
+    )]
+    NonFiniteLogProb {
+        /// The text: `worker `ID`` for rendered documents, else its place in the batch.
+        text: String,
+        /// The token's index in the text.
+        token: usize,
+        /// The value computed.
+        value: f32,
+    },
     /// The training loss became NaN or infinite; the last good checkpoint is kept.
     #[error("training diverged at step {step} (epoch {epoch}): loss is {loss}; the last good checkpoint is {}", checkpoint.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()))]
     Diverged {

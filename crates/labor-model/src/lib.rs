@@ -33,7 +33,7 @@ pub use config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use finetune::{
     CurveRow, Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LinearSchedule, LossOn,
-    Progress, render_resumes, title_perplexity,
+    Progress, SCALED_MAX_EPOCHS, SCALED_MIN_UPDATES, render_resumes, title_perplexity,
 };
 pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_hf, save_hf};

@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::predict::{Predictor, StepPrediction};
 use crate::seq::{HostBatch, SeqModel, SeqVocab, two_stage_log_probs};
 use crate::train::{
-    EarlyStopping, TrainEvent, TrainOptions, TrainSummary, load_weights, save_weights, train_seq,
-    weights_path, write_atomic,
+    EarlyStopping, TrainEvent, TrainOptions, TrainSummary, check_run_dir, clear_run_dir,
+    load_weights, save_weights, train_seq, weights_path, write_atomic,
 };
 
 /// The kinds of model.
@@ -293,6 +293,20 @@ pub fn save_model(
     )
 }
 
+/// The files of a trained model or of a training run in progress.
+const MODEL_FILES: &[&str] = &[
+    "model.json",
+    "model.bpk",
+    "empirical.json",
+    "loss.csv",
+    "checkpoint",
+];
+
+/// Whether two paths name the same existing directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+}
+
 /// Reads `DIR/model.json`.
 ///
 /// # Errors
@@ -397,6 +411,7 @@ pub struct TrainBuilder<'a> {
     out: Option<PathBuf>,
     pretrained: Option<PathBuf>,
     resume: bool,
+    overwrite: bool,
     alpha: f64,
     device: Device,
 }
@@ -415,6 +430,7 @@ impl<'a> TrainBuilder<'a> {
             out: None,
             pretrained: None,
             resume: false,
+            overwrite: false,
             alpha: DEFAULT_ALPHA,
             device: Device::default(),
         }
@@ -490,6 +506,16 @@ impl<'a> TrainBuilder<'a> {
         self
     }
 
+    /// Lets a new run (not a resumed one) replace a model already in the output directory: its
+    /// `model.json`, weights, `loss.csv` and checkpoint are removed before training starts.
+    /// Without it, [`build`](Self::build) refuses such a directory, so that neither a finished
+    /// model nor the checkpoint a later resume would continue is lost or mixed with the new run.
+    #[must_use]
+    pub fn with_overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
     /// Smoothing of the empirical model.
     #[must_use]
     pub fn with_alpha(mut self, alpha: f64) -> Self {
@@ -509,7 +535,8 @@ impl<'a> TrainBuilder<'a> {
     /// # Errors
     /// [`Error::Training`] for empty panels, panels of different taxonomies, zero epochs,
     /// `resume` without an output directory, or a pretrained model of another kind or
-    /// taxonomy.
+    /// taxonomy, or in the output directory; [`Error::ModelDir`] for an output directory that
+    /// already holds a model when neither resuming nor [overwriting](Self::with_overwrite).
     pub fn build(self) -> Result<Trainer<'a>> {
         let bad = |field, detail: String| Err(Error::Training { field, detail });
         if self.train.is_empty() || self.valid.is_empty() {
@@ -529,8 +556,44 @@ impl<'a> TrainBuilder<'a> {
         if self.options.epochs == 0 {
             return bad("epochs", "at least one epoch".into());
         }
+        let o = &self.options;
+        let gradient = self.kind != ModelKind::Empirical;
+        let lr_ok = o.lr.is_finite() && o.lr > 0.0;
+        let alpha_ok = self.alpha.is_finite() && self.alpha > 0.0;
+        if gradient && !lr_ok {
+            return bad("lr", format!("{} is not a positive number", o.lr));
+        }
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return bad(
+                "weight_decay",
+                format!("{} is not a finite non-negative number", o.weight_decay),
+            );
+        }
+        if gradient && o.max_tokens == 0 {
+            return bad("max_tokens", "at least one position per batch".into());
+        }
+        if !gradient && !alpha_ok {
+            return bad(
+                "alpha",
+                format!("{} is not a positive smoothing", self.alpha),
+            );
+        }
         if self.resume && self.out.is_none() {
             return bad("resume", "resuming needs the output directory".into());
+        }
+        if let Some(out) = &self.out {
+            if let Some(dir) = &self.pretrained
+                && same_dir(dir, out)
+            {
+                return bad(
+                    "pretrained",
+                    format!(
+                        "{} is also the output directory; write the fine-tuned model elsewhere",
+                        dir.display()
+                    ),
+                );
+            }
+            check_run_dir(out, MODEL_FILES, self.resume, self.overwrite)?;
         }
         let pretrained_meta = match &self.pretrained {
             Some(dir) => {
@@ -584,6 +647,12 @@ impl Trainer<'_> {
         let ad = b.device.clone().autodiff();
         b.device.seed(b.options.seed);
         let out = b.out.as_deref();
+        if let Some(o) = out
+            && b.overwrite
+            && !b.resume
+        {
+            clear_run_dir(o, MODEL_FILES)?;
+        }
         let pre = |kind_dir: &Path| weights_path(kind_dir);
         let (model, summary) = match b.kind {
             ModelKind::Empirical => {

@@ -293,7 +293,8 @@ impl<'a> Scorer<'a> {
     ///
     /// # Errors
     /// [`Error::Tokenizer`], [`Error::TokenBoundary`] naming the worker and byte offset, or
-    /// [`Error::TooLong`] when a text exceeds the model's context.
+    /// [`Error::TooLong`] when a text exceeds the model's context; [`Error::NonFiniteLogProb`]
+    /// naming the worker when the model computes a NaN or infinite log-probability.
     pub fn score_documents(&self, docs: &[Document]) -> Result<Vec<Vec<f64>>> {
         let mut encs = Vec::with_capacity(docs.len());
         let mut spans = Vec::with_capacity(docs.len());
@@ -325,6 +326,9 @@ impl<'a> Scorer<'a> {
                 }
             }
             let lp = self.log_probs_at(&seqs, &wanted)?;
+            check_finite(&lp, &wanted, |s| {
+                format!("worker `{}`", docs[batch[s]].worker_id)
+            })?;
             let mut k = 0;
             for i in batch {
                 for (t, (a, b)) in spans[*i].iter().enumerate() {
@@ -341,12 +345,13 @@ impl<'a> Scorer<'a> {
     /// (`None` for the first, which has no context).
     ///
     /// # Errors
-    /// [`Error::Tokenizer`] or [`Error::TooLong`].
+    /// [`Error::Tokenizer`], [`Error::TooLong`] or [`Error::NonFiniteLogProb`].
     pub fn token_log_probs(&self, text: &str) -> Result<(Vec<u32>, Vec<Option<f64>>)> {
         let ids = self.tokenizer.encode(text)?.ids;
         self.check_len("", ids.len())?;
         let wanted: Vec<(usize, usize)> = (1..ids.len()).map(|i| (0, i)).collect();
         let lp = self.log_probs_at(&[&ids], &wanted)?;
+        check_finite(&lp, &wanted, |_| "the text".to_string())?;
         let mut out = Vec::with_capacity(ids.len());
         if !ids.is_empty() {
             out.push(None);
@@ -508,6 +513,23 @@ impl<'a> Scorer<'a> {
                 self.distribution_after(last, &prompt_cache, continuations)
             })
             .collect()
+    }
+}
+
+/// [`Error::NonFiniteLogProb`] for the first NaN or infinite entry of `lp` (computed at
+/// `wanted`'s `(sequence, token)` places), the sequence named by `text`.
+fn check_finite(
+    lp: &[f32],
+    wanted: &[(usize, usize)],
+    text: impl Fn(usize) -> String,
+) -> Result<()> {
+    match lp.iter().position(|x| !x.is_finite()) {
+        Some(k) => Err(Error::NonFiniteLogProb {
+            text: text(wanted[k].0),
+            token: wanted[k].1,
+            value: lp[k],
+        }),
+        None => Ok(()),
     }
 }
 

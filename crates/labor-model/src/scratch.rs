@@ -35,10 +35,11 @@ use crate::bpe::BpeTrainerBuilder;
 use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
 use crate::finetune::{
-    FinetuneBuilder, FinetuneOptions, FinetuneReport, Progress, title_perplexity,
+    FinetuneBuilder, FinetuneOptions, FinetuneReport, Progress, RUN_FILES, title_perplexity,
 };
 use crate::model::Llama;
 use crate::tokenizer::TextTokenizer;
+use crate::train::{check_run_dir, clear_run_dir};
 
 impl LlamaConfig {
     /// The embedded default: 2 blocks, width 128, 4 heads, SwiGLU width 384, tied embeddings,
@@ -94,6 +95,7 @@ pub struct ScratchBuilder {
     seed: u64,
     device: Device,
     resume: bool,
+    overwrite: bool,
     whole_tokens: Vec<String>,
 }
 
@@ -122,6 +124,7 @@ impl ScratchBuilder {
             seed: 0,
             device: Device::default(),
             resume: false,
+            overwrite: false,
             whole_tokens: Vec::new(),
         }
     }
@@ -140,6 +143,14 @@ impl ScratchBuilder {
     #[must_use]
     pub fn with_resume(mut self, on: bool) -> Self {
         self.resume = on;
+        self
+    }
+
+    /// Lets a new run replace the run already in the output directory (see
+    /// [`FinetuneBuilder::with_overwrite`](crate::FinetuneBuilder::with_overwrite)).
+    #[must_use]
+    pub fn with_overwrite(mut self, on: bool) -> Self {
+        self.overwrite = on;
         self
     }
 
@@ -243,6 +254,7 @@ impl ScratchBuilder {
             seed: self.seed,
             device: self.device,
             resume: self.resume,
+            overwrite: self.overwrite,
             whole_tokens: self.whole_tokens,
         })
     }
@@ -260,6 +272,7 @@ pub struct Scratch {
     seed: u64,
     device: Device,
     resume: bool,
+    overwrite: bool,
     whole_tokens: Vec<String>,
 }
 
@@ -294,6 +307,17 @@ impl Scratch {
             path: self.out.clone(),
             source,
         })?;
+        // The tokenizer is written first, so the directory is checked (and cleared when
+        // overwriting) here rather than by the fine-tuning builder.
+        let files: Vec<&str> = RUN_FILES
+            .iter()
+            .copied()
+            .chain(["tokenizer.json"])
+            .collect();
+        check_run_dir(&self.out, &files, self.resume, self.overwrite)?;
+        if self.overwrite && !self.resume {
+            clear_run_dir(&self.out, &files)?;
+        }
         let tok_path = self.out.join("tokenizer.json");
         let tokenizer = if self.resume && tok_path.is_file() {
             TextTokenizer::from_file(&tok_path)?
@@ -319,6 +343,7 @@ impl Scratch {
             .with_valid(self.valid.clone())
             .with_options(self.options)
             .with_resume(self.resume)
+            .with_overwrite(self.overwrite)
             .build()?
             .run(progress)?;
         let (title_ppl_after, n_titles) = title_perplexity(&report.model, &tokenizer, &self.valid)?;

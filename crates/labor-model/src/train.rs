@@ -361,6 +361,28 @@ where
                 path: state_path.clone(),
                 source,
             })?;
+            // The options a run was started with; a resume may only train longer.
+            let op = ck.join("options.json");
+            if op.is_file() {
+                let text = fs::read_to_string(&op).map_err(io_err(&op))?;
+                let mut saved: TrainOptions =
+                    serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
+                        path: op.clone(),
+                        source,
+                    })?;
+                saved.epochs = opts.epochs;
+                saved.max_steps = opts.max_steps;
+                if saved != *opts {
+                    return Err(Error::InvalidOption {
+                        name: "resume",
+                        detail: format!(
+                            "{} was written with {}; resume with the options of the interrupted run (only --epochs and --max-steps may change)",
+                            ck.display(),
+                            option_difference(&saved, opts)
+                        ),
+                    });
+                }
+            }
             model = load_weights(model, &ck.join("model.bpk"))?;
             let opath = ck.join("optimizer.bpk");
             optim = optim.load(&opath).map_err(|e| Error::Checkpoint {
@@ -368,6 +390,11 @@ where
                 detail: format!("{e:?}"),
             })?;
         } else {
+            let json = serde_json::to_vec_pretty(opts).map_err(|source| Error::ConfigJson {
+                path: ck.join("options.json"),
+                source,
+            })?;
+            write_atomic(&ck.join("options.json"), &json)?;
             fs::write(
                 &csv_path,
                 "step,epoch,tokens,train_loss,valid_loss,learning_rate\n",
@@ -523,6 +550,75 @@ where
 }
 
 /// Path of the best weights in a model directory.
+/// Refuses to start a new run in `dir` when it holds any of `names` (a model, a checkpoint, a
+/// loss curve), unless the run resumes or may overwrite: a new run must neither lose a finished
+/// model nor leave a checkpoint that a later resume would take for its own.
+///
+/// # Errors
+/// [`Error::ModelDir`] naming the files found.
+pub(crate) fn check_run_dir(
+    dir: &Path,
+    names: &[&str],
+    resume: bool,
+    overwrite: bool,
+) -> Result<()> {
+    if resume || overwrite {
+        return Ok(());
+    }
+    let found: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| dir.join(n).exists())
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::ModelDir {
+        path: dir.to_path_buf(),
+        detail: format!(
+            "already holds a model or a run ({}); resume it (--resume) or replace it (--force)",
+            found.join(", ")
+        ),
+    })
+}
+
+/// Removes the files and directories of `names` present in `dir` (before a run that
+/// overwrites).
+///
+/// # Errors
+/// [`Error::Io`] naming the entry that could not be removed.
+pub(crate) fn clear_run_dir(dir: &Path, names: &[&str]) -> Result<()> {
+    for n in names {
+        let p = dir.join(n);
+        let gone = if p.is_dir() {
+            fs::remove_dir_all(&p)
+        } else if p.exists() {
+            fs::remove_file(&p)
+        } else {
+            continue;
+        };
+        gone.map_err(io_err(&p))?;
+    }
+    Ok(())
+}
+
+/// The first option in which `saved` (a checkpoint's) and `now` (this run's) differ, as
+/// ``lr = 0.001 (this run: 0.002)``; options serialise to JSON objects.
+pub(crate) fn option_difference<T: Serialize>(saved: &T, now: &T) -> String {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(saved), serde_json::to_value(now))
+    else {
+        return "other options".into();
+    };
+    a.iter()
+        .find(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            let now = b.get(k).map_or_else(|| "none".into(), |x| x.to_string());
+            format!("{k} = {v} (this run: {now})")
+        })
+        .unwrap_or_else(|| "other options".into())
+}
+
 pub(crate) fn weights_path(dir: &Path) -> PathBuf {
     dir.join("model.bpk")
 }

@@ -9,8 +9,8 @@ use burn::tensor::{Device, Int, Tensor, Tolerance};
 use labor_data::{Preset, SynthBuilder};
 use labor_model::{
     BpeTrainerBuilder, CurveRow, Error, FinetuneBuilder, FinetuneOptions, LinearSchedule,
-    LlamaConfig, LoraOptions, LossOn, TextTokenizer, apply_lora, load_hf, merge_lora,
-    render_resumes,
+    LlamaConfig, LoraOptions, LossOn, SCALED_MAX_EPOCHS, SCALED_MIN_UPDATES, TextTokenizer,
+    apply_lora, load_hf, merge_lora, render_resumes,
 };
 use labor_template::Document;
 
@@ -185,6 +185,87 @@ fn patience_stops_when_validation_stops_improving_and_resume_stays_stopped() {
     let again = run(model, true);
     assert!(again.stopped_early);
     assert_eq!(again.steps, report.steps);
+}
+
+#[test]
+fn the_scaled_budget_gives_small_sets_more_epochs_and_large_ones_one() {
+    let mut o = FinetuneOptions::default();
+    o.batch_size = 8;
+    // (documents, epochs, validation every): 300 resumes are 38 updates an epoch, 20 epochs
+    // at most; the quickstart's 2,822 are 353, three epochs reach 1,000; 30,000 need one.
+    for (docs, epochs, every) in [
+        (300, 20, 38),
+        (1000, 8, 50),
+        (2822, 3, 53),
+        (30_000, 1, 188),
+    ] {
+        let s = o.clone().scaled_to(docs);
+        assert_eq!(
+            (s.epochs, s.eval_every, s.patience),
+            (epochs, Some(every), Some(4))
+        );
+        assert!(s.epochs * docs.div_ceil(8) >= SCALED_MIN_UPDATES || s.epochs == SCALED_MAX_EPOCHS);
+        s.validate().unwrap();
+    }
+    // Gradient accumulation counts: batches of 4 accumulated twice are steps of 8.
+    o.batch_size = 4;
+    o.grad_accum = 2;
+    assert_eq!(o.scaled_to(2822).epochs, 3);
+}
+
+#[test]
+fn a_new_run_into_a_directory_with_a_run_is_refused_unless_overwriting() {
+    let (train, valid, tok, config) = setup(8);
+    let init = config.init(&ad());
+    let out = tmp("refuse");
+    let mut o = options();
+    o.epochs = 1;
+    let builder = |o: &FinetuneOptions, resume: bool, overwrite: bool| {
+        FinetuneBuilder::new(init.clone(), config.clone(), tok.clone(), &out)
+            .with_train(train.clone())
+            .with_valid(valid.clone())
+            .with_options(o.clone())
+            .with_resume(resume)
+            .with_overwrite(overwrite)
+            .build()
+    };
+    builder(&o, false, false)
+        .unwrap()
+        .run(|_| ControlFlow::Continue(()))
+        .unwrap();
+    let best = std::fs::read(out.join("best/model.safetensors")).unwrap();
+    match builder(&o, false, false) {
+        Err(Error::ModelDir { detail, .. }) => {
+            assert!(
+                detail.contains("checkpoint") && detail.contains("--force"),
+                "{detail}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        std::fs::read(out.join("best/model.safetensors")).unwrap(),
+        best
+    );
+    // Resuming with another learning rate names the option and both values.
+    let mut other = o.clone();
+    other.learning_rate = 1e-3;
+    let err = builder(&other, true, false)
+        .unwrap()
+        .run(|_| ControlFlow::Continue(()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("learning_rate = 0.003") && err.contains("0.001"),
+        "{err}"
+    );
+    // Overwriting starts afresh: the old loss curve is gone, not appended to.
+    let r = builder(&other, false, true)
+        .unwrap()
+        .run(|_| ControlFlow::Continue(()))
+        .unwrap();
+    let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    assert_eq!(csv.lines().count(), r.steps + 1, "{csv}");
 }
 
 fn curves_match(a: &[CurveRow], b: &[CurveRow]) {

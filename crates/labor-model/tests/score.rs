@@ -158,3 +158,30 @@ fn trie_distribution_equals_per_title_scoring() {
         assert!((a - b).abs() < 1e-4);
     }
 }
+
+#[test]
+fn a_model_that_computes_nan_is_an_error_naming_the_text_and_token() {
+    let device = Device::default();
+    let mut model = model(&device);
+    // A corrupted checkpoint: every embedding weight NaN (tied to the head, so logits too).
+    let w = model.embed.weight.val();
+    model.embed.weight = burn::module::Param::from_tensor(w.mul_scalar(f32::NAN));
+    let tok = tiny_bpe();
+    let scorer = Scorer::new(&model, &tok, device);
+    match scorer.token_log_probs("Cashiers and then Secretaries") {
+        Err(labor_model::Error::NonFiniteLogProb { text, token, value }) => {
+            assert_eq!((text.as_str(), token), ("the text", 1));
+            assert!(value.is_nan());
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, docs) = documents(3);
+    match scorer.score_documents(&docs) {
+        Err(labor_model::Error::NonFiniteLogProb { text, .. }) => assert!(
+            docs.iter()
+                .any(|d| text == format!("worker `{}`", d.worker_id)),
+            "{text}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -36,17 +36,29 @@ fi
 
 if has llm; then
   gguf="$(./scripts/fetch-smollm2 | tail -n 1)"
-  # .done is written when the run has finished; until then a rerun resumes from the checkpoint.
-  if [ ! -f "$W/models/llm-finetuned-$N/.done" ]; then
-    resume=()
-    [ -d "$W/models/llm-finetuned-$N/checkpoint" ] && resume=(--resume)
-    run llm-finetune "$LABOR" finetune --base "$gguf" \
-      --train "$W/train-$N.parquet" --valid "$W/split/valid.parquet" \
-      --epochs 1 --batch-size 4 --lora-rank 16 --lora-targets q,k,v,o,gate,up,down --lr 1e-3 \
-      --loss-on titles --max-valid-docs 40 --eval-every 50 --checkpoint-every 25 \
-      --out "$W/models/llm-finetuned-$N" "${resume[@]}"
-    touch "$W/models/llm-finetuned-$N/.done"
-  fi
+  # One run per epoch ($LLM_EPOCHS, default 2): epoch 1 from the GGUF, epoch e from epoch e-1's
+  # best model (adapters merged) with fresh rank-16 adapters, a fresh warmup and decay and
+  # another shuffle (seed e-1). .done is written when a run has finished; until then a rerun
+  # resumes it from its checkpoint.
+  base="$gguf"
+  for ((e = 1; e <= ${LLM_EPOCHS:-2}; e++)); do
+    out="$W/models/llm-finetuned-$N"
+    [ "$e" = 1 ] || out="$out-epoch$e"
+    if [ ! -f "$out/.done" ]; then
+      resume=()
+      [ -d "$out/checkpoint" ] && resume=(--resume)
+      log=llm-finetune
+      [ "$e" = 1 ] || log="llm-finetune-epoch$e"
+      run "$log" "$LABOR" finetune --base "$base" \
+        --train "$W/train-$N.parquet" --valid "$W/split/valid.parquet" \
+        --epochs 1 --batch-size 4 --lora-rank 16 --lora-targets q,k,v,o,gate,up,down --lr 1e-3 \
+        --loss-on titles --max-valid-docs 40 --eval-every 50 --checkpoint-every 25 \
+        --seed $((e - 1)) --out "$out" "${resume[@]}"
+      touch "$out/.done"
+    fi
+    base="$out/best"
+  done
+  echo "$base" >"$W/llm-finetuned-$N.best"
 fi
 
 if has baselines; then
@@ -65,7 +77,7 @@ fi
 
 if has score; then
   [ -f "$W/test-resume.jsonl" ] || run score "$LABOR" render --panel "$W/split/test.parquet" --template resume --out "$W/test-resume.jsonl"
-  [ -f "$R/llm-finetuned.parquet" ] || run score "$LABOR" score --model "$W/models/llm-finetuned-$N/best" \
+  [ -f "$R/llm-finetuned.parquet" ] || run score "$LABOR" score --model "$(cat "$W/llm-finetuned-$N.best")" \
     --texts "$W/test-resume.jsonl" --name llm-finetuned --out "$R/llm-finetuned.parquet"
 fi
 

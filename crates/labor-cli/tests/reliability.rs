@@ -1,0 +1,315 @@
+//! Nothing lost, nothing silently wrong: outputs that name an input are refused before anything
+//! is written, multi-file outputs are replaced as a set, a new training run does not overwrite a
+//! model unless told to, and degenerate inputs are named rather than papered over.
+
+// Tests may panic on a broken invariant: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn labor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_labor"))
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("labor runs");
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a command that must fail, and returns its stderr.
+fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("labor runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "succeeded; stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn synth(workers: usize, out: &Path) {
+    ok(labor()
+        .args(["synth", "--preset", "nlsy79", "--seed", "3", "--workers"])
+        .arg(workers.to_string())
+        .arg("--out")
+        .arg(out));
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // ingest --out onto the survey file (through another spelling of its path).
+    let csv = d.join("survey.csv");
+    std::fs::copy(fixtures().join("long/panel.csv"), &csv).unwrap();
+    let before = std::fs::read(&csv).unwrap();
+    let err = fails(
+        labor()
+            .args([
+                "ingest",
+                "--format",
+                "long",
+                "--on-error",
+                "drop",
+                "--input",
+            ])
+            .arg(&csv)
+            .arg("--mapping")
+            .arg(fixtures().join("long/mapping.toml"))
+            .arg("--out")
+            .arg(d.join(".").join("survey.csv")),
+    );
+    assert!(err.contains("is the input"), "{err}");
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+
+    // render, predict and sample onto the panel.
+    let panel = d.join("panel.parquet");
+    synth(40, &panel);
+    let before = std::fs::read(&panel).unwrap();
+    let err = fails(
+        labor()
+            .args(["render", "--panel"])
+            .arg(&panel)
+            .arg("--out")
+            .arg(&panel),
+    );
+    assert!(err.contains("is the input"), "{err}");
+    let err = fails(
+        labor()
+            .args(["sample", "--workers", "10", "--panel"])
+            .arg(&panel)
+            .arg("--out")
+            .arg(&panel),
+    );
+    assert!(err.contains("is the input"), "{err}");
+    ok(labor()
+        .args(["train", "--kind", "empirical", "--train"])
+        .arg(&panel)
+        .arg("--valid")
+        .arg(&panel)
+        .arg("--out")
+        .arg(d.join("emp")));
+    let err = fails(
+        labor()
+            .args(["predict", "--model"])
+            .arg(d.join("emp"))
+            .arg("--panel")
+            .arg(&panel)
+            .arg("--out")
+            .arg(&panel),
+    );
+    assert!(err.contains("is the input"), "{err}");
+    let err = fails(
+        labor()
+            .args(["predict", "--model"])
+            .arg(d.join("emp"))
+            .arg("--panel")
+            .arg(&panel)
+            .arg("--out")
+            .arg(d.join("emp/model.json")),
+    );
+    assert!(err.contains("is the input"), "{err}");
+    assert_eq!(std::fs::read(&panel).unwrap(), before);
+    // split whose output set would replace the panel it reads.
+    let inside = d.join("set");
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::copy(&panel, inside.join("train.parquet")).unwrap();
+    let err = fails(
+        labor()
+            .args(["split", "--panel"])
+            .arg(inside.join("train.parquet"))
+            .arg("--out-dir")
+            .arg(&inside),
+    );
+    assert!(err.contains("is the input"), "{err}");
+    assert_eq!(std::fs::read(inside.join("train.parquet")).unwrap(), before);
+    // No temporary file was left anywhere.
+    assert_eq!(
+        entries(d),
+        ["emp", "panel.parquet", "set", "survey.csv"],
+        "{:?}",
+        entries(d)
+    );
+}
+
+#[test]
+fn split_replaces_its_three_files_as_a_set_and_keeps_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
+    synth(60, &a);
+    ok(labor()
+        .args([
+            "synth",
+            "--preset",
+            "nlsy97",
+            "--seed",
+            "9",
+            "--workers",
+            "80",
+            "--out",
+        ])
+        .arg(&b));
+    let out = d.join("split");
+    ok(labor()
+        .args(["split", "--panel"])
+        .arg(&a)
+        .arg("--out-dir")
+        .arg(&out));
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    ok(labor()
+        .args(["split", "--panel"])
+        .arg(&b)
+        .arg("--out-dir")
+        .arg(&out));
+    assert_eq!(
+        entries(&out),
+        [
+            "notes.txt",
+            "test.parquet",
+            "train.parquet",
+            "valid.parquet"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // Every part is from the second panel: 80 workers in all, none of the first.
+    let workers = |p: &Path| -> usize {
+        let s = ok(labor().args(["describe", "--json", "--panel"]).arg(p));
+        let v: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+        v["workers"].as_u64().unwrap() as usize
+    };
+    let total: usize = ["train", "valid", "test"]
+        .iter()
+        .map(|s| workers(&out.join(format!("{s}.parquet"))))
+        .sum();
+    assert_eq!(total, 80);
+    // Nothing left beside the set.
+    assert_eq!(entries(d), ["a.parquet", "b.parquet", "split"]);
+}
+
+#[test]
+fn a_new_training_run_does_not_replace_a_model_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let panel = d.join("p.parquet");
+    synth(60, &panel);
+    let train = |extra: &[&str]| {
+        let mut c = labor();
+        c.args(["train", "--kind", "logit", "--train"])
+            .arg(&panel)
+            .arg("--valid")
+            .arg(&panel)
+            .arg("--out")
+            .arg(d.join("m"))
+            .args(extra);
+        c
+    };
+    ok(&mut train(&["--epochs", "1"]));
+    let model = std::fs::read(d.join("m/model.bpk")).unwrap();
+    let err = fails(&mut train(&["--epochs", "1", "--lr", "0.05"]));
+    assert!(
+        err.contains("already holds") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(d.join("m/model.bpk")).unwrap(), model);
+    // Resuming with another learning rate is refused, naming the option.
+    let err = fails(&mut train(&["--lr", "0.05", "--resume", "--epochs", "2"]));
+    assert!(err.contains("lr = 0.02") && err.contains("0.05"), "{err}");
+    // --force replaces the model and its loss curve.
+    ok(&mut train(&["--epochs", "1", "--lr", "0.05", "--force"]));
+    let csv = std::fs::read_to_string(d.join("m/loss.csv")).unwrap();
+    assert_eq!(csv.matches("step,epoch").count(), 1, "{csv}");
+}
+
+#[test]
+fn degenerate_inputs_and_absurd_numbers_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A header-only survey: a warning, and predicting the empty panel is an error.
+    let csv = d.join("empty.csv");
+    let header = std::fs::read_to_string(fixtures().join("long/panel.csv")).unwrap();
+    std::fs::write(&csv, format!("{}\n", header.lines().next().unwrap())).unwrap();
+    let out = ok(labor()
+        .args(["ingest", "--format", "long", "--input"])
+        .arg(&csv)
+        .arg("--mapping")
+        .arg(fixtures().join("long/mapping.toml"))
+        .arg("--out")
+        .arg(d.join("empty.parquet")));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no data rows"), "{err}");
+    let panel = d.join("p.parquet");
+    synth(30, &panel);
+    ok(labor()
+        .args(["train", "--kind", "empirical", "--train"])
+        .arg(&panel)
+        .arg("--valid")
+        .arg(&panel)
+        .arg("--out")
+        .arg(d.join("emp")));
+    let err = fails(
+        labor()
+            .args(["predict", "--model"])
+            .arg(d.join("emp"))
+            .arg("--panel")
+            .arg(d.join("empty.parquet"))
+            .arg("--out")
+            .arg(d.join("x.parquet")),
+    );
+    assert!(err.contains("no worker-years"), "{err}");
+    assert!(!d.join("x.parquet").exists());
+    // Learning rates and bootstrap sizes are checked where they enter.
+    for lr in ["NaN", "-1", "1e9"] {
+        let err = fails(
+            labor()
+                .args(["train", "--kind", "logit", &format!("--lr={lr}"), "--train"])
+                .arg(&panel)
+                .arg("--valid")
+                .arg(&panel)
+                .arg("--out")
+                .arg(d.join(format!("lr{lr}"))),
+        );
+        assert!(err.contains("lr"), "{lr}: {err}");
+    }
+    ok(labor()
+        .args(["predict", "--model"])
+        .arg(d.join("emp"))
+        .arg("--panel")
+        .arg(&panel)
+        .arg("--out")
+        .arg(d.join("emp.parquet")));
+    let err = fails(
+        labor()
+            .args([
+                "eval",
+                "--resamples",
+                "18446744073709551615",
+                "--predictions",
+            ])
+            .arg(d.join("emp.parquet"))
+            .arg("--out")
+            .arg(d.join("eval")),
+    );
+    assert!(err.contains("resamples"), "{err}");
+}

@@ -1,0 +1,329 @@
+//! Outputs that appear complete or not at all, and outputs that are never one of the inputs.
+//!
+//! Every file a `labor` command writes goes through [`AtomicFile`]: the bytes go to a temporary
+//! file in the destination's directory, which is flushed to disk and renamed over the
+//! destination only when the writer is [committed](AtomicFile::commit). An error or a crash
+//! before that leaves the old file untouched, and a writer dropped without a commit removes its
+//! temporary file. Outputs made of several files that belong together (the three parts of a
+//! split) go through [`AtomicDir`], which stages the whole set in a fresh directory and swaps it
+//! in. [`check_output`] refuses an output path that names one of the command's inputs before
+//! anything is written.
+//!
+//! ```
+//! use std::io::Write;
+//! use labor_data::atomic::AtomicFile;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("out.txt");
+//! std::fs::write(&path, "old")?;
+//! let mut f = AtomicFile::create(&path)?;
+//! f.write_all(b"new")?;
+//! assert_eq!(std::fs::read_to_string(&path)?, "old"); // not visible before the commit
+//! f.commit()?;
+//! assert_eq!(std::fs::read_to_string(&path)?, "new");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Distinguishes the temporary names of one process.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A hidden sibling of `dest` that no other writer uses: `.{name}.{pid}.{n}.{suffix}`.
+fn sibling(dest: &Path, suffix: &str) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".to_string());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let file = format!(".{name}.{}.{n}.{suffix}", std::process::id());
+    match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => dir.join(file),
+        None => PathBuf::from(file),
+    }
+}
+
+/// A file written to a temporary sibling and renamed over its destination on
+/// [`commit`](Self::commit); dropped without a commit, it removes the temporary file and leaves
+/// the destination as it was.
+#[derive(Debug)]
+pub struct AtomicFile {
+    dest: PathBuf,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `dest` (its directory must exist).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the temporary file when it cannot be created.
+    pub fn create(dest: impl AsRef<Path>) -> Result<Self> {
+        let dest = dest.as_ref().to_path_buf();
+        let tmp = sibling(&dest, "tmp");
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, e))?;
+        Ok(Self {
+            dest,
+            tmp,
+            out: Some(BufWriter::new(file)),
+        })
+    }
+
+    /// The destination.
+    pub fn path(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Flushes the bytes to disk and renames the temporary file over the destination.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the destination (a full disk shows here at the latest); the
+    /// destination is then untouched and the temporary file removed.
+    pub fn commit(mut self) -> Result<()> {
+        let Some(out) = self.out.take() else {
+            return Ok(());
+        };
+        let done = (|| {
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&self.tmp, &self.dest)
+        })();
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(Error::io(&self.dest, e));
+        }
+        Ok(())
+    }
+
+    fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
+        self.out
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("write after commit"))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer()?.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.writer()?.write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer()?.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to `dest` atomically.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write(dest: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let dest = dest.as_ref();
+    let mut f = AtomicFile::create(dest)?;
+    f.write_all(bytes).map_err(|e| Error::io(dest, e))?;
+    f.commit()
+}
+
+/// A set of files staged in a fresh directory beside `dest` and swapped in on
+/// [`commit`](Self::commit), so that readers never see new files of the set beside old ones.
+///
+/// Files of `dest` that the set does not contain are kept: they are moved into the new
+/// directory before the swap. A crash during the commit can leave `dest` absent, or some of
+/// its files in the hidden siblings `.{name}.{pid}.{n}.new` and `.old`; it never leaves new
+/// files of the set beside old ones. Dropped without a commit, the staging directory is
+/// removed.
+#[derive(Debug)]
+pub struct AtomicDir {
+    dest: PathBuf,
+    staging: PathBuf,
+    done: bool,
+}
+
+impl AtomicDir {
+    /// Creates the staging directory for `dest` (`dest`'s parent must exist; `dest` itself may
+    /// or may not).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the staging directory.
+    pub fn create(dest: impl AsRef<Path>) -> Result<Self> {
+        let dest = dest.as_ref();
+        // A symbolic link or `.` names the directory it points to.
+        let dest = std::fs::canonicalize(dest).unwrap_or_else(|_| dest.to_path_buf());
+        let staging = sibling(&dest, "new");
+        std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+        Ok(Self {
+            dest,
+            staging,
+            done: false,
+        })
+    }
+
+    /// Where to write the files of the set.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Swaps the staged set in for `dest`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the directory that could not be moved.
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        if !self.dest.exists() {
+            return std::fs::rename(&self.staging, &self.dest)
+                .map_err(|e| Error::io(&self.dest, e));
+        }
+        // Files of the old directory that the new set does not replace move over first, so that
+        // the swap itself is two renames.
+        for entry in std::fs::read_dir(&self.dest).map_err(|e| Error::io(&self.dest, e))? {
+            let entry = entry.map_err(|e| Error::io(&self.dest, e))?;
+            let target = self.staging.join(entry.file_name());
+            if !target.exists() {
+                std::fs::rename(entry.path(), &target).map_err(|e| Error::io(entry.path(), e))?;
+            }
+        }
+        let old = sibling(&self.dest, "old");
+        std::fs::rename(&self.dest, &old).map_err(|e| Error::io(&self.dest, e))?;
+        std::fs::rename(&self.staging, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))
+    }
+}
+
+impl Drop for AtomicDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Refuses an output that names one of the inputs (the same file through any path), before
+/// anything is written.
+///
+/// # Errors
+/// [`Error::OutputIsInput`].
+pub fn check_output<'a>(output: &Path, inputs: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    let Ok(out) = std::fs::canonicalize(output) else {
+        return Ok(()); // an output that does not exist yet is no input
+    };
+    for input in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|i| i == out) {
+            return Err(Error::OutputIsInput {
+                output: output.to_path_buf(),
+                input: input.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn dropped_file_leaves_the_old_content_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, "old").unwrap();
+        {
+            let mut f = AtomicFile::create(&p).unwrap();
+            f.write_all(b"half").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(entries(dir.path()), ["a.txt"]);
+    }
+
+    #[test]
+    fn commit_failure_names_the_destination_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        // The destination is a non-empty directory: the rename fails.
+        let p = dir.path().join("d");
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("x"), "x").unwrap();
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"new").unwrap();
+        match f.commit() {
+            Err(Error::Io { path, .. }) => assert_eq!(path, p),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(entries(dir.path()), ["d"]);
+    }
+
+    #[test]
+    fn dir_swap_replaces_the_set_and_keeps_other_files() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("split");
+        std::fs::create_dir(&d).unwrap();
+        for (n, c) in [("train", "old"), ("test", "old"), ("notes", "mine")] {
+            std::fs::write(d.join(n), c).unwrap();
+        }
+        let set = AtomicDir::create(&d).unwrap();
+        std::fs::write(set.path().join("train"), "new").unwrap();
+        std::fs::write(set.path().join("test"), "new").unwrap();
+        // Before the commit the old set is whole.
+        assert_eq!(std::fs::read_to_string(d.join("train")).unwrap(), "old");
+        set.commit().unwrap();
+        assert_eq!(entries(&d), ["notes", "test", "train"]);
+        assert_eq!(std::fs::read_to_string(d.join("test")).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(d.join("notes")).unwrap(), "mine");
+        assert_eq!(entries(root.path()), ["split"]);
+    }
+
+    #[test]
+    fn dropped_dir_leaves_the_old_set() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("split");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("train"), "old").unwrap();
+        {
+            let set = AtomicDir::create(&d).unwrap();
+            std::fs::write(set.path().join("train"), "new").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(d.join("train")).unwrap(), "old");
+        assert_eq!(entries(root.path()), ["split"]);
+    }
+
+    #[test]
+    fn output_equal_to_an_input_is_refused_through_any_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in.csv");
+        std::fs::write(&p, "x").unwrap();
+        let other = dir.path().join(".").join("in.csv");
+        assert!(matches!(
+            check_output(&other, [p.as_path()]),
+            Err(Error::OutputIsInput { .. })
+        ));
+        assert!(check_output(&dir.path().join("out.csv"), [p.as_path()]).is_ok());
+    }
+}
