@@ -313,3 +313,65 @@ fn degenerate_inputs_and_absurd_numbers_are_named() {
     );
     assert!(err.contains("resamples"), "{err}");
 }
+
+/// `kill -9` in the middle of CAREER's training, then `--resume`: the loss curve and the
+/// weights are byte for byte those of a run that was never interrupted.
+#[test]
+fn career_killed_and_resumed_equals_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let panel = d.join("p.parquet");
+    synth(300, &panel);
+    let train = |out: &Path, resume: bool| {
+        let mut c = labor();
+        c.args([
+            "train",
+            "--kind",
+            "career",
+            "--epochs",
+            "4",
+            "--no-early-stopping",
+        ])
+        .arg("--train")
+        .arg(&panel)
+        .arg("--valid")
+        .arg(&panel)
+        .arg("--out")
+        .arg(out)
+        .stderr(std::process::Stdio::null());
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+    ok(&mut train(&d.join("straight"), false));
+    let killed = d.join("killed");
+    let mut child = train(&killed, false).spawn().unwrap();
+    // Kill once the first epoch's checkpoint is written and the second epoch has begun.
+    let started = std::time::Instant::now();
+    loop {
+        let csv = std::fs::read_to_string(killed.join("loss.csv")).unwrap_or_default();
+        if csv.lines().any(|l| l.split(',').nth(1) == Some("2")) {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 300, "no second epoch: {csv}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(still_running, "the run ended before it could be killed");
+    ok(&mut train(&killed, true));
+    for f in [
+        "loss.csv",
+        "model.bpk",
+        "checkpoint/model.bpk",
+        "checkpoint/state.json",
+    ] {
+        assert_eq!(
+            std::fs::read(d.join("straight").join(f)).unwrap(),
+            std::fs::read(killed.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}

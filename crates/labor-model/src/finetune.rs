@@ -49,7 +49,9 @@ use crate::lora::{LoraOptions, apply_lora, merge_lora};
 use crate::model::Llama;
 use crate::score::Scorer;
 use crate::tokenizer::TextTokenizer;
-use crate::train::{check_run_dir, clear_run_dir, option_difference};
+use crate::train::{
+    check_run_dir, clear_run_dir, load_checkpoint_model, number_params, option_difference,
+};
 
 /// Which tokens the loss covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -675,7 +677,7 @@ fn ck_err(path: &Path, e: impl std::fmt::Debug) -> Error {
 }
 
 /// Replaces directory `dst` by `tmp` (rename `dst` aside, rename `tmp` in, remove the old one).
-fn swap_dir(tmp: &Path, dst: &Path) -> Result<()> {
+pub(crate) fn swap_dir(tmp: &Path, dst: &Path) -> Result<()> {
     let old = dst.with_extension("old");
     if dst.exists() {
         if old.exists() {
@@ -690,7 +692,7 @@ fn swap_dir(tmp: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-fn fresh_dir(dir: &Path) -> Result<()> {
+pub(crate) fn fresh_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io_err(dir))?;
     }
@@ -801,8 +803,7 @@ impl Finetune {
                 ),
             });
         }
-        let mp = dir.join("model.bpk");
-        let model = model.try_load_file(&mp).map_err(|e| ck_err(&mp, e))?;
+        let model = load_checkpoint_model(model, &dir.join("model.bpk"))?;
         let op = dir.join("optimizer.bpk");
         let optim = optim.load(&op).map_err(|e| ck_err(&op, e))?;
         Ok((model, optim, state))
@@ -842,7 +843,8 @@ impl Finetune {
         let total = steps_per_epoch * opts.epochs;
         let warmup = (opts.warmup_ratio * total as f64).ceil() as usize;
         let schedule = LinearSchedule::new(opts.learning_rate, warmup, total);
-        let mut model = self.model.clone();
+        // Numbered parameters: a resumed run keys the optimizer state like this one.
+        let mut model = number_params(self.model.clone());
         let mut optim = self.optimizer();
         let resumed = match (self.resume, self.find_checkpoint()) {
             (true, Some(dir)) => Some(self.load_checkpoint(&dir, model.clone(), optim.clone())?),

@@ -300,6 +300,8 @@ const MODEL_FILES: &[&str] = &[
     "empirical.json",
     "loss.csv",
     "checkpoint",
+    "checkpoint.old",
+    "checkpoint.tmp",
 ];
 
 /// Whether two paths name the same existing directory.

@@ -21,26 +21,32 @@
 //! - `DIR/model.json` and `DIR/model.bpk`: the best model so far (see [`crate::save_model`]);
 //! - `DIR/loss.csv`: `step,epoch,tokens,train_loss,valid_loss,learning_rate`, one row per update
 //!   (`valid_loss` empty) and one row per validation (`train_loss` = the epoch's mean);
-//! - `DIR/checkpoint/{model.bpk,optimizer.bpk,state.json}`: the last epoch's weights, Adam's
-//!   moments and the counters, so that `resume` continues after the last finished epoch.
+//! - `DIR/checkpoint/{model.bpk,optimizer.bpk,state.json,options.json}`: the last epoch's
+//!   weights (in burn's record format, which keeps the parameter ids Adam's state is keyed by),
+//!   Adam's moments, the counters and the options, so that `resume` continues after the last
+//!   finished epoch.
 //!
-//! Every file is written to a temporary name and renamed, and `state.json` last, so an
-//! interrupted write leaves the previous checkpoint intact. Dropout and batch order are seeded
-//! per epoch (`seed + epoch`), so a resumed run repeats the uninterrupted one.
+//! The checkpoint is written into `checkpoint.tmp/` and swapped in with two renames (a crash
+//! between them leaves it in `checkpoint.old/`, which `resume` also reads); other files are
+//! written to a temporary name and renamed. Dropout and batch order are seeded per epoch
+//! (`seed + epoch`), and a resume drops the rows of `loss.csv` past the checkpoint, so a run
+//! killed at any point and resumed writes the same `loss.csv` and weights as one never
+//! interrupted. A resume may change only `epochs` and `max_steps`.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use labor_data::{Panel, SeededRng, Worker};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::finetune::{fresh_dir, swap_dir};
 use crate::seq::{HostBatch, SeqModel, masked_nll, two_stage_log_probs, two_stage_nll};
 
 /// Hyper-parameters of a training run.
@@ -339,7 +345,9 @@ where
         .with_epsilon(1e-8)
         .with_weight_decay(opts.weight_decay as f32)
         .init();
-    let mut model = model;
+    // Adam's state is keyed by parameter id: numbering the parameters makes a resumed run's
+    // (a fresh instance loaded from the checkpoint) match the interrupted run's.
+    let mut model = number_params(model);
     let mut state = TrainState {
         step: 0,
         epoch: 0,
@@ -351,55 +359,34 @@ where
     let mut csv = None;
     if let Some(o) = out {
         fs::create_dir_all(o).map_err(io_err(o))?;
-        let ck = o.join("checkpoint");
-        fs::create_dir_all(&ck).map_err(io_err(&ck))?;
-        let state_path = ck.join("state.json");
         let csv_path = o.join("loss.csv");
-        if resume && state_path.exists() {
-            let text = fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
-            state = serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
-                path: state_path.clone(),
-                source,
-            })?;
-            // The options a run was started with; a resume may only train longer.
-            let op = ck.join("options.json");
-            if op.is_file() {
-                let text = fs::read_to_string(&op).map_err(io_err(&op))?;
-                let mut saved: TrainOptions =
-                    serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
-                        path: op.clone(),
-                        source,
-                    })?;
-                saved.epochs = opts.epochs;
-                saved.max_steps = opts.max_steps;
-                if saved != *opts {
-                    return Err(Error::InvalidOption {
-                        name: "resume",
-                        detail: format!(
-                            "{} was written with {}; resume with the options of the interrupted run (only --epochs and --max-steps may change)",
-                            ck.display(),
-                            option_difference(&saved, opts)
-                        ),
-                    });
-                }
+        // `checkpoint/`, or `checkpoint.old/` when a crash fell between the two renames of the
+        // swap.
+        let found = [o.join("checkpoint"), o.join("checkpoint.old")]
+            .into_iter()
+            .find(|d| d.join("state.json").is_file());
+        match found.filter(|_| resume) {
+            Some(ck) => {
+                let state_path = ck.join("state.json");
+                let text = fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
+                state = serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
+                    path: state_path.clone(),
+                    source,
+                })?;
+                check_resumed_options(&ck, opts)?;
+                // The record format keeps the parameters' ids, which the optimizer's state is
+                // keyed by: a resumed update is the uninterrupted one.
+                model = load_checkpoint_model(model, &ck.join("model.bpk"))?;
+                let opath = ck.join("optimizer.bpk");
+                optim = optim.load(&opath).map_err(|e| Error::Checkpoint {
+                    path: opath.clone(),
+                    detail: format!("{e:?}"),
+                })?;
+                // Rows past the checkpoint belong to the interrupted part of an epoch, which
+                // is about to run again.
+                truncate_curve(&csv_path, state.step)?;
             }
-            model = load_weights(model, &ck.join("model.bpk"))?;
-            let opath = ck.join("optimizer.bpk");
-            optim = optim.load(&opath).map_err(|e| Error::Checkpoint {
-                path: opath.clone(),
-                detail: format!("{e:?}"),
-            })?;
-        } else {
-            let json = serde_json::to_vec_pretty(opts).map_err(|source| Error::ConfigJson {
-                path: ck.join("options.json"),
-                source,
-            })?;
-            write_atomic(&ck.join("options.json"), &json)?;
-            fs::write(
-                &csv_path,
-                "step,epoch,tokens,train_loss,valid_loss,learning_rate\n",
-            )
-            .map_err(io_err(&csv_path))?;
+            None => write_atomic(&csv_path, CURVE_HEADER.as_bytes())?,
         }
         let f = fs::OpenOptions::new()
             .append(true)
@@ -510,19 +497,7 @@ where
             w.flush().map_err(io_err(p))?;
         }
         if let Some(ck) = &ckpt_dir {
-            save_weights(&model, &ck.join("model.bpk"))?;
-            let opath = ck.join("optimizer.bpk");
-            let otmp = ck.join("optimizer.bpk.tmp");
-            optim.save(&otmp).map_err(|e| Error::Checkpoint {
-                path: otmp.clone(),
-                detail: format!("{e:?}"),
-            })?;
-            fs::rename(&otmp, &opath).map_err(io_err(&opath))?;
-            let json = serde_json::to_vec_pretty(&state).map_err(|source| Error::ConfigJson {
-                path: ck.join("state.json"),
-                source,
-            })?;
-            write_atomic(&ck.join("state.json"), &json)?;
+            save_checkpoint(ck, &model, &optim, &state, opts)?;
         }
         progress(&ev);
         if state.step >= total_steps {
@@ -600,6 +575,138 @@ pub(crate) fn clear_run_dir(dir: &Path, names: &[&str]) -> Result<()> {
         gone.map_err(io_err(&p))?;
     }
     Ok(())
+}
+
+/// Loads weights written by `Module::save_file` into `model`, keeping what the file does not
+/// restore: which parameters are trainable (burn's record load marks every one trainable, which
+/// would let a resumed run train a frozen table or a LoRA base) and the parameter ids that the
+/// optimizer's state is keyed by ([`number_params`]).
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming the file.
+pub(crate) fn load_checkpoint_model<M: Module>(model: M, path: &Path) -> Result<M> {
+    struct Trainable(Vec<bool>);
+    impl ModuleVisitor for Trainable {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().is_require_grad());
+        }
+    }
+    struct Restore(std::vec::IntoIter<bool>);
+    impl ModuleMapper for Restore {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let trainable = self.0.next().unwrap_or(true);
+            param.set_require_grad(trainable)
+        }
+    }
+    let mut flags = Trainable(Vec::new());
+    model.visit(&mut flags);
+    let loaded = model.try_load_file(path).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    Ok(number_params(loaded.map(&mut Restore(flags.0.into_iter()))))
+}
+
+/// Gives the float parameters of `model` the ids 1, 2, ... in visiting order, so that two
+/// instances of one architecture (a run and its resumption) key the optimizer's state alike.
+pub(crate) fn number_params<M: Module>(model: M) -> M {
+    struct Numbering(u64);
+    impl ModuleMapper for Numbering {
+        fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            self.0 += 1;
+            param.id = ParamId::from(self.0);
+            param
+        }
+    }
+    model.map(&mut Numbering(0))
+}
+
+/// The header of `loss.csv`.
+const CURVE_HEADER: &str = "step,epoch,tokens,train_loss,valid_loss,learning_rate\n";
+
+/// Writes the checkpoint of the end of an epoch as one directory swapped in for `dir`: the
+/// model (in the record format, which keeps parameter ids), the optimizer, the counters and
+/// the options. A crash leaves the previous checkpoint whole (in `dir` or `dir.old`).
+fn save_checkpoint<M: Module>(
+    dir: &Path,
+    model: &M,
+    optim: &ModuleOptimizer,
+    state: &TrainState,
+    opts: &TrainOptions,
+) -> Result<()> {
+    let tmp = dir.with_extension("tmp");
+    fresh_dir(&tmp)?;
+    let mp = tmp.join("model.bpk");
+    model
+        .clone()
+        .save_file(&mp)
+        .map_err(|e| Error::Checkpoint {
+            path: mp.clone(),
+            detail: e.to_string(),
+        })?;
+    let op = tmp.join("optimizer.bpk");
+    optim.save(&op).map_err(|e| Error::Checkpoint {
+        path: op.clone(),
+        detail: format!("{e:?}"),
+    })?;
+    for (name, json) in [
+        ("state.json", serde_json::to_vec_pretty(state)),
+        ("options.json", serde_json::to_vec_pretty(opts)),
+    ] {
+        let path = tmp.join(name);
+        let json = json.map_err(|source| Error::ConfigJson {
+            path: path.clone(),
+            source,
+        })?;
+        fs::write(&path, json).map_err(io_err(&path))?;
+    }
+    swap_dir(&tmp, dir)
+}
+
+/// Refuses to resume the checkpoint in `ck` with options other than its own (only `epochs`
+/// and `max_steps` may change: a resume may train longer), naming the first that differs.
+fn check_resumed_options(ck: &Path, opts: &TrainOptions) -> Result<()> {
+    let op = ck.join("options.json");
+    if !op.is_file() {
+        return Ok(()); // a checkpoint written before the options were saved
+    }
+    let text = fs::read_to_string(&op).map_err(io_err(&op))?;
+    let mut saved: TrainOptions =
+        serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
+            path: op.clone(),
+            source,
+        })?;
+    saved.epochs = opts.epochs;
+    saved.max_steps = opts.max_steps;
+    if saved == *opts {
+        return Ok(());
+    }
+    Err(Error::InvalidOption {
+        name: "resume",
+        detail: format!(
+            "{} was written with {}; resume with the options of the interrupted run (only --epochs and --max-steps may change)",
+            ck.display(),
+            option_difference(&saved, opts)
+        ),
+    })
+}
+
+/// Keeps the header and the rows of steps up to `step` in the loss curve at `path`.
+fn truncate_curve(path: &Path, step: usize) -> Result<()> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let mut kept = String::from(CURVE_HEADER);
+    for line in text.lines().skip(1) {
+        let row_step = line.split(',').next().and_then(|s| s.parse::<usize>().ok());
+        if row_step.is_some_and(|s| s <= step) {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    write_atomic(path, kept.as_bytes())
 }
 
 /// The first option in which `saved` (a checkpoint's) and `now` (this run's) differ, as

@@ -478,6 +478,54 @@ fn resume_equals_uninterrupted() {
     std::fs::remove_dir_all(&d2).ok();
 }
 
+/// CAREER killed in the middle of its second epoch and resumed: the loss curve and the weights
+/// are those of the run that was never interrupted. Without dropout here: its masks come from
+/// burn's process-wide generator, which tests on other threads draw from too (the CLI test
+/// `career_killed_and_resumed_equals_uninterrupted` covers dropout in a process of its own).
+#[test]
+fn career_killed_mid_epoch_and_resumed_equals_uninterrupted() {
+    let (train, valid, _) = synth_split(120);
+    let config = small_career(&train)
+        .with_dropout(0.0)
+        .with_attention_dropout(0.0);
+    let run = |dir: &std::path::Path, resume: bool, kill_at: Option<usize>| {
+        let b = TrainBuilder::new(ModelKind::Career, &train, &valid)
+            .with_options(tiny_options(3))
+            .with_career_config(config.clone())
+            .with_out_dir(dir)
+            .with_resume(resume);
+        // A panic from the progress callback unwinds out of training like a kill: whatever
+        // was written by then stays on disk.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            b.build()
+                .unwrap()
+                .run(|e| {
+                    if Some(e.step) == kill_at {
+                        panic!("killed at step {}", e.step);
+                    }
+                })
+                .unwrap()
+        }))
+    };
+    let d1 = tempfile_dir("career-straight");
+    let d2 = tempfile_dir("career-killed");
+    let (m1, s1) = run(&d1, false, None).unwrap();
+    let steps_per_epoch = s1.state.step / 3;
+    assert!(steps_per_epoch >= 3, "{s1:?}");
+    assert!(run(&d2, false, Some(steps_per_epoch + 2)).is_err());
+    let (m2, s2) = run(&d2, true, None).unwrap();
+    let csv = |d: &std::path::Path| std::fs::read_to_string(d.join("loss.csv")).unwrap();
+    assert_eq!(csv(&d1), csv(&d2));
+    assert_eq!(s1.state, s2.state);
+    let a = predict_panel(&m1, &valid, false, |_| {}).unwrap();
+    let b = predict_panel(&m2, &valid, false, |_| {}).unwrap();
+    for (x, y) in a.rows().iter().zip(b.rows()) {
+        assert_eq!(x.log_prob, y.log_prob);
+    }
+    std::fs::remove_dir_all(&d1).ok();
+    std::fs::remove_dir_all(&d2).ok();
+}
+
 #[test]
 fn early_stopping_stops_after_the_patience_keeps_the_best_and_stays_stopped_on_resume() {
     // A logit on 60 workers with a large learning rate overfits within a few epochs.
