@@ -3,25 +3,15 @@
 // Tests may panic on a broken invariant: that is how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_arguments)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
-fn labor() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_labor"))
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
+use common::{fixtures, labor};
 
 fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("labor runs");
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::ok(cmd);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -3,30 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{fixtures, labor};
 
 use burn::tensor::Device;
 use labor_data::Predictions;
 use labor_model::{LlamaConfig, Scorer, load_llm, save_hf};
 use labor_template::Document;
 
-fn labor() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_labor"))
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
 fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("labor runs");
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::ok(cmd);
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

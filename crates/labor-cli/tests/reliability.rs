@@ -5,36 +5,12 @@
 // Tests may panic on a broken invariant: that is how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn labor() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_labor"))
-}
+use std::path::Path;
+use std::process::Command;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("labor runs");
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Runs a command that must fail, and returns its stderr.
-fn fails(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("labor runs");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "succeeded; stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
+use common::{fails, fixtures, labor, ok};
 
 fn synth(workers: usize, out: &Path) {
     ok(labor()
@@ -42,6 +18,29 @@ fn synth(workers: usize, out: &Path) {
         .arg(workers.to_string())
         .arg("--out")
         .arg(out));
+}
+
+/// `labor train --kind empirical` on one panel for training and validation.
+fn train_empirical(panel: &Path, out: &Path) {
+    ok(labor()
+        .args(["train", "--kind", "empirical", "--train"])
+        .arg(panel)
+        .arg("--valid")
+        .arg(panel)
+        .arg("--out")
+        .arg(out));
+}
+
+/// `labor predict --model MODEL --panel PANEL --out OUT`.
+fn predict(model: &Path, panel: &Path, out: &Path) -> Command {
+    let mut c = labor();
+    c.args(["predict", "--model"])
+        .arg(model)
+        .arg("--panel")
+        .arg(panel)
+        .arg("--out")
+        .arg(out);
+    c
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -100,32 +99,14 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
             .arg(&panel),
     );
     assert!(err.contains("is the input"), "{err}");
-    ok(labor()
-        .args(["train", "--kind", "empirical", "--train"])
-        .arg(&panel)
-        .arg("--valid")
-        .arg(&panel)
-        .arg("--out")
-        .arg(d.join("emp")));
-    let err = fails(
-        labor()
-            .args(["predict", "--model"])
-            .arg(d.join("emp"))
-            .arg("--panel")
-            .arg(&panel)
-            .arg("--out")
-            .arg(&panel),
-    );
+    train_empirical(&panel, &d.join("emp"));
+    let err = fails(&mut predict(&d.join("emp"), &panel, &panel));
     assert!(err.contains("is the input"), "{err}");
-    let err = fails(
-        labor()
-            .args(["predict", "--model"])
-            .arg(d.join("emp"))
-            .arg("--panel")
-            .arg(&panel)
-            .arg("--out")
-            .arg(d.join("emp/model.json")),
-    );
+    let err = fails(&mut predict(
+        &d.join("emp"),
+        &panel,
+        &d.join("emp/model.json"),
+    ));
     assert!(err.contains("is the input"), "{err}");
     assert_eq!(std::fs::read(&panel).unwrap(), before);
     // split whose output set would replace the panel it reads.
@@ -261,22 +242,12 @@ fn degenerate_inputs_and_absurd_numbers_are_named() {
     assert!(err.contains("no data rows"), "{err}");
     let panel = d.join("p.parquet");
     synth(30, &panel);
-    ok(labor()
-        .args(["train", "--kind", "empirical", "--train"])
-        .arg(&panel)
-        .arg("--valid")
-        .arg(&panel)
-        .arg("--out")
-        .arg(d.join("emp")));
-    let err = fails(
-        labor()
-            .args(["predict", "--model"])
-            .arg(d.join("emp"))
-            .arg("--panel")
-            .arg(d.join("empty.parquet"))
-            .arg("--out")
-            .arg(d.join("x.parquet")),
-    );
+    train_empirical(&panel, &d.join("emp"));
+    let err = fails(&mut predict(
+        &d.join("emp"),
+        &d.join("empty.parquet"),
+        &d.join("x.parquet"),
+    ));
     assert!(err.contains("no worker-years"), "{err}");
     assert!(!d.join("x.parquet").exists());
     // Learning rates and bootstrap sizes are checked where they enter.
@@ -292,13 +263,7 @@ fn degenerate_inputs_and_absurd_numbers_are_named() {
         );
         assert!(err.contains("lr"), "{lr}: {err}");
     }
-    ok(labor()
-        .args(["predict", "--model"])
-        .arg(d.join("emp"))
-        .arg("--panel")
-        .arg(&panel)
-        .arg("--out")
-        .arg(d.join("emp.parquet")));
+    ok(&mut predict(&d.join("emp"), &panel, &d.join("emp.parquet")));
     let err = fails(
         labor()
             .args([
