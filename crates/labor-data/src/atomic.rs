@@ -145,14 +145,16 @@ pub fn write(dest: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     f.commit()
 }
 
-/// A set of files staged in a fresh directory beside `dest` and swapped in on
+/// A set of files staged in a fresh directory beside `dest` and moved in on
 /// [`commit`](Self::commit), so that readers never see new files of the set beside old ones.
 ///
-/// Files of `dest` that the set does not contain are kept: they are moved into the new
-/// directory before the swap. A crash during the commit can leave `dest` absent, or some of
-/// its files in the hidden siblings `.{name}.{pid}.{n}.new` and `.old`; it never leaves new
-/// files of the set beside old ones. Dropped without a commit, the staging directory is
-/// removed.
+/// When `dest` does not exist, or holds nothing but files the set replaces, the staging
+/// directory is swapped in whole (two renames: a crash between them leaves `dest` absent and the
+/// old directory intact at a hidden sibling `.{name}.{pid}.{n}.old`, never a mixed set). When
+/// `dest` also holds other files (a working directory, a data folder), those are never moved:
+/// the staged files are renamed over their counterparts one by one, each rename atomic, so only
+/// a crash in the microseconds between two renames could leave a mixed set. Dropped without a
+/// commit, the staging directory is removed.
 #[derive(Debug)]
 pub struct AtomicDir {
     dest: PathBuf,
@@ -184,29 +186,38 @@ impl AtomicDir {
         &self.staging
     }
 
-    /// Swaps the staged set in for `dest`.
+    /// Moves the staged set into `dest`.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the directory that could not be moved.
+    /// [`Error::Io`] naming the file or directory that could not be moved.
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| Error::io(p, e)
+        };
         if !self.dest.exists() {
-            return std::fs::rename(&self.staging, &self.dest)
-                .map_err(|e| Error::io(&self.dest, e));
+            return std::fs::rename(&self.staging, &self.dest).map_err(io(&self.dest));
         }
-        // Files of the old directory that the new set does not replace move over first, so that
-        // the swap itself is two renames.
-        for entry in std::fs::read_dir(&self.dest).map_err(|e| Error::io(&self.dest, e))? {
-            let entry = entry.map_err(|e| Error::io(&self.dest, e))?;
-            let target = self.staging.join(entry.file_name());
-            if !target.exists() {
-                std::fs::rename(entry.path(), &target).map_err(|e| Error::io(entry.path(), e))?;
+        let names = |dir: &Path| -> Result<Vec<std::ffi::OsString>> {
+            std::fs::read_dir(dir)
+                .map_err(io(dir))?
+                .map(|e| e.map(|e| e.file_name()).map_err(io(dir)))
+                .collect()
+        };
+        let staged = names(&self.staging)?;
+        let foreign = names(&self.dest)?.into_iter().any(|n| !staged.contains(&n));
+        if foreign {
+            for n in &staged {
+                std::fs::rename(self.staging.join(n), self.dest.join(n))
+                    .map_err(io(&self.dest.join(n)))?;
             }
+            return std::fs::remove_dir(&self.staging).map_err(io(&self.staging));
         }
         let old = sibling(&self.dest, "old");
-        std::fs::rename(&self.dest, &old).map_err(|e| Error::io(&self.dest, e))?;
-        std::fs::rename(&self.staging, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
-        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))
+        std::fs::rename(&self.dest, &old).map_err(io(&self.dest))?;
+        std::fs::rename(&self.staging, &self.dest).map_err(io(&self.dest))?;
+        std::fs::remove_dir_all(&old).map_err(io(&old))
     }
 }
 
@@ -281,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn dir_swap_replaces_the_set_and_keeps_other_files() {
+    fn other_files_stay_where_they_are_and_the_set_is_replaced() {
         let root = tempfile::tempdir().unwrap();
         let d = root.path().join("split");
         std::fs::create_dir(&d).unwrap();
@@ -297,6 +308,21 @@ mod tests {
         assert_eq!(entries(&d), ["notes", "test", "train"]);
         assert_eq!(std::fs::read_to_string(d.join("test")).unwrap(), "new");
         assert_eq!(std::fs::read_to_string(d.join("notes")).unwrap(), "mine");
+        assert_eq!(entries(root.path()), ["split"]);
+    }
+
+    #[test]
+    fn a_directory_of_only_the_set_is_swapped_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("split");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("train"), "old").unwrap();
+        let set = AtomicDir::create(&d).unwrap();
+        std::fs::write(set.path().join("train"), "new").unwrap();
+        std::fs::write(set.path().join("test"), "new").unwrap();
+        set.commit().unwrap();
+        assert_eq!(entries(&d), ["test", "train"]);
+        assert_eq!(std::fs::read_to_string(d.join("train")).unwrap(), "new");
         assert_eq!(entries(root.path()), ["split"]);
     }
 
