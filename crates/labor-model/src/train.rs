@@ -22,9 +22,10 @@
 //! - `DIR/loss.csv`: `step,epoch,tokens,train_loss,valid_loss,learning_rate`, one row per update
 //!   (`valid_loss` empty) and one row per validation (`train_loss` = the epoch's mean);
 //! - `DIR/checkpoint/{model.bpk,optimizer.bpk,state.json,options.json}`: the last epoch's
-//!   weights (in burn's record format, which keeps the parameter ids Adam's state is keyed by),
-//!   Adam's moments, the counters and the options, so that `resume` continues after the last
-//!   finished epoch.
+//!   weights (burn's record format), Adam's moments, the counters and the options, so that
+//!   `resume` continues after the last finished epoch. A resume restores which parameters are
+//!   trainable and numbers the parameters as the interrupted run did, so that Adam's state
+//!   (keyed by parameter id) applies to the same parameters.
 //!
 //! The checkpoint is written into `checkpoint.tmp/` and swapped in with two renames (a crash
 //! between them leaves it in `checkpoint.old/`, which `resume` also reads); other files are
@@ -374,8 +375,8 @@ where
                     source,
                 })?;
                 check_resumed_options(&ck, opts)?;
-                // The record format keeps the parameters' ids, which the optimizer's state is
-                // keyed by: a resumed update is the uninterrupted one.
+                // Trainable flags and parameter ids as in the interrupted run: a resumed update
+                // is the uninterrupted one.
                 model = load_checkpoint_model(model, &ck.join("model.bpk"))?;
                 let opath = ck.join("optimizer.bpk");
                 optim = optim.load(&opath).map_err(|e| Error::Checkpoint {
@@ -524,7 +525,6 @@ where
     ))
 }
 
-/// Path of the best weights in a model directory.
 /// Refuses to start a new run in `dir` when it holds any of `names` (a model, a checkpoint, a
 /// loss curve), unless the run resumes or may overwrite: a new run must neither lose a finished
 /// model nor leave a checkpoint that a later resume would take for its own.
@@ -625,8 +625,7 @@ pub(crate) fn number_params<M: Module>(model: M) -> M {
 const CURVE_HEADER: &str = "step,epoch,tokens,train_loss,valid_loss,learning_rate\n";
 
 /// Writes the checkpoint of the end of an epoch as one directory swapped in for `dir`: the
-/// model (in the record format, which keeps parameter ids), the optimizer, the counters and
-/// the options. A crash leaves the previous checkpoint whole (in `dir` or `dir.old`).
+/// model (burn's record format), the optimizer, the counters and the options. A crash leaves the previous checkpoint whole (in `dir` or `dir.old`).
 fn save_checkpoint<M: Module>(
     dir: &Path,
     model: &M,
@@ -726,6 +725,7 @@ pub(crate) fn option_difference<T: Serialize>(saved: &T, now: &T) -> String {
         .unwrap_or_else(|| "other options".into())
 }
 
+/// Path of the best weights in a model directory.
 pub(crate) fn weights_path(dir: &Path) -> PathBuf {
     dir.join("model.bpk")
 }

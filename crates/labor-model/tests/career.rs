@@ -488,10 +488,24 @@ fn career_killed_mid_epoch_and_resumed_equals_uninterrupted() {
     let config = small_career(&train)
         .with_dropout(0.0)
         .with_attention_dropout(0.0);
+    // One starting point for both runs, saved once: a fresh initialisation would draw from that
+    // same global generator.
+    let init = tempfile_dir("career-init");
+    TrainBuilder::new(ModelKind::Career, &train, &valid)
+        .with_options(TrainOptions {
+            max_steps: Some(1),
+            ..tiny_options(1)
+        })
+        .with_career_config(config)
+        .with_out_dir(&init)
+        .build()
+        .unwrap()
+        .run(|_| {})
+        .unwrap();
     let run = |dir: &std::path::Path, resume: bool, kill_at: Option<usize>| {
         let b = TrainBuilder::new(ModelKind::Career, &train, &valid)
             .with_options(tiny_options(3))
-            .with_career_config(config.clone())
+            .with_pretrained(&init)
             .with_out_dir(dir)
             .with_resume(resume);
         // A panic from the progress callback unwinds out of training like a kill: whatever
@@ -522,8 +536,9 @@ fn career_killed_mid_epoch_and_resumed_equals_uninterrupted() {
     for (x, y) in a.rows().iter().zip(b.rows()) {
         assert_eq!(x.log_prob, y.log_prob);
     }
-    std::fs::remove_dir_all(&d1).ok();
-    std::fs::remove_dir_all(&d2).ok();
+    for d in [d1, d2, init] {
+        std::fs::remove_dir_all(d).ok();
+    }
 }
 
 #[test]
