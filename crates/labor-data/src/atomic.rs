@@ -291,14 +291,20 @@ mod tests {
         assert_eq!(entries(dir.path()), ["d"]);
     }
 
-    #[test]
-    fn other_files_stay_where_they_are_and_the_set_is_replaced() {
+    /// A temporary root holding the directory `split` with `files` (name, content).
+    fn split_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
         let root = tempfile::tempdir().unwrap();
         let d = root.path().join("split");
         std::fs::create_dir(&d).unwrap();
-        for (n, c) in [("train", "old"), ("test", "old"), ("notes", "mine")] {
+        for (n, c) in files {
             std::fs::write(d.join(n), c).unwrap();
         }
+        (root, d)
+    }
+
+    #[test]
+    fn other_files_stay_where_they_are_and_the_set_is_replaced() {
+        let (root, d) = split_dir(&[("train", "old"), ("test", "old"), ("notes", "mine")]);
         let set = AtomicDir::create(&d).unwrap();
         std::fs::write(set.path().join("train"), "new").unwrap();
         std::fs::write(set.path().join("test"), "new").unwrap();
@@ -313,10 +319,7 @@ mod tests {
 
     #[test]
     fn a_directory_of_only_the_set_is_swapped_whole() {
-        let root = tempfile::tempdir().unwrap();
-        let d = root.path().join("split");
-        std::fs::create_dir(&d).unwrap();
-        std::fs::write(d.join("train"), "old").unwrap();
+        let (root, d) = split_dir(&[("train", "old")]);
         let set = AtomicDir::create(&d).unwrap();
         std::fs::write(set.path().join("train"), "new").unwrap();
         std::fs::write(set.path().join("test"), "new").unwrap();
@@ -328,10 +331,7 @@ mod tests {
 
     #[test]
     fn dropped_dir_leaves_the_old_set() {
-        let root = tempfile::tempdir().unwrap();
-        let d = root.path().join("split");
-        std::fs::create_dir(&d).unwrap();
-        std::fs::write(d.join("train"), "old").unwrap();
+        let (root, d) = split_dir(&[("train", "old")]);
         {
             let set = AtomicDir::create(&d).unwrap();
             std::fs::write(set.path().join("train"), "new").unwrap();
