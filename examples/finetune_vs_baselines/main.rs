@@ -72,16 +72,15 @@ fn main() -> Result<()> {
             &args.out.join("llm"),
         )?,
     };
-    let predictor = LlmPredictor::new(
-        "fine-tuned LLM",
-        Scorer::new(&model, &tok, device),
-        resume,
-        &tax,
-    )?;
-    rows.push((
-        "fine-tuned LLM".into(),
-        score_set(&predict(&predictor, &data.test)?)?,
-    ));
+    // Named for what it is: the default is a 2-layer model trained from scratch here, not a
+    // pretrained LLM.
+    let name = if args.llm.is_some() {
+        "fine-tuned LLM"
+    } else {
+        "small LM from scratch"
+    };
+    let predictor = LlmPredictor::new(name, Scorer::new(&model, &tok, device), resume, &tax)?;
+    rows.push((name.into(), score_set(&predict(&predictor, &data.test)?)?));
     report(
         &rows,
         data.truth.as_ref(),
