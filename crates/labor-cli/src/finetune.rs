@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
+use labor_data::atomic::check_output;
 use labor_data::io;
 use labor_model::{
     FinetuneBuilder, FinetuneOptions, LoraOptions, LoraTarget, LossOn, Progress, ScratchBuilder,
@@ -170,13 +171,7 @@ fn sample<T>(mut v: Vec<T>, n: usize, seed: u64) -> Vec<T> {
 /// Runs `labor finetune`.
 pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     if a.base != "scratch" {
-        let base = Path::new(&a.base);
-        if base.is_dir() && std::fs::canonicalize(base).ok() == std::fs::canonicalize(&a.out).ok() {
-            bail!(
-                "--out {} is the base model's directory; write the fine-tuned model elsewhere",
-                a.out.display()
-            );
-        }
+        check_output(&a.out, [Path::new(&a.base)])?;
     }
     let read =
         |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
@@ -220,17 +215,16 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         }
         None => None,
     };
+    // Documents actually trained on (a --max-train-docs sample of them).
+    let n_train = a
+        .max_train_docs
+        .map_or(train_docs.len(), |m| m.min(train_docs.len()));
     let mut o = FinetuneOptions::default();
     o.batch_size = a.batch_size.unwrap_or(if scratch { 2 } else { 8 });
     o.grad_accum = a.grad_accum;
     match a.epochs {
         Some(e) => o.epochs = e,
-        None => {
-            o = o.scaled_to(
-                a.max_train_docs
-                    .map_or(train_docs.len(), |m| m.min(train_docs.len())),
-            )
-        }
+        None => o = o.scaled_to(n_train),
     }
     o.learning_rate = a.lr.unwrap_or(match (scratch, lora.is_some()) {
         (true, _) => 3e-3,
@@ -247,9 +241,6 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     o.max_tokens = a.max_tokens;
     o.seed = a.seed;
     o.lora = lora;
-    let n_train = a
-        .max_train_docs
-        .map_or(train_docs.len(), |m| m.min(train_docs.len()));
     let per_epoch = n_train.div_ceil(o.batch_size.max(1) * o.grad_accum.max(1));
     println!(
         "schedule: {} epoch{} of {per_epoch} updates{}{}{}",

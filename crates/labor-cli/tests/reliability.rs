@@ -108,6 +108,20 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         &d.join("emp/model.json"),
     ));
     assert!(err.contains("is the input"), "{err}");
+    // Fine-tuning a model into its own directory.
+    let err = fails(
+        labor()
+            .args(["train", "--kind", "empirical", "--force", "--pretrained"])
+            .arg(d.join("emp"))
+            .arg("--train")
+            .arg(&panel)
+            .arg("--valid")
+            .arg(&panel)
+            .arg("--out")
+            .arg(d.join("emp")),
+    );
+    assert!(err.contains("is the input"), "{err}");
+    assert!(d.join("emp/model.json").is_file());
     assert_eq!(std::fs::read(&panel).unwrap(), before);
     // split whose output set would replace the panel it reads.
     let inside = d.join("set");

@@ -304,11 +304,6 @@ const MODEL_FILES: &[&str] = &[
     "checkpoint.tmp",
 ];
 
-/// Whether two paths name the same existing directory.
-fn same_dir(a: &Path, b: &Path) -> bool {
-    matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
-}
-
 /// Reads `DIR/model.json`.
 ///
 /// # Errors
@@ -537,8 +532,9 @@ impl<'a> TrainBuilder<'a> {
     /// # Errors
     /// [`Error::Training`] for empty panels, panels of different taxonomies, zero epochs,
     /// `resume` without an output directory, or a pretrained model of another kind or
-    /// taxonomy, or in the output directory; [`Error::ModelDir`] for an output directory that
-    /// already holds a model when neither resuming nor [overwriting](Self::with_overwrite).
+    /// taxonomy; [`Error::Data`] when the pretrained model is the output directory;
+    /// [`Error::ModelDir`] for an output directory that already holds a model when neither
+    /// resuming nor [overwriting](Self::with_overwrite).
     pub fn build(self) -> Result<Trainer<'a>> {
         let bad = |field, detail: String| Err(Error::Training { field, detail });
         if self.train.is_empty() || self.valid.is_empty() {
@@ -584,16 +580,8 @@ impl<'a> TrainBuilder<'a> {
             return bad("resume", "resuming needs the output directory".into());
         }
         if let Some(out) = &self.out {
-            if let Some(dir) = &self.pretrained
-                && same_dir(dir, out)
-            {
-                return bad(
-                    "pretrained",
-                    format!(
-                        "{} is also the output directory; write the fine-tuned model elsewhere",
-                        dir.display()
-                    ),
-                );
+            if let Some(dir) = &self.pretrained {
+                labor_data::atomic::check_output(out, [dir.as_path()])?;
             }
             check_run_dir(out, MODEL_FILES, self.resume, self.overwrite)?;
         }
