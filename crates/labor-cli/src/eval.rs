@@ -439,18 +439,23 @@ impl EvalOutput {
     }
 
     /// Writes `metrics.json`, `report.md`, `report.csv` and the [plots](Self::plots) into `dir`
-    /// (created if missing); returns the paths written.
+    /// (created if missing) as one set (see [`labor_data::atomic::AtomicDir`]); returns the
+    /// paths written.
     ///
     /// # Errors
     /// I/O errors naming the file, or a figure that cannot be drawn.
     pub fn write_dir(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        // The files are staged beside `dir` and moved in together on commit: a failure (a full
+        // disk) leaves the old report whole, never new files beside old ones.
+        let staged = labor_data::atomic::AtomicDir::create(dir)?;
         let mut written = Vec::new();
         let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
-            let p = dir.join(name);
-            // Each file appears complete or not at all (a full disk leaves the old one).
-            labor_data::atomic::write(&p, bytes)?;
-            written.push(p);
+            labor_data::atomic::write(staged.path().join(name), bytes)?;
+            written.push(dir.join(name));
             Ok(())
         };
         put(
@@ -478,6 +483,7 @@ impl EvalOutput {
         for (name, png) in self.plots()? {
             put(&name, &png)?;
         }
+        staged.commit()?;
         Ok(written)
     }
 }

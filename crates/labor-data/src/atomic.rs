@@ -105,24 +105,36 @@ impl AtomicFile {
         Ok(())
     }
 
-    fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
-        self.out
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("write after commit"))
+    /// The open writer and the destination's path.
+    fn parts(&mut self) -> std::io::Result<(&mut BufWriter<File>, &Path)> {
+        match self.out.as_mut() {
+            Some(out) => Ok((out, &self.dest)),
+            None => Err(std::io::Error::other("write after commit")),
+        }
     }
 }
 
+/// A write error with the destination named (a full disk must say which file it stopped),
+/// keeping the error's kind.
+fn located(dest: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("writing {}: {e}", dest.display()))
+}
+
+/// Writes go to the temporary file; an error names the destination.
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.writer()?.write(buf)
+        let (out, dest) = self.parts()?;
+        out.write(buf).map_err(|e| located(dest, e))
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.writer()?.write_all(buf)
+        let (out, dest) = self.parts()?;
+        out.write_all(buf).map_err(|e| located(dest, e))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.writer()?.flush()
+        let (out, dest) = self.parts()?;
+        out.flush().map_err(|e| located(dest, e))
     }
 }
 

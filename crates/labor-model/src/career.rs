@@ -22,6 +22,8 @@ use burn::nn::{
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Bool, Device, Tensor};
 
+use crate::consistency::{embedding_params, linear_params};
+use crate::error::{Error, Result};
 use crate::seq::{LOGIT_CLAMP, SeqBatch, SeqModel, SeqVocab};
 
 /// Sizes and regularisation of [`Career`].
@@ -67,10 +69,74 @@ impl CareerConfig {
             .with_d_ff(256)
     }
 
+    /// Checks that the sizes fit together (a configuration read from a file is checked before
+    /// [`CareerConfig::init`], which panics on one that does not).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedConfig`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field, detail: String| Err(Error::UnsupportedConfig { field, detail });
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
+            return bad(
+                "n_heads",
+                format!("{} does not divide d_model {}", self.n_heads, self.d_model),
+            );
+        }
+        if self.d_model == 0 || !self.d_model.is_multiple_of(2) {
+            return bad(
+                "d_model",
+                format!("{} is not a positive even width", self.d_model),
+            );
+        }
+        for (field, p) in [
+            ("dropout", self.dropout),
+            ("attention_dropout", self.attention_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return bad(field, format!("{p} is not a probability in [0, 1)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of parameters [`CareerConfig::init`] allocates (computed without allocating).
+    pub fn num_params(&self) -> u64 {
+        let d = self.d_model;
+        let v = &self.vocab;
+        let tables = [
+            v.n_inputs(),
+            v.n_years(),
+            SeqVocab::n_education(),
+            SeqVocab::n_ethnicity(),
+            SeqVocab::n_gender(),
+            SeqVocab::n_region(),
+        ];
+        let norm = (d as u64).saturating_mul(2);
+        let layer = [
+            norm,
+            norm,
+            linear_params(d, d, true).saturating_mul(4),
+            linear_params(d, self.d_ff, true),
+            linear_params(self.d_ff, d, true),
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add);
+        tables
+            .into_iter()
+            .map(|rows| embedding_params(rows, d))
+            .chain([
+                layer.saturating_mul(self.n_layers as u64),
+                norm,
+                linear_params(d, v.n_states + 1, false),
+            ])
+            .fold(0, u64::saturating_add)
+    }
+
     /// Initialises the model.
     ///
     /// # Panics
-    /// If `d_model` is odd or not a multiple of `n_heads` (a configuration error).
+    /// If `d_model` is odd or not a multiple of `n_heads` (a configuration error; see
+    /// [`CareerConfig::validate`]).
     pub fn init(&self, device: &Device) -> Career {
         assert!(
             self.d_model.is_multiple_of(2) && self.d_model.is_multiple_of(self.n_heads),

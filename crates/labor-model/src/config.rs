@@ -117,6 +117,18 @@ impl LlamaConfig {
                 "vocab_size, n_layers and d_ff must be positive".into(),
             );
         }
+        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
+            return bad(
+                "norm_eps",
+                format!("{} is not a positive finite epsilon", self.norm_eps),
+            );
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return bad(
+                "rope_theta",
+                format!("{} is not a positive finite base", self.rope_theta),
+            );
+        }
         Ok(())
     }
 

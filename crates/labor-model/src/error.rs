@@ -6,8 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading a file failed.
-    #[error("cannot read {path}")]
+    /// Reading or writing a file failed.
+    #[error("cannot access {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -140,6 +140,19 @@ pub enum Error {
         path: PathBuf,
         /// What went wrong.
         detail: String,
+    },
+    /// A checkpoint whose configuration and tensors disagree (checked before the model is
+    /// allocated).
+    #[error("{path}: {what}: the configuration declares {declared}, the file holds {found}")]
+    Inconsistent {
+        /// The checkpoint file or directory.
+        path: PathBuf,
+        /// What is counted (`transformer layers`, `parameters`).
+        what: &'static str,
+        /// The count the configuration declares.
+        declared: u64,
+        /// The count the tensors give.
+        found: u64,
     },
     /// A model directory whose `model.json` names an unknown kind or does not fit the data.
     #[error("{path}: {detail}")]

@@ -692,6 +692,22 @@ pub(crate) fn swap_dir(tmp: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes a directory of files as one: `write` fills a fresh `tmp`, which is then swapped in
+/// for `dst` ([`swap_dir`]); when `write` fails (a full disk), `tmp` is removed and `dst` left
+/// as it was.
+pub(crate) fn write_dir_swapped(
+    tmp: &Path,
+    dst: &Path,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    fresh_dir(tmp)?;
+    if let Err(e) = write(tmp) {
+        let _ = std::fs::remove_dir_all(tmp);
+        return Err(e);
+    }
+    swap_dir(tmp, dst)
+}
+
 pub(crate) fn fresh_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io_err(dir))?;
@@ -713,9 +729,7 @@ fn write_curve(path: &Path, rows: &[CurveRow]) -> Result<()> {
             r.learning_rate
         ));
     }
-    let tmp = path.with_extension("csv.tmp");
-    std::fs::write(&tmp, s).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    crate::train::write_atomic(path, s.as_bytes())
 }
 
 impl Finetune {
@@ -751,15 +765,15 @@ impl Finetune {
 
     fn save_checkpoint(&self, model: &Llama, optim: &ModuleOptimizer, state: &State) -> Result<()> {
         let tmp = self.out.join("checkpoint.tmp");
-        fresh_dir(&tmp)?;
-        let mp = tmp.join("model.bpk");
-        model.clone().save_file(&mp).map_err(|e| ck_err(&mp, e))?;
-        let op = tmp.join("optimizer.bpk");
-        optim.save(&op).map_err(|e| ck_err(&op, e))?;
-        let sp = tmp.join("state.json");
-        let text = serde_json::to_string_pretty(state).map_err(|e| ck_err(&sp, e))?;
-        std::fs::write(&sp, text).map_err(io_err(&sp))?;
-        swap_dir(&tmp, &self.checkpoint_dir())?;
+        write_dir_swapped(&tmp, &self.checkpoint_dir(), |tmp| {
+            let mp = tmp.join("model.bpk");
+            model.clone().save_file(&mp).map_err(|e| ck_err(&mp, e))?;
+            let op = tmp.join("optimizer.bpk");
+            optim.save(&op).map_err(|e| ck_err(&op, e))?;
+            let sp = tmp.join("state.json");
+            let text = serde_json::to_string_pretty(state).map_err(|e| ck_err(&sp, e))?;
+            std::fs::write(&sp, text).map_err(io_err(&sp))
+        })?;
         write_curve(&self.out.join("loss.csv"), &state.curve)
     }
 
@@ -811,10 +825,10 @@ impl Finetune {
 
     fn save_best(&self, model: &Llama) -> Result<()> {
         let tmp = self.out.join("best.tmp");
-        fresh_dir(&tmp)?;
-        save_hf(model, &self.config, &tmp)?;
-        self.tokenizer.save(tmp.join("tokenizer.json"))?;
-        swap_dir(&tmp, &self.out.join("best"))
+        write_dir_swapped(&tmp, &self.out.join("best"), |tmp| {
+            save_hf(model, &self.config, tmp)?;
+            self.tokenizer.save(tmp.join("tokenizer.json"))
+        })
     }
 
     /// The model for inference: off autodiff, adapters merged.

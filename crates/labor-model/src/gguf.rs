@@ -477,6 +477,15 @@ impl GgufFile {
             map: None,
         };
         for t in &file.tensors {
+            if !t.offset.is_multiple_of(align) {
+                return Err(file.tensor_err(
+                    t,
+                    format!(
+                        "data offset {} is not a multiple of the file's alignment {align}",
+                        t.offset
+                    ),
+                ));
+            }
             file.byte_range(t)?;
         }
         Ok(file)
@@ -490,6 +499,11 @@ impl GgufFile {
     /// A metadata value.
     pub fn get(&self, key: &str) -> Option<&GgufValue> {
         self.metadata.get(key)
+    }
+
+    /// The infos of every tensor, in the file's order.
+    pub fn tensors(&self) -> &[GgufTensorInfo] {
+        &self.tensors
     }
 
     /// The info of tensor `name`.

@@ -22,6 +22,7 @@ use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use serde::Deserialize;
 
 use crate::config::LlamaConfig;
+use crate::consistency::{self, Naming};
 use crate::error::{Error, Result};
 use crate::mapped;
 use crate::model::{Llama, linear_weight};
@@ -111,16 +112,40 @@ impl Checkpoint {
         })
     }
 
-    /// Reads tensor `name` as f32 with its shape, converting straight from the mapped file.
-    fn read(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-        let file = self.map.get(name).ok_or_else(|| Error::MissingTensor {
-            path: self.dir.clone(),
-            tensor: name.to_string(),
-        })?;
-        let shard = match self.files.entry(file.clone()) {
+    /// The shard holding tensor `name`, mapped on first use; `None` if no file is listed for it.
+    fn shard(&mut self, name: &str) -> Result<Option<&Shard>> {
+        let Some(file) = self.map.get(name) else {
+            return Ok(None);
+        };
+        Ok(Some(match self.files.entry(file.clone()) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(Shard::open(self.dir.join(file))?),
+        }))
+    }
+
+    /// The shape of tensor `name` as its shard's header gives it (`None` if no file is listed
+    /// for it; [`Error::Safetensors`] naming the shard if the listed file lacks it).
+    fn shape(&mut self, name: &str) -> Result<Option<Vec<usize>>> {
+        let Some(shard) = self.shard(name)? else {
+            return Ok(None);
         };
+        match shard.metadata.info(name) {
+            Some(info) => Ok(Some(info.shape.clone())),
+            None => Err(Error::Safetensors {
+                path: shard.path.clone(),
+                tensor: Some(name.to_string()),
+                detail: SafeTensorError::TensorNotFound(name.to_string()).to_string(),
+            }),
+        }
+    }
+
+    /// Reads tensor `name` as f32 with its shape, converting straight from the mapped file.
+    fn read(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let dir = self.dir.clone();
+        let shard = self.shard(name)?.ok_or_else(|| Error::MissingTensor {
+            path: dir,
+            tensor: name.to_string(),
+        })?;
         let err = |detail: String| Error::Safetensors {
             path: shard.path.clone(),
             tensor: Some(name.to_string()),
@@ -177,13 +202,25 @@ impl Checkpoint {
 /// reading the lost bytes kill the process with `SIGBUS`. A file that is short or corrupt from
 /// the start gives [`Error::Safetensors`].
 ///
+/// The layers and tensor shapes `config.json` declares are checked against the safetensors
+/// headers before the model is allocated.
+///
 /// # Errors
 /// [`Error::Io`], [`Error::ConfigJson`], [`Error::UnsupportedConfig`], [`Error::Safetensors`]
-/// naming file and tensor, [`Error::MissingTensor`] or [`Error::TensorShape`].
+/// naming file and tensor, [`Error::MissingTensor`], [`Error::TensorShape`] or
+/// [`Error::Inconsistent`] (a layer count the tensors contradict).
 pub fn load_hf(dir: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig, Llama)> {
     let dir = dir.as_ref();
     let config = LlamaConfig::from_hf_config_file(dir.join("config.json"))?;
     let mut ck = Checkpoint::open(dir)?;
+    let names: Vec<String> = ck.map.keys().cloned().collect();
+    consistency::check_llama(
+        dir,
+        &config,
+        Naming::Hf,
+        names.iter().map(String::as_str),
+        |name| ck.shape(name),
+    )?;
     let mut model = config.init(device);
     let (d, hd) = (config.d_model, config.head_dim());
     let mut read = |name: &str, expected: &[usize]| -> Result<Vec<f32>> {

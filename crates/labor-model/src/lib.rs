@@ -5,6 +5,7 @@ pub mod baselines;
 mod bpe;
 pub mod career;
 mod config;
+mod consistency;
 mod cpu;
 mod error;
 mod finetune;

@@ -11,6 +11,7 @@ use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::LlamaConfig;
+use crate::consistency::{self, Naming};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, GgufValue};
 use crate::model::{Llama, linear_weight};
@@ -131,8 +132,12 @@ pub fn gguf_config(f: &GgufFile) -> Result<LlamaConfig> {
 /// memory map of the file (which must not be modified or truncated during the load; see
 /// [`GgufFile::open`]).
 ///
+/// The layers and tensor shapes the metadata declares are checked against the file's tensor
+/// table before the model is allocated.
+///
 /// # Errors
 /// [`Error::Io`], [`Error::Gguf`], [`Error::MissingTensor`], [`Error::TensorShape`],
+/// [`Error::Inconsistent`] (a layer count the tensors contradict),
 /// [`Error::UnsupportedTensorType`], or as [`gguf_config`].
 pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig, Llama)> {
     load_gguf_file(&GgufFile::open(path)?, device)
@@ -142,6 +147,13 @@ pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<(LlamaConfig
 /// and the tokenizer).
 fn load_gguf_file(f: &GgufFile, device: &Device) -> Result<(LlamaConfig, Llama)> {
     let config = gguf_config(f)?;
+    consistency::check_llama(
+        f.path(),
+        &config,
+        Naming::Gguf,
+        f.tensors().iter().map(|t| t.name.as_str()),
+        |name| Ok(f.tensor_info(name).map(|t| t.dims.clone())),
+    )?;
     let mut model = config.init(device);
     let (d, hd) = (config.d_model, config.head_dim());
     let read = |name: &str, expected: &[usize]| -> Result<Vec<f32>> {

@@ -20,6 +20,7 @@ use crate::baselines::bag_of_jobs::{BagOfJobs, BagOfJobsConfig};
 use crate::baselines::empirical::{DEFAULT_ALPHA, Empirical};
 use crate::baselines::logit::{Logit, LogitConfig};
 use crate::career::{Career, CareerConfig};
+use crate::consistency::check_record;
 use crate::error::{Error, Result};
 use crate::predict::{Predictor, StepPrediction};
 use crate::seq::{HostBatch, SeqModel, SeqVocab, two_stage_log_probs};
@@ -326,8 +327,12 @@ fn config_of<C: serde::de::DeserializeOwned>(dir: &Path, meta: &ModelMeta) -> Re
 
 /// Loads the model in `dir` onto `device` (a plain device, for prediction).
 ///
+/// The configuration in `model.json` is validated and the number of parameters it declares
+/// compared with the weights file's tensor table before the model is allocated.
+///
 /// # Errors
-/// I/O, JSON and checkpoint errors.
+/// I/O, JSON and checkpoint errors; [`Error::UnsupportedConfig`] for sizes that cannot be a
+/// model, [`Error::Inconsistent`] when `model.json` and the weights disagree.
 pub fn load_model(dir: impl AsRef<Path>, device: &Device) -> Result<TrainedModel> {
     let dir = dir.as_ref();
     let meta = read_meta(dir)?;
@@ -335,16 +340,23 @@ pub fn load_model(dir: impl AsRef<Path>, device: &Device) -> Result<TrainedModel
     Ok(match meta.kind {
         ModelKind::Career => {
             let c: CareerConfig = config_of(dir, &meta)?;
+            c.vocab.validate()?;
+            c.validate()?;
+            check_record(&w, c.num_params())?;
             let m = load_weights(c.init(device), &w)?;
             TrainedModel::Career(SeqPredictor::new(m, "career", c.max_seq_len), c)
         }
         ModelKind::Logit => {
             let c: LogitConfig = config_of(dir, &meta)?;
+            c.vocab.validate()?;
+            check_record(&w, c.num_params())?;
             let m = load_weights(c.init(device), &w)?;
             TrainedModel::Logit(SeqPredictor::new(m, "logit", usize::MAX), c)
         }
         ModelKind::BagOfJobs => {
             let c: BagOfJobsConfig = config_of(dir, &meta)?;
+            c.vocab.validate()?;
+            check_record(&w, c.num_params())?;
             let m = load_weights(c.init(device), &w)?;
             TrainedModel::BagOfJobs(SeqPredictor::new(m, "bag-of-jobs", usize::MAX), c)
         }

@@ -77,8 +77,45 @@ impl SeqVocab {
 
     /// Rows of the year table: one per year of the range plus the unknown row (last).
     pub fn n_years(&self) -> usize {
-        (self.year_max - self.year_min + 1).max(0) as usize + 1
+        (i64::from(self.year_max) - i64::from(self.year_min) + 1).max(0) as usize + 1
     }
+
+    /// Checks sizes read from a file: between 1 and [`SeqVocab::MAX_STATES`] states, and a
+    /// year range of at most [`SeqVocab::MAX_YEARS`] years with `year_min <= year_max`.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedConfig`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=Self::MAX_STATES).contains(&self.n_states) {
+            return Err(Error::UnsupportedConfig {
+                field: "n_states",
+                detail: format!(
+                    "{} states (1 to {} supported)",
+                    self.n_states,
+                    Self::MAX_STATES
+                ),
+            });
+        }
+        let span = i64::from(self.year_max) - i64::from(self.year_min) + 1;
+        if !(1..=Self::MAX_YEARS as i64).contains(&span) {
+            return Err(Error::UnsupportedConfig {
+                field: "year_min",
+                detail: format!(
+                    "years {}..={} (a range of 1 to {} years supported)",
+                    self.year_min,
+                    self.year_max,
+                    Self::MAX_YEARS
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The most states a vocabulary read from a file may have.
+    pub const MAX_STATES: usize = 1_000_000;
+
+    /// The longest year range a vocabulary read from a file may cover.
+    pub const MAX_YEARS: usize = 10_000;
 
     /// Row of `year` in the year table (the unknown row when outside the range).
     pub fn year_index(&self, year: i32) -> usize {

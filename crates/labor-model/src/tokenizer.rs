@@ -74,12 +74,31 @@ fn tok_err(source: impl std::fmt::Display, what: &str) -> Error {
 impl TextTokenizer {
     /// Loads a Hugging Face `tokenizer.json`; the BOS token is whatever its post-processor adds.
     ///
+    /// The file is parsed as JSON first, so that a syntax error is reported with its line and
+    /// column (the `tokenizers` crate panics on some malformed files instead of returning an
+    /// error; such a panic is also caught and reported as an error).
+    ///
     /// # Errors
-    /// [`Error::Tokenizer`] naming the file.
+    /// [`Error::Io`] if the file cannot be read, [`Error::Tokenizer`] naming the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let inner =
-            Tokenizer::from_file(path).map_err(|e| tok_err(e, &path.display().to_string()))?;
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| tok_err(e, &name))?;
+        let parsed = std::panic::catch_unwind(|| text.parse::<Tokenizer>()).map_err(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Error::Tokenizer {
+                detail: format!("{name}: not a tokenizer the tokenizers crate can read ({msg})"),
+            }
+        })?;
+        let inner = parsed.map_err(|e| tok_err(e, &name))?;
         Ok(Self {
             continuation: without_space_prefix(&inner),
             inner,

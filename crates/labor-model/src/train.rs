@@ -47,7 +47,7 @@ use labor_data::{Panel, SeededRng, Worker};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::finetune::{fresh_dir, swap_dir};
+use crate::finetune::write_dir_swapped;
 use crate::seq::{HostBatch, SeqModel, masked_nll, two_stage_log_probs, two_stage_nll};
 
 /// Hyper-parameters of a training run.
@@ -256,24 +256,30 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file and a rename (nothing is left behind
+/// when the write fails).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    Ok(labor_data::atomic::write(path, bytes)?)
 }
 
-/// Saves the weights of `model` to `path` (burnpack, parameter ids included) atomically.
+/// Saves the weights of `model` to `path` (burnpack, parameter ids included) atomically; a
+/// failed save (a full disk) leaves the old file and no temporary one.
 pub(crate) fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
     let tmp = path.with_extension("bpk.tmp");
     let mut store = BurnpackStore::from_file(&tmp)
         .auto_extension(false)
         .overwrite(true);
-    model.save_into(&mut store).map_err(|e| Error::Checkpoint {
-        path: tmp.clone(),
-        detail: e.to_string(),
-    })?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    let saved = model
+        .save_into(&mut store)
+        .map_err(|e| Error::Checkpoint {
+            path: tmp.clone(),
+            detail: e.to_string(),
+        })
+        .and_then(|()| fs::rename(&tmp, path).map_err(io_err(path)));
+    if saved.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    saved
 }
 
 /// Loads the weights at `path` into `model`.
@@ -633,8 +639,20 @@ fn save_checkpoint<M: Module>(
     state: &TrainState,
     opts: &TrainOptions,
 ) -> Result<()> {
-    let tmp = dir.with_extension("tmp");
-    fresh_dir(&tmp)?;
+    // A failed write (a full disk) leaves the previous checkpoint and no partial one.
+    write_dir_swapped(&dir.with_extension("tmp"), dir, |tmp| {
+        write_checkpoint_files(tmp, model, optim, state, opts)
+    })
+}
+
+/// The files of a checkpoint, written into `tmp`.
+fn write_checkpoint_files<M: Module>(
+    tmp: &Path,
+    model: &M,
+    optim: &ModuleOptimizer,
+    state: &TrainState,
+    opts: &TrainOptions,
+) -> Result<()> {
     let mp = tmp.join("model.bpk");
     model
         .clone()
@@ -659,7 +677,7 @@ fn save_checkpoint<M: Module>(
         })?;
         fs::write(&path, json).map_err(io_err(&path))?;
     }
-    swap_dir(&tmp, dir)
+    Ok(())
 }
 
 /// Refuses to resume the checkpoint in `ck` with options other than its own (only `epochs`
@@ -698,10 +716,15 @@ fn truncate_curve(path: &Path, step: usize) -> Result<()> {
         Err(e) => return Err(io_err(path)(e)),
     };
     let mut kept = String::from(CURVE_HEADER);
-    for line in text.lines().skip(1) {
-        let row_step = line.split(',').next().and_then(|s| s.parse::<usize>().ok());
-        if row_step.is_some_and(|s| s <= step) {
-            kept.push_str(line);
+    let columns = CURVE_HEADER.split(',').count();
+    for line in text.split_inclusive('\n').skip(1) {
+        // A row cut short by a crash or a full disk (no line end, missing fields) is dropped.
+        let Some(row) = line.strip_suffix('\n') else {
+            continue;
+        };
+        let row_step = row.split(',').next().and_then(|s| s.parse::<usize>().ok());
+        if row.split(',').count() == columns && row_step.is_some_and(|s| s <= step) {
+            kept.push_str(row);
             kept.push('\n');
         }
     }

@@ -645,3 +645,78 @@ fn tempfile_dir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// `model.json` sizes that its weights contradict, or that cannot be a model, are errors found
+/// before the model is allocated (an edited `n_layers` of 10^9 used to ask for terabytes; an odd
+/// width panicked).
+#[test]
+fn model_json_sizes_the_weights_contradict_are_refused_before_allocating() {
+    use labor_model::{Error, SeqPredictor, TrainedModel, save_model};
+
+    let config = tiny_config(5);
+    let model = config.init(&Device::default());
+    let dir = tempfile_dir("contradicted");
+    save_model(
+        &TrainedModel::Career(SeqPredictor::new(model, "career", 16), config.clone()),
+        "test",
+        None,
+        &dir,
+    )
+    .unwrap();
+    assert!(load_model(&dir, &Device::default()).is_ok());
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    let edited = |path: &[&str], value: serde_json::Value| {
+        let mut m = meta.clone();
+        let mut v = &mut m["config"];
+        for p in path {
+            v = &mut v[*p];
+        }
+        *v = value;
+        std::fs::write(dir.join("model.json"), m.to_string()).unwrap();
+        load_model(&dir, &Device::default()).unwrap_err()
+    };
+    let weights = dir.join("model.bpk");
+    let declared = config.clone().with_n_layers(1_000_000_000).num_params();
+    assert_eq!(
+        edited(&["n_layers"], 1_000_000_000.into()).to_string(),
+        format!(
+            "{}: parameters: the configuration declares {declared}, the file holds {}",
+            weights.display(),
+            config.num_params()
+        )
+    );
+    assert!(matches!(
+        edited(&["n_layers"], 2.into()),
+        Error::Inconsistent {
+            what: "parameters",
+            ..
+        }
+    ));
+    assert!(matches!(
+        edited(&["d_model"], 5.into()),
+        Error::UnsupportedConfig {
+            field: "n_heads",
+            ..
+        }
+    ));
+    assert!(matches!(
+        edited(&["d_model"], 6.into()),
+        Error::Inconsistent { .. }
+    ));
+    assert!(matches!(
+        edited(&["vocab", "n_states"], u64::MAX.into()),
+        Error::UnsupportedConfig {
+            field: "n_states",
+            ..
+        }
+    ));
+    assert!(matches!(
+        edited(&["vocab", "year_max"], i32::MAX.into()),
+        Error::UnsupportedConfig {
+            field: "year_min",
+            ..
+        }
+    ));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -139,6 +139,23 @@ fn hf_config_json() {
             .to_string(),
         "unsupported model configuration: n_heads: 3 does not divide d_model 64"
     );
+    // A non-positive epsilon used to reach burn's RMS norm, which panics on it (found by
+    // `labor-fuzz`, target hf-config).
+    std::fs::write(&bad, r#"{"hidden_size": 64, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 10, "rms_norm_eps": -1}"#).unwrap();
+    assert_eq!(
+        LlamaConfig::from_hf_config_file(&bad)
+            .unwrap_err()
+            .to_string(),
+        "unsupported model configuration: norm_eps: -1 is not a positive finite epsilon"
+    );
+    std::fs::write(&bad, r#"{"hidden_size": 64, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 4, "vocab_size": 10, "rope_theta": 0}"#).unwrap();
+    assert!(matches!(
+        LlamaConfig::from_hf_config_file(&bad),
+        Err(Error::UnsupportedConfig {
+            field: "rope_theta",
+            ..
+        })
+    ));
     std::fs::remove_dir_all(&dir).ok();
 }
 

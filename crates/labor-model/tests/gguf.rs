@@ -192,6 +192,69 @@ fn tensor_past_the_end_of_the_mapped_file_is_an_error() {
     assert_eq!(g.read_f32("q").unwrap().1[0], -16.0 * 0.25);
 }
 
+/// A tensor whose data offset is not a multiple of the file's alignment is named (llama.cpp
+/// aligns every tensor; a misaligned one is a corrupt table, not data to read).
+#[test]
+fn a_misaligned_tensor_is_an_error() {
+    let dir = tempfile_dir();
+    let mut bad = tiny_gguf();
+    // `q`'s data offset (32) is the last field of its info: after the name, n_dims, the
+    // dimension and the type.
+    let pos = find(&bad, &[1, 0, 0, 0, 0, 0, 0, 0, b'q']) + 9 + 4 + 8 + 4;
+    bad[pos..pos + 8].copy_from_slice(&28u64.to_le_bytes());
+    let p = write(&dir, "misaligned.gguf", &bad);
+    let err = GgufFile::open(&p).unwrap_err().to_string();
+    assert!(
+        err.ends_with("tensor `q`: data offset 28 is not a multiple of the file's alignment 32"),
+        "{err}"
+    );
+}
+
+/// A block count the tensors contradict is an error naming both counts, found before the
+/// model is allocated: a count of 2^30 layers (which would need terabytes) fails as fast as
+/// one of 1, and a file with a layer more than its metadata declares is not silently cut.
+#[test]
+fn a_block_count_the_tensors_contradict_is_refused_before_allocating() {
+    use burn::tensor::Device;
+    use labor_model::{LlamaConfig, load_gguf};
+
+    let device = Device::default();
+    let config = LlamaConfig::new(16, 2, 2, 2, 24, 20).with_tie_embeddings(true);
+    let model = config.init(&device);
+    let dir = tempfile_dir();
+    for (declared, found) in [(1usize << 30, 2u64), (1, 2), (3, 2)] {
+        let claimed = LlamaConfig {
+            n_layers: declared,
+            ..config.clone()
+        };
+        let p = write(
+            &dir,
+            "layers.gguf",
+            &llama_cpp_gguf(&model, &claimed, vec![]),
+        );
+        let err = load_gguf(&p, &device).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: transformer layers: the configuration declares {declared}, the file holds {found}",
+                p.display()
+            )
+        );
+    }
+    // A width the tensors contradict is a shape error, also before allocating.
+    let wide = LlamaConfig {
+        d_ff: 1 << 31,
+        ..config.clone()
+    };
+    let p = write(&dir, "wide.gguf", &llama_cpp_gguf(&model, &wide, vec![]));
+    let err = load_gguf(&p, &device).unwrap_err();
+    assert!(
+        matches!(&err, Error::TensorShape { tensor, found, .. }
+            if tensor == "blk.0.ffn_gate.weight" && found == &[24, 16]),
+        "{err}"
+    );
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).position(|w| w == needle).unwrap()
 }

@@ -140,6 +140,52 @@ fn broken_checkpoints_give_typed_errors() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `config.json` sizes that the tensors contradict are errors found before the model is
+/// allocated: an edited `num_hidden_layers` of 10^9 (terabytes of weights) fails at once with
+/// both counts, an `intermediate_size` of 2^40 as a shape error.
+#[test]
+fn config_sizes_the_tensors_contradict_are_refused_before_allocating() {
+    let device = Device::default();
+    let config = LlamaConfig::new(32, 2, 4, 4, 48, 60)
+        .with_max_seq_len(64)
+        .with_tie_embeddings(true);
+    let dir = tmp("contradicted");
+    save_hf(&config.init(&device), &config, &dir).unwrap();
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    for (declared, found) in [(1_000_000_000u64, 2u64), (1, 2), (3, 2)] {
+        std::fs::write(
+            dir.join("config.json"),
+            cfg.replace(
+                "\"num_hidden_layers\": 2",
+                &format!("\"num_hidden_layers\": {declared}"),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            load_hf(&dir, &device).unwrap_err().to_string(),
+            format!(
+                "{}: transformer layers: the configuration declares {declared}, the file holds {found}",
+                dir.display()
+            )
+        );
+    }
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.replace(
+            "\"intermediate_size\": 48",
+            "\"intermediate_size\": 1099511627776",
+        ),
+    )
+    .unwrap();
+    let err = load_hf(&dir, &device).unwrap_err();
+    assert!(
+        matches!(&err, Error::TensorShape { tensor, found, .. }
+            if tensor == "model.layers.0.mlp.gate_proj.weight" && found == &[48, 32]),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Splits a saved `model.safetensors` into two shards (layers before `split` and the rest in
 /// the first, in name order) with their `model.safetensors.index.json`; returns the shard
 /// names and the name → shard map.

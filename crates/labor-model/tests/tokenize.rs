@@ -218,3 +218,27 @@ fn distribution_over_titles_from_a_shared_prompt() {
     let mass: f64 = dist.iter().map(|l| l.exp()).sum();
     assert!(mass > 0.0 && mass <= 1.0, "{mass}");
 }
+
+/// A `tokenizer.json` the `tokenizers` crate panics on (a control character inside a string of
+/// its decoder: its deserializer calls `expect`) is an error naming the file and the place
+/// (found by `labor-fuzz`, target tokenizer-json).
+#[test]
+fn a_malformed_tokenizer_json_is_an_error_not_a_panic() {
+    let good =
+        std::fs::read_to_string(crate::fixtures().join("models/tiny-bpe/tokenizer.json")).unwrap();
+    let at = good.find("\"decoder\"").unwrap();
+    let name = at + good[at..].find("\"ByteLevel\"").unwrap();
+    let mut bad = good.clone();
+    bad.insert(name + 2, '\u{1}');
+    let dir = std::env::temp_dir().join(format!("labor-tok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tokenizer.json");
+    std::fs::write(&path, &bad).unwrap();
+    let err = TextTokenizer::from_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Tokenizer { detail } if detail.starts_with(&path.display().to_string())
+            && detail.contains("control character")),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -18,6 +18,7 @@ use burn::module::{Initializer, Module};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 
+use crate::consistency::{embedding_params, linear_params};
 use crate::seq::{LOGIT_CLAMP, SeqBatch, SeqModel, SeqVocab};
 
 /// Configuration of [`BagOfJobs`].
@@ -34,6 +35,26 @@ impl BagOfJobsConfig {
     /// A small model for tests and the quickstart (`d_embed` 64).
     pub fn small(vocab: SeqVocab) -> Self {
         Self::new(vocab).with_d_embed(64)
+    }
+
+    /// The number of parameters [`BagOfJobsConfig::init`] allocates (computed without
+    /// allocating).
+    pub fn num_params(&self) -> u64 {
+        let (d, out, v) = (self.d_embed, self.vocab.n_states + 1, &self.vocab);
+        [
+            v.n_inputs(),
+            v.n_inputs() + 1,
+            v.n_years(),
+            v.n_years() + 1,
+            SeqVocab::n_education(),
+            SeqVocab::n_education() + 1,
+            SeqVocab::n_ethnicity(),
+            SeqVocab::n_gender(),
+            SeqVocab::n_region(),
+        ]
+        .into_iter()
+        .map(|rows| embedding_params(rows, d).saturating_add(linear_params(d, out, false)))
+        .fold(0, u64::saturating_add)
     }
 
     /// Initialises the model (embeddings `N(0, d^-1/2)`, maps with the default init).

@@ -21,6 +21,7 @@ use burn::module::{Initializer, Module};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 
+use crate::consistency::{embedding_params, linear_params};
 use crate::seq::{LOGIT_CLAMP, SeqBatch, SeqModel, SeqVocab};
 
 /// Configuration of [`Logit`].
@@ -31,6 +32,24 @@ pub struct LogitConfig {
 }
 
 impl LogitConfig {
+    /// The number of parameters [`LogitConfig::init`] allocates (computed without allocating).
+    pub fn num_params(&self) -> u64 {
+        let out = self.vocab.n_states + 1;
+        [
+            self.vocab.n_inputs(),
+            self.vocab.n_inputs(),
+            self.vocab.n_years(),
+            SeqVocab::n_education(),
+            SeqVocab::n_ethnicity(),
+            SeqVocab::n_gender(),
+            SeqVocab::n_region(),
+        ]
+        .into_iter()
+        .map(|rows| embedding_params(rows, out))
+        .chain([linear_params(4, out, true)])
+        .fold(0, u64::saturating_add)
+    }
+
     /// Initialises every coefficient at zero (the uniform distribution, stay probability 1/2).
     pub fn init(&self, device: &Device) -> Logit {
         let out = self.vocab.n_states + 1;
