@@ -338,8 +338,17 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         .with_options(o)
         .with_resume(a.resume)
         .with_overwrite(a.force)
-        .build()?
-        .run(on_progress(&pb))?;
+        .build()?;
+    let plan = report.memory_plan()?;
+    println!(
+        "memory: about {} (weights {}, optimizer {}, activations {}, logits {} at the longest batch; `labor plan` for other sizes)",
+        labor_model::gib(plan.per_device()),
+        labor_model::gib(plan.weights + plan.master + plan.adapted),
+        labor_model::gib(plan.gradients + plan.optimizer),
+        labor_model::gib(plan.activations),
+        labor_model::gib(plan.logits),
+    );
+    let report = report.run(on_progress(&pb))?;
     pb.finish_and_clear();
     if report.stopped_early {
         println!(

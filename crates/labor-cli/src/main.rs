@@ -16,6 +16,7 @@ use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, 
 
 mod finetune;
 mod llm;
+mod plan;
 mod quickstart;
 mod speed;
 mod train;
@@ -62,6 +63,10 @@ enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Fine-tune a Llama-family model (or train the embedded default from scratch) on resumes.
     Finetune(Box<finetune::FinetuneArgs>),
+    /// The memory a fine-tuning or scoring run needs on each device (weights, optimizer,
+    /// activations, logits), for one configuration or a table of them; refuses a plan that
+    /// does not fit `--device-memory`.
+    Plan(plan::PlanArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -239,6 +244,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Split(a) => split(&a).map(|_| ()),
         Command::Sample(a) => sample(&a),
         Command::Describe(a) => describe(&a),
+        Command::Plan(a) => plan::run(&a),
         Command::Render(a) => render(&a),
         Command::Eval(a) => labor_cli::eval::run(&a),
         Command::Quickstart(a) => quickstart::quickstart(&a),

@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{fixtures, labor};
+use common::{fails, fixtures, labor, ok};
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = common::ok(cmd);
@@ -651,5 +651,48 @@ fn finetune_from_a_gguf_file() {
     assert_eq!(
         exported.encode(text).unwrap().ids,
         from_gguf.encode(text).unwrap().ids
+    );
+}
+
+#[test]
+fn plan_gives_the_memory_of_a_run_and_refuses_one_that_does_not_fit() {
+    let out = ok(labor().args([
+        "plan",
+        "--model",
+        "smollm2-135m",
+        "--mode",
+        "full",
+        "--batch",
+        "4",
+        "--seq-len",
+        "256",
+    ]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("smollm2-135m, full, f32, 1 device(s), batch 4 x 256 tokens: 134.5M parameters, 134.5M trainable"), "{text}");
+    assert!(text.contains("| optimizer (AdamW) | 1.00 GiB |"), "{text}");
+    assert!(text.contains("| **total** | **4.52 GiB** |"), "{text}");
+    let err = fails(labor().args([
+        "plan",
+        "--model",
+        "llama3.1-8b",
+        "--mode",
+        "full",
+        "--device-memory",
+        "80",
+    ]));
+    assert!(
+        err.contains(
+            "the run needs 191.03 GiB per device and 80.00 GiB is available (largest: activations 65.50 GiB"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("try a smaller batch per device (more devices or gradient accumulation), activation checkpointing, bf16, LoRA"),
+        "{err}"
+    );
+    let err = fails(labor().args(["plan", "--model", "gpt-5"]));
+    assert!(
+        err.contains("`gpt-5` is neither a preset (smollm2-135m"),
+        "{err}"
     );
 }

@@ -180,24 +180,69 @@ pub fn read_parquet_with_taxonomy(
 }
 
 /// Opens a Parquet file for reading record batches (used by readers of user files too).
-pub(crate) fn open_parquet(
-    path: &Path,
-) -> Result<(
-    SchemaRef,
-    parquet::arrow::arrow_reader::ParquetRecordBatchReader,
-)> {
+/// The message of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// The record batches of a Parquet file, read with the `parquet` crate's reader, which panics
+/// on some corrupt files (a missing dictionary page, a zero divisor, an out-of-bounds offset,
+/// all found by fuzzing): such a panic becomes an error and ends the iteration.
+pub(crate) struct Batches {
+    inner: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    failed: bool,
+}
+
+impl Iterator for Batches {
+    type Item = std::result::Result<RecordBatch, arrow_schema::ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let inner = &mut self.inner;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.next())) {
+            Ok(next) => next,
+            Err(p) => {
+                self.failed = true;
+                Some(Err(arrow_schema::ArrowError::ParquetError(format!(
+                    "corrupt file (the parquet reader failed: {})",
+                    panic_message(p.as_ref())
+                ))))
+            }
+        }
+    }
+}
+
+pub(crate) fn open_parquet(path: &Path) -> Result<(SchemaRef, Batches)> {
     let pq = |source| Error::Parquet {
         path: path.display().to_string(),
         source,
     };
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
-    let schema = Arc::clone(builder.schema());
-    let reader = builder
-        .with_batch_size(ROWS_PER_BATCH)
-        .build()
-        .map_err(pq)?;
-    Ok((schema, reader))
+    let opened = std::panic::catch_unwind(|| {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let schema = Arc::clone(builder.schema());
+        let reader = builder.with_batch_size(ROWS_PER_BATCH).build()?;
+        Ok((schema, reader))
+    })
+    .map_err(|p| {
+        pq(parquet::errors::ParquetError::General(format!(
+            "corrupt file (the parquet reader failed: {})",
+            panic_message(p.as_ref())
+        )))
+    })?;
+    let (schema, inner) = opened.map_err(pq)?;
+    Ok((
+        schema,
+        Batches {
+            inner,
+            failed: false,
+        },
+    ))
 }
 
 pub(crate) fn taxonomy_from_meta(path: &Path, schema: &Schema) -> Result<Taxonomy> {

@@ -172,6 +172,38 @@ impl LlamaConfig {
             .with_rope_scaling(Self::llama3_scaling(8.0))
     }
 
+    /// The named presets, as `(name, config)`: `smollm2-135m`, `smollm2-360m`, `smollm2-1.7b`,
+    /// `llama3.2-1b`, `llama3.2-3b`, `llama3.1-8b`, `llama3.1-70b`, `llama2-7b`, `llama2-13b`.
+    pub fn presets() -> Vec<(&'static str, LlamaConfig)> {
+        vec![
+            ("smollm2-135m", Self::smollm2_135m()),
+            ("smollm2-360m", Self::smollm2_360m()),
+            ("smollm2-1.7b", Self::smollm2_1_7b()),
+            ("llama3.2-1b", Self::llama3_2_1b()),
+            ("llama3.2-3b", Self::llama3_2_3b()),
+            ("llama3.1-8b", Self::llama3_1_8b()),
+            ("llama3.1-70b", Self::llama3_1_70b()),
+            ("llama2-7b", Self::llama2_7b()),
+            ("llama2-13b", Self::llama2_13b()),
+        ]
+    }
+
+    /// The preset named `name` (see [`LlamaConfig::presets`]).
+    pub fn preset(name: &str) -> Option<Self> {
+        Self::presets()
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, c)| c)
+    }
+
+    /// Llama-3.1 70B.
+    pub fn llama3_1_70b() -> Self {
+        Self::new(8192, 80, 64, 8, 28672, 128_256)
+            .with_max_seq_len(131_072)
+            .with_rope_theta(500_000.0)
+            .with_rope_scaling(Self::llama3_scaling(8.0))
+    }
+
     /// SmolLM2 135M.
     pub fn smollm2_135m() -> Self {
         Self::new(576, 30, 9, 3, 1536, 49152)

@@ -47,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::hf::save_hf;
 use crate::lora::{LoraOptions, apply_lora, merge_lora};
 use crate::model::Llama;
+use crate::plan::{MemoryPlan, MemoryPlanBuilder, PlanMode};
 use crate::score::Scorer;
 use crate::tokenizer::TextTokenizer;
 use crate::train::{
@@ -736,6 +737,27 @@ impl Finetune {
     /// Directory of the last checkpoint.
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.out.join("checkpoint")
+    }
+
+    /// The memory this run needs (see [`MemoryPlanBuilder`]): this model and mode in float32,
+    /// one batch of the longest training documents (the padded length of the worst batch).
+    ///
+    /// # Errors
+    /// As [`MemoryPlanBuilder::build`].
+    pub fn memory_plan(&self) -> Result<MemoryPlan> {
+        let longest = self.train.iter().map(|e| e.ids.len()).max().unwrap_or(1);
+        let mode = match &self.options.lora {
+            Some(l) => PlanMode::Lora {
+                rank: l.rank,
+                targets: l.targets.clone(),
+            },
+            None => PlanMode::Full,
+        };
+        MemoryPlanBuilder::new(self.config.clone())
+            .with_mode(mode)
+            .with_batch(self.options.batch_size)
+            .with_seq_len(longest)
+            .build()
     }
 
     /// Optimizer steps per epoch.

@@ -17,6 +17,7 @@ mod mapped;
 mod mixture;
 mod model;
 mod models;
+mod plan;
 mod predict;
 mod pretrain;
 mod score;
@@ -49,6 +50,7 @@ pub use models::{
     CareerSize, ModelKind, ModelMeta, SeqPredictor, TrainBuilder, TrainedModel, Trainer,
     load_model, read_meta, save_model, year_range,
 };
+pub use plan::{MemoryPlan, MemoryPlanBuilder, PlanMode, PlanPrecision, gib};
 pub use predict::{LlmPredictor, Predictor, StepPrediction, predict_panel};
 pub use pretrain::resume_corpus;
 pub use score::{Distribution, Scorer};

@@ -56,6 +56,17 @@ pub enum LoraTarget {
 }
 
 impl LoraTarget {
+    /// Every projection of a block, in the order q, k, v, o, gate, up, down.
+    pub const ALL: [LoraTarget; 7] = [
+        Self::Q,
+        Self::K,
+        Self::V,
+        Self::O,
+        Self::Gate,
+        Self::Up,
+        Self::Down,
+    ];
+
     /// The suffix of the weight's module path in [`Llama`].
     fn path(self) -> &'static str {
         match self {

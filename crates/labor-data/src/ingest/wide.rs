@@ -230,7 +230,19 @@ fn person(
             let b = row.int(person)?.ok_or_else(|| Error::MissingValue {
                 location: row.at(person),
             })?;
-            (a * 1000 + b).to_string()
+            // ER30001 x 1000 + ER30002; numbers no survey holds are a located error, not an
+            // overflow.
+            match a.checked_mul(1000).and_then(|x| x.checked_add(b)) {
+                Some(id) => id.to_string(),
+                None => {
+                    return Err(Error::Malformed {
+                        location: row.at(interview),
+                        detail: format!(
+                            "person id {a} x 1000 + {b} is out of range (a PSID interview number has at most 4 digits)"
+                        ),
+                    });
+                }
+            }
         }
     };
     if ids.contains(&id) {
