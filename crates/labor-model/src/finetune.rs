@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
 use crate::hf::save_hf;
-use crate::lora::{LoraOptions, apply_lora, merge_lora};
+use crate::lora::{LoraOptions, apply_lora, merge_lora, seed_adapters};
 use crate::model::Llama;
 use crate::plan::{MemoryPlan, MemoryPlanBuilder, PlanMode};
 use crate::score::Scorer;
@@ -609,7 +609,7 @@ impl FinetuneBuilder {
             });
         }
         let model = match &self.options.lora {
-            Some(l) => apply_lora(self.model, l)?,
+            Some(l) => seed_adapters(apply_lora(self.model, l)?, l.rank, self.options.seed),
             None => self.model,
         };
         Ok(Finetune {

@@ -40,7 +40,7 @@ pub use finetune::{
 pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_hf, save_hf};
 pub use loader::{gguf_config, load_gguf, load_llm, unpermute_qk_rows};
-pub use lora::{LoraOptions, LoraTarget, apply_lora, merge_lora};
+pub use lora::{LoraOptions, LoraTarget, apply_lora, merge_lora, seed_adapters};
 pub use mixture::MixtureBuilder;
 pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,

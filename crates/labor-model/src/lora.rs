@@ -28,7 +28,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::module::{Lora, Module, ParamGroup};
+use burn::module::{Lora, Module, ModuleMapper, Param, ParamGroup};
+use burn::tensor::{Tensor, TensorData};
+use labor_data::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -199,6 +201,52 @@ pub fn apply_lora(model: Llama, options: &LoraOptions) -> Result<Llama> {
             .collect(),
     );
     Ok(model.apply_lora(Lora::new(options.rank, options.alpha).set_param_group(group)))
+}
+
+/// Redraws every adapter's `A` factor from `N(0, 1/rank)` with a generator seeded by `seed`
+/// (one stream per adapter, in the model's visiting order), so that a fine-tuning run's
+/// initial adapters depend on its seed alone: [`apply_lora`] draws them from the backend's
+/// process-wide generator, which is seeded per process and shared by every thread. `B` stays
+/// zero, so the model is still unchanged. [`FinetuneBuilder`](crate::FinetuneBuilder) calls
+/// this with the run's seed.
+pub fn seed_adapters(model: Llama, rank: usize, seed: u64) -> Llama {
+    /// The trainable 2-D parameters of an adapted model are the adapters' factors, `A` then
+    /// `B` for each adapter (the field order of burn's `LoraAdapter`).
+    struct Seeder {
+        std: f64,
+        seed: u64,
+        adapters: u64,
+        next_is_a: bool,
+    }
+    impl ModuleMapper for Seeder {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if D != 2 || !param.val().is_require_grad() {
+                return param;
+            }
+            let is_a = self.next_is_a;
+            self.next_is_a = !self.next_is_a;
+            if !is_a {
+                return param;
+            }
+            let mut rng = SeededRng::with_stream(self.seed, self.adapters);
+            self.adapters += 1;
+            let std = self.std;
+            param.map(|t| {
+                let shape = t.shape();
+                let values: Vec<f32> = (0..shape.num_elements())
+                    .map(|_| (rng.normal() * std) as f32)
+                    .collect();
+                Tensor::<D>::from_data(TensorData::new(values, shape), &t.device())
+                    .set_require_grad(t.is_require_grad())
+            })
+        }
+    }
+    model.map(&mut Seeder {
+        std: 1.0 / rank.max(1) as f64,
+        seed,
+        adapters: 0,
+        next_is_a: true,
+    })
 }
 
 /// Folds the adapters into the weights (`W ← W + alpha / rank · A B`): a plain [`Llama`] that
