@@ -562,3 +562,110 @@ fn training_killed_at_random_points_and_resumed_equals_uninterrupted() {
         );
     }
 }
+
+#[test]
+fn finetuning_killed_at_random_points_and_resumed_equals_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let panel = d.join("p.parquet");
+    ok(labor()
+        .args([
+            "synth",
+            "--preset",
+            "nlsy79",
+            "--workers",
+            "60",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&panel));
+    // A small base model, trained from scratch, then fine-tuned with LoRA from its directory.
+    let base = d.join("base");
+    ok(labor()
+        .args(["finetune", "--base", "scratch", "--train"])
+        .arg(&panel)
+        .arg("--valid")
+        .arg(&panel)
+        .args([
+            "--epochs",
+            "1",
+            "--max-train-docs",
+            "8",
+            "--batch-size",
+            "4",
+        ])
+        .args(["--vocab-size", "400", "--max-valid-docs", "2", "--out"])
+        .arg(&base));
+    let finetune = |out: &PathBuf, resume: bool| -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "finetune".into(),
+            "--base".into(),
+            base.join("best").display().to_string(),
+        ];
+        a.extend([
+            "--train".into(),
+            panel.display().to_string(),
+            "--valid".into(),
+            panel.display().to_string(),
+        ]);
+        a.extend(
+            [
+                "--epochs",
+                "1",
+                "--max-train-docs",
+                "24",
+                "--batch-size",
+                "2",
+                "--lora-rank",
+                "4",
+                "--max-valid-docs",
+                "2",
+                "--eval-every",
+                "4",
+                "--checkpoint-every",
+                "1",
+                "--seed",
+                "3",
+                "--out",
+            ]
+            .iter()
+            .map(|s| (*s).to_string()),
+        );
+        a.push(out.display().to_string());
+        if resume {
+            a.push("--resume".into());
+        }
+        a
+    };
+    let straight = d.join("straight");
+    let start = Instant::now();
+    ok(labor().args(finetune(&straight, false)));
+    let took = start.elapsed();
+    let killed = d.join("killed");
+    let mut resume = false;
+    for delay in delays(29, 3, took.mul_f64(0.9)) {
+        let mut child = spawn(&finetune(&killed, resume));
+        std::thread::sleep(delay);
+        child.kill().ok();
+        child.wait().unwrap();
+        resume = killed.join("checkpoint").exists() || killed.join("checkpoint.old").exists();
+        if !resume {
+            let _ = std::fs::remove_dir_all(&killed);
+        }
+    }
+    ok(labor().args(finetune(&killed, resume)));
+    for f in [
+        "loss.csv",
+        "best/model.safetensors",
+        "best/config.json",
+        "checkpoint/model.bpk",
+        "checkpoint/state.json",
+    ] {
+        assert_eq!(
+            std::fs::read(straight.join(f)).unwrap(),
+            std::fs::read(killed.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}

@@ -36,12 +36,12 @@ fi
 
 if has llm; then
   gguf="$(./scripts/fetch-smollm2 | tail -n 1)"
-  # One run per epoch ($LLM_EPOCHS, default 2): epoch 1 from the GGUF, epoch e from epoch e-1's
+  # One run per epoch ($LLM_EPOCHS, default 3): epoch 1 from the GGUF, epoch e from epoch e-1's
   # best model (adapters merged) with fresh rank-16 adapters, a fresh warmup and decay and
   # another shuffle (seed e-1). .done is written when a run has finished; until then a rerun
   # resumes it from its checkpoint.
   base="$gguf"
-  for ((e = 1; e <= ${LLM_EPOCHS:-2}; e++)); do
+  for ((e = 1; e <= ${LLM_EPOCHS:-3}; e++)); do
     out="$W/models/llm-finetuned-$N"
     [ "$e" = 1 ] || out="$out-epoch$e"
     if [ ! -f "$out/.done" ]; then
