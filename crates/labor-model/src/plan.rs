@@ -334,7 +334,7 @@ impl MemoryPlan {
         if need <= available {
             return Ok(());
         }
-        let mut parts = vec![
+        let mut parts = [
             ("weights", self.weights),
             ("master weights", self.master),
             ("gradients", self.gradients),
