@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{fails, fixtures, labor, ok};
+use common::{fails, fixtures, labor, ok, synth};
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = common::ok(cmd);
@@ -16,18 +16,6 @@ fn run_ok(cmd: &mut Command) -> String {
 }
 
 /// `labor synth --preset PRESET --workers N --seed S --out OUT`.
-fn synth(preset: &str, workers: usize, seed: u64, out: &std::path::Path) {
-    run_ok(
-        labor()
-            .args(["synth", "--preset", preset, "--workers"])
-            .arg(workers.to_string())
-            .arg("--seed")
-            .arg(seed.to_string())
-            .arg("--out")
-            .arg(out),
-    );
-}
-
 /// `labor split --panel PANEL --out-dir OUT`.
 fn split(panel: &std::path::Path, out: &std::path::Path) {
     run_ok(

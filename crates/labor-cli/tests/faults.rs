@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixtures, labor, ok};
+use common::{fixtures, labor, ok, synth};
 
 /// Every file under `dir` (relative path → bytes), hidden files included.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -144,18 +144,7 @@ fn a_full_disk_leaves_the_old_output_or_none_and_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let p = |name: &str| d.join(name).display().to_string();
-    ok(labor()
-        .args([
-            "synth",
-            "--preset",
-            "nlsy79",
-            "--workers",
-            "150",
-            "--seed",
-            "1",
-            "--out",
-        ])
-        .arg(p("panel.parquet")));
+    synth("nlsy79", 150, 1, &d.join("panel.parquet"));
     ok(labor().args([
         "train",
         "--kind",
@@ -401,6 +390,44 @@ fn spawn(args: &[String]) -> std::process::Child {
         .unwrap()
 }
 
+/// Runs `args(out, resume)` once into `d/straight`, then into `d/killed` killed three times at
+/// points drawn with `seed` over `fraction` of the straight run's time, each run resuming the
+/// last checkpoint (or starting afresh when killed before the first), and a last run to the
+/// end: `files` must then be byte-identical in both.
+fn killed_and_resumed_equals_uninterrupted(
+    d: &Path,
+    args: impl Fn(&PathBuf, bool) -> Vec<String>,
+    seed: u64,
+    fraction: f64,
+    files: &[&str],
+) {
+    let straight = d.join("straight");
+    let start = Instant::now();
+    ok(labor().args(args(&straight, false)));
+    let took = start.elapsed();
+    let killed = d.join("killed");
+    let mut resume = false;
+    for delay in delays(seed, 3, took.mul_f64(fraction)) {
+        let mut child = spawn(&args(&killed, resume));
+        std::thread::sleep(delay);
+        child.kill().ok();
+        child.wait().unwrap();
+        resume = killed.join("checkpoint").exists() || killed.join("checkpoint.old").exists();
+        if !resume {
+            // Killed before the first checkpoint: a new run must be told to replace the files.
+            let _ = std::fs::remove_dir_all(&killed);
+        }
+    }
+    ok(labor().args(args(&killed, resume)));
+    for f in files {
+        assert_eq!(
+            std::fs::read(straight.join(f)).unwrap(),
+            std::fs::read(killed.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
 /// A seeded sequence of delays in `0..max` (SplitMix64).
 fn delays(seed: u64, n: usize, max: Duration) -> Vec<Duration> {
     let mut x = seed;
@@ -421,19 +448,8 @@ fn split_killed_at_random_points_leaves_the_old_set_or_the_new_one() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
-    for (p, seed) in [(&a, "1"), (&b, "2")] {
-        ok(labor()
-            .args([
-                "synth",
-                "--preset",
-                "nlsy79",
-                "--workers",
-                "3000",
-                "--seed",
-                seed,
-                "--out",
-            ])
-            .arg(p));
+    for (p, seed) in [(&a, 1), (&b, 2)] {
+        synth("nlsy79", 3000, seed, p);
     }
     let split = |panel: &Path, out: &Path| -> Vec<String> {
         vec![
@@ -493,18 +509,7 @@ fn training_killed_at_random_points_and_resumed_equals_uninterrupted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let panel = d.join("p.parquet");
-    ok(labor()
-        .args([
-            "synth",
-            "--preset",
-            "nlsy79",
-            "--workers",
-            "200",
-            "--seed",
-            "3",
-            "--out",
-        ])
-        .arg(&panel));
+    synth("nlsy79", 200, 3, &panel);
     let train = |out: &PathBuf, resume: bool| -> Vec<String> {
         let mut a: Vec<String> = [
             "train",
@@ -530,37 +535,18 @@ fn training_killed_at_random_points_and_resumed_equals_uninterrupted() {
         }
         a
     };
-    let straight = d.join("straight");
-    let start = Instant::now();
-    ok(labor().args(train(&straight, false)));
-    let took = start.elapsed();
-    let killed = d.join("killed");
-    // Killed three times at seeded points, each run resuming the last checkpoint.
-    let mut resume = false;
-    for delay in delays(23, 3, took.mul_f64(0.8)) {
-        let mut child = spawn(&train(&killed, resume));
-        std::thread::sleep(delay);
-        child.kill().ok();
-        child.wait().unwrap();
-        resume = killed.join("checkpoint").exists() || killed.join("checkpoint.old").exists();
-        if !resume {
-            // Killed before the first checkpoint: a new run must be told to replace the files.
-            let _ = std::fs::remove_dir_all(&killed);
-        }
-    }
-    ok(labor().args(train(&killed, resume)));
-    for f in [
-        "loss.csv",
-        "model.bpk",
-        "checkpoint/model.bpk",
-        "checkpoint/state.json",
-    ] {
-        assert_eq!(
-            std::fs::read(straight.join(f)).unwrap(),
-            std::fs::read(killed.join(f)).unwrap(),
-            "{f}"
-        );
-    }
+    killed_and_resumed_equals_uninterrupted(
+        d,
+        train,
+        23,
+        0.8,
+        &[
+            "loss.csv",
+            "model.bpk",
+            "checkpoint/model.bpk",
+            "checkpoint/state.json",
+        ],
+    );
 }
 
 #[test]
@@ -568,18 +554,7 @@ fn finetuning_killed_at_random_points_and_resumed_equals_uninterrupted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let panel = d.join("p.parquet");
-    ok(labor()
-        .args([
-            "synth",
-            "--preset",
-            "nlsy79",
-            "--workers",
-            "60",
-            "--seed",
-            "5",
-            "--out",
-        ])
-        .arg(&panel));
+    synth("nlsy79", 60, 5, &panel);
     // A small base model, trained from scratch, then fine-tuned with LoRA from its directory.
     let base = d.join("base");
     ok(labor()
@@ -638,34 +613,17 @@ fn finetuning_killed_at_random_points_and_resumed_equals_uninterrupted() {
         }
         a
     };
-    let straight = d.join("straight");
-    let start = Instant::now();
-    ok(labor().args(finetune(&straight, false)));
-    let took = start.elapsed();
-    let killed = d.join("killed");
-    let mut resume = false;
-    for delay in delays(29, 3, took.mul_f64(0.9)) {
-        let mut child = spawn(&finetune(&killed, resume));
-        std::thread::sleep(delay);
-        child.kill().ok();
-        child.wait().unwrap();
-        resume = killed.join("checkpoint").exists() || killed.join("checkpoint.old").exists();
-        if !resume {
-            let _ = std::fs::remove_dir_all(&killed);
-        }
-    }
-    ok(labor().args(finetune(&killed, resume)));
-    for f in [
-        "loss.csv",
-        "best/model.safetensors",
-        "best/config.json",
-        "checkpoint/model.bpk",
-        "checkpoint/state.json",
-    ] {
-        assert_eq!(
-            std::fs::read(straight.join(f)).unwrap(),
-            std::fs::read(killed.join(f)).unwrap(),
-            "{f}"
-        );
-    }
+    killed_and_resumed_equals_uninterrupted(
+        d,
+        finetune,
+        29,
+        0.9,
+        &[
+            "loss.csv",
+            "best/model.safetensors",
+            "best/config.json",
+            "checkpoint/model.bpk",
+            "checkpoint/state.json",
+        ],
+    );
 }

@@ -10,15 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{fails, fixtures, labor, ok};
-
-fn synth(workers: usize, out: &Path) {
-    ok(labor()
-        .args(["synth", "--preset", "nlsy79", "--seed", "3", "--workers"])
-        .arg(workers.to_string())
-        .arg("--out")
-        .arg(out));
-}
+use common::{fails, fixtures, labor, ok, synth};
 
 /// `labor train --kind empirical` on one panel for training and validation.
 fn train_empirical(panel: &Path, out: &Path) {
@@ -81,7 +73,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
 
     // render, predict and sample onto the panel.
     let panel = d.join("panel.parquet");
-    synth(40, &panel);
+    synth("nlsy79", 40, 3, &panel);
     let before = std::fs::read(&panel).unwrap();
     let err = fails(
         labor()
@@ -150,7 +142,7 @@ fn split_replaces_its_three_files_as_a_set_and_keeps_other_files() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (a, b) = (d.join("a.parquet"), d.join("b.parquet"));
-    synth(60, &a);
+    synth("nlsy79", 60, 3, &a);
     ok(labor()
         .args([
             "synth",
@@ -208,7 +200,7 @@ fn a_new_training_run_does_not_replace_a_model_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let panel = d.join("p.parquet");
-    synth(60, &panel);
+    synth("nlsy79", 60, 3, &panel);
     let train = |extra: &[&str]| {
         let mut c = labor();
         c.args(["train", "--kind", "logit", "--train"])
@@ -255,7 +247,7 @@ fn degenerate_inputs_and_absurd_numbers_are_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no data rows"), "{err}");
     let panel = d.join("p.parquet");
-    synth(30, &panel);
+    synth("nlsy79", 30, 3, &panel);
     train_empirical(&panel, &d.join("emp"));
     let err = fails(&mut predict(
         &d.join("emp"),
@@ -300,7 +292,7 @@ fn career_killed_and_resumed_equals_uninterrupted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let panel = d.join("p.parquet");
-    synth(300, &panel);
+    synth("nlsy79", 300, 3, &panel);
     let train = |out: &Path, resume: bool| {
         let mut c = labor();
         c.args([

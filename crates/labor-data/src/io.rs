@@ -44,6 +44,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::AtomicFile;
+use crate::error::panic_message;
 use crate::error::{Error, Location, Result};
 use crate::ingest::mapping::map_value;
 use crate::panel::{Panel, Worker, YearRecord};
@@ -180,14 +181,6 @@ pub fn read_parquet_with_taxonomy(
 }
 
 /// Opens a Parquet file for reading record batches (used by readers of user files too).
-/// The message of a caught panic.
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
-
 /// The record batches of a Parquet file, read with the `parquet` crate's reader, which panics
 /// on some corrupt files (a missing dictionary page, a zero divisor, an out-of-bounds offset,
 /// all found by fuzzing): such a panic becomes an error and ends the iteration.
@@ -208,13 +201,20 @@ impl Iterator for Batches {
             Ok(next) => next,
             Err(p) => {
                 self.failed = true;
-                Some(Err(arrow_schema::ArrowError::ParquetError(format!(
-                    "corrupt file (the parquet reader failed: {})",
-                    panic_message(p.as_ref())
-                ))))
+                Some(Err(arrow_schema::ArrowError::ParquetError(
+                    reader_panicked(p.as_ref()),
+                )))
             }
         }
     }
+}
+
+/// The error message for a panic of the `parquet` crate's reader.
+fn reader_panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    format!(
+        "corrupt file (the parquet reader failed: {})",
+        panic_message(payload)
+    )
 }
 
 pub(crate) fn open_parquet(path: &Path) -> Result<(SchemaRef, Batches)> {
@@ -230,9 +230,8 @@ pub(crate) fn open_parquet(path: &Path) -> Result<(SchemaRef, Batches)> {
         Ok((schema, reader))
     })
     .map_err(|p| {
-        pq(parquet::errors::ParquetError::General(format!(
-            "corrupt file (the parquet reader failed: {})",
-            panic_message(p.as_ref())
+        pq(parquet::errors::ParquetError::General(reader_panicked(
+            p.as_ref(),
         )))
     })?;
     let (schema, inner) = opened.map_err(pq)?;

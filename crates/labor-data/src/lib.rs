@@ -15,7 +15,7 @@ mod taxonomy;
 mod vocab;
 
 pub use describe::PanelSummary;
-pub use error::{Error, Issue, Location, Result};
+pub use error::{Error, Issue, Location, Result, panic_message};
 pub use panel::{Panel, Worker, YearRecord};
 pub use predictions::{Prediction, Predictions};
 pub use rng::SeededRng;

@@ -161,12 +161,8 @@ pub fn corpus(dir: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
 
 /// Runs one input through `target` in the scratch folder `dir`, catching a panic.
 fn run_one(target: &Target, input: &[u8], dir: &Path) -> Result<bool, String> {
-    catch_unwind(AssertUnwindSafe(|| (target.run)(input, dir))).map_err(|p| {
-        p.downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".into())
-    })
+    catch_unwind(AssertUnwindSafe(|| (target.run)(input, dir)))
+        .map_err(|p| labor_data::panic_message(p.as_ref()))
 }
 
 /// Runs `target` over its corpus and its regressions as they are, then over `cases` mutated
@@ -188,13 +184,7 @@ pub fn fuzz(
         .unwrap_or(usize::MAX);
     CURRENT_TARGET.store(index, Ordering::Relaxed);
     let dir = corpus_root().join(target.name);
-    let seeds = corpus(&dir)?;
-    if seeds.is_empty() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{}: no corpus files", dir.display()),
-        ));
-    }
+    let seeds = seed_corpus(target)?;
     let scratch = scratch.join(target.name);
     std::fs::create_dir_all(&scratch)?;
     let mut report = Report::default();
@@ -260,6 +250,11 @@ fn mutated(
 /// # Errors
 /// I/O errors reading the corpus; a target with no corpus.
 pub fn case_input(target: &Target, seed: u64, case: u64) -> std::io::Result<Vec<u8>> {
+    Ok(mutated(target, &seed_corpus(target)?, seed, case).0)
+}
+
+/// The corpus files of `target` (an error if it has none: nothing to mutate).
+fn seed_corpus(target: &Target) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let dir = corpus_root().join(target.name);
     let seeds = corpus(&dir)?;
     if seeds.is_empty() {
@@ -268,5 +263,5 @@ pub fn case_input(target: &Target, seed: u64, case: u64) -> std::io::Result<Vec<
             format!("{}: no corpus files", dir.display()),
         ));
     }
-    Ok(mutated(target, &seeds, seed, case).0)
+    Ok(seeds)
 }

@@ -100,20 +100,28 @@ pub const TARGETS: &[Target] = &[
         name: "safetensors",
         text: false,
         run: |b, d| {
-            let dir = d.join("hf");
-            put(&dir, "config.json", &companion("hf-config"));
-            put(&dir, "model.safetensors", b);
-            load_hf(&dir, &Device::default()).is_ok()
+            let dir = beside(
+                d,
+                "hf",
+                ("config.json", "hf-config"),
+                "model.safetensors",
+                b,
+            );
+            load_hf(dir, &Device::default()).is_ok()
         },
     },
     Target {
         name: "hf-config",
         text: true,
         run: |b, d| {
-            let dir = d.join("hf");
-            put(&dir, "model.safetensors", &companion("safetensors"));
-            put(&dir, "config.json", b);
-            load_hf(&dir, &Device::default()).is_ok()
+            let dir = beside(
+                d,
+                "hf",
+                ("model.safetensors", "safetensors"),
+                "config.json",
+                b,
+            );
+            load_hf(dir, &Device::default()).is_ok()
         },
     },
     Target {
@@ -125,20 +133,28 @@ pub const TARGETS: &[Target] = &[
         name: "career-model-json",
         text: true,
         run: |b, d| {
-            let dir = d.join("career");
-            put(&dir, "model.bpk", &companion("career-weights"));
-            put(&dir, "model.json", b);
-            load_model(&dir, &Device::default()).is_ok()
+            let dir = beside(
+                d,
+                "career",
+                ("model.bpk", "career-weights"),
+                "model.json",
+                b,
+            );
+            load_model(dir, &Device::default()).is_ok()
         },
     },
     Target {
         name: "career-weights",
         text: false,
         run: |b, d| {
-            let dir = d.join("career");
-            put(&dir, "model.json", &companion("career-model-json"));
-            put(&dir, "model.bpk", b);
-            load_model(&dir, &Device::default()).is_ok()
+            let dir = beside(
+                d,
+                "career",
+                ("model.json", "career-model-json"),
+                "model.bpk",
+                b,
+            );
+            load_model(dir, &Device::default()).is_ok()
         },
     },
 ];
@@ -155,6 +171,15 @@ fn companion(name: &str) -> Vec<u8> {
         .and_then(|files| files.into_iter().next())
         .map(|(_, bytes)| bytes)
         .unwrap_or_default()
+}
+
+/// A model directory `d/sub` holding the unmutated file of another target (`(name, target)`)
+/// beside the input written as `name`.
+fn beside(d: &Path, sub: &str, fixed: (&str, &str), name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = d.join(sub);
+    put(&dir, fixed.0, &companion(fixed.1));
+    put(&dir, name, bytes);
+    dir
 }
 
 /// Writes `bytes` to `dir/name` (creating `dir`) and returns the path.

@@ -263,18 +263,27 @@ mod tests {
         assert_eq!(Naming::Hf.layer_of("model.norm.weight"), None);
     }
 
+    /// [`check_llama`] of `config` against the tensor table `tensors`.
+    fn check_against(
+        path: &str,
+        config: &LlamaConfig,
+        naming: Naming,
+        tensors: &[(String, Vec<usize>)],
+    ) -> Result<()> {
+        check_llama(
+            Path::new(path),
+            config,
+            naming,
+            tensors.iter().map(|(n, _)| n.as_str()),
+            |name| Ok(tensors.iter().find(|(n, _)| n == name).map(|t| t.1.clone())),
+        )
+    }
+
     #[test]
     fn a_layer_count_that_differs_from_the_tensors_is_named() {
         let config = LlamaConfig::new(8, 3, 2, 2, 16, 10);
         let tensors = llama_tensors(&LlamaConfig::new(8, 2, 2, 2, 16, 10), Naming::Gguf);
-        let err = check_llama(
-            Path::new("m.gguf"),
-            &config,
-            Naming::Gguf,
-            tensors.iter().map(|(n, _)| n.as_str()),
-            |name| Ok(tensors.iter().find(|(n, _)| n == name).map(|t| t.1.clone())),
-        )
-        .unwrap_err();
+        let err = check_against("m.gguf", &config, Naming::Gguf, &tensors).unwrap_err();
         assert_eq!(
             err.to_string(),
             "m.gguf: transformer layers: the configuration declares 3, the file holds 2"
@@ -285,14 +294,7 @@ mod tests {
     fn a_width_that_differs_from_the_tensors_is_a_shape_error() {
         let config = LlamaConfig::new(8, 1, 2, 2, 16, 10);
         let tensors = llama_tensors(&LlamaConfig::new(8, 1, 2, 2, 32, 10), Naming::Hf);
-        let err = check_llama(
-            Path::new("dir"),
-            &config,
-            Naming::Hf,
-            tensors.iter().map(|(n, _)| n.as_str()),
-            |name| Ok(tensors.iter().find(|(n, _)| n == name).map(|t| t.1.clone())),
-        )
-        .unwrap_err();
+        let err = check_against("dir", &config, Naming::Hf, &tensors).unwrap_err();
         assert!(
             matches!(&err, Error::TensorShape { tensor, expected, found, .. }
                 if tensor == "model.layers.0.mlp.gate_proj.weight"

@@ -89,13 +89,11 @@ impl TextTokenizer {
         })?;
         serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| tok_err(e, &name))?;
         let parsed = std::panic::catch_unwind(|| text.parse::<Tokenizer>()).map_err(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
             Error::Tokenizer {
-                detail: format!("{name}: not a tokenizer the tokenizers crate can read ({msg})"),
+                detail: format!(
+                    "{name}: not a tokenizer the tokenizers crate can read ({})",
+                    labor_data::panic_message(p.as_ref())
+                ),
             }
         })?;
         let inner = parsed.map_err(|e| tok_err(e, &name))?;

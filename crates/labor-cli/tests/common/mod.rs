@@ -16,6 +16,17 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
+/// `labor synth --preset PRESET --workers N --seed SEED --out OUT`.
+pub fn synth(preset: &str, workers: usize, seed: u64, out: &std::path::Path) {
+    ok(labor()
+        .args(["synth", "--preset", preset, "--workers"])
+        .arg(workers.to_string())
+        .arg("--seed")
+        .arg(seed.to_string())
+        .arg("--out")
+        .arg(out));
+}
+
 /// Runs a command that must succeed (else the test fails with its stdout and stderr).
 pub fn ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("labor runs");
