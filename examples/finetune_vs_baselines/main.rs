@@ -24,6 +24,11 @@ struct Args {
     /// DIR` writes DIR/best); default: train the small model from scratch here.
     #[arg(long)]
     llm: Option<PathBuf>,
+    /// Also score the language model with decoding constrained to the titles (a second row):
+    /// every token renormalised over the tokens that continue some title, so the titles'
+    /// probabilities sum to one as CAREER's do.
+    #[arg(long)]
+    constrained: bool,
     /// Output directory.
     #[arg(long, default_value = "target/examples/finetune_vs_baselines")]
     out: PathBuf,
@@ -79,8 +84,15 @@ fn main() -> Result<()> {
     } else {
         "small LM from scratch"
     };
-    let predictor = LlmPredictor::new(name, Scorer::new(&model, &tok, device), resume, &tax)?;
+    let scorer = || Scorer::new(&model, &tok, device.clone());
+    let predictor = LlmPredictor::new(name, scorer(), resume, &tax)?;
     rows.push((name.into(), score_set(&predict(&predictor, &data.test)?)?));
+    if args.constrained {
+        let name = format!("{name}, constrained");
+        let resume = TemplateBuilder::new(tax.clone(), TemplateKind::Resume).build()?;
+        let predictor = LlmPredictor::new(name.clone(), scorer(), resume, &tax)?.constrained()?;
+        rows.push((name, score_set(&predict(&predictor, &data.test)?)?));
+    }
     report(
         &rows,
         data.truth.as_ref(),

@@ -22,6 +22,10 @@ struct Args {
     /// `scripts/fetch-smollm2`.
     #[arg(long)]
     model: Vec<PathBuf>,
+    /// Also score every model and prompt with decoding constrained to the titles (a row each):
+    /// every token renormalised over the tokens that continue some title.
+    #[arg(long)]
+    constrained: bool,
     /// Output directory for report.md and metrics.json.
     #[arg(long, default_value = "target/examples/ots_prompting")]
     out: PathBuf,
@@ -59,15 +63,31 @@ fn main() -> Result<()> {
             (TemplateKind::Prompt, "prompt"),
             (TemplateKind::PromptWithTitles, "prompt + list of titles"),
         ] {
-            let template = TemplateBuilder::new(data.test.taxonomy().clone(), kind).build()?;
-            let name = format!("{stem}, {label}");
-            let predictor = LlmPredictor::new(
-                name.clone(),
-                Scorer::new(&model, &tok, device.clone()),
-                template,
-                data.test.taxonomy(),
-            )?;
-            rows.push(scored(&predictor, &data.test)?);
+            let decodings: &[bool] = if args.constrained {
+                &[false, true]
+            } else {
+                &[false]
+            };
+            for &constrained in decodings {
+                let template = TemplateBuilder::new(data.test.taxonomy().clone(), kind).build()?;
+                let name = if constrained {
+                    format!("{stem}, {label}, constrained")
+                } else {
+                    format!("{stem}, {label}")
+                };
+                let predictor = LlmPredictor::new(
+                    name.clone(),
+                    Scorer::new(&model, &tok, device.clone()),
+                    template,
+                    data.test.taxonomy(),
+                )?;
+                let predictor = if constrained {
+                    predictor.constrained()?
+                } else {
+                    predictor
+                };
+                rows.push(scored(&predictor, &data.test)?);
+            }
         }
     }
     report(

@@ -49,6 +49,11 @@ pub struct EvalArgs {
     /// accuracy, and for language models the mass on valid titles).
     #[arg(long)]
     pub full_distribution: bool,
+    /// With `--model`: language models decode constrained to the taxonomy's titles (each
+    /// token renormalised over the tokens that continue some title; see `labor score
+    /// --constrained`).
+    #[arg(long)]
+    pub constrained: bool,
     /// The test panel (Parquet): restricts the targets to its workers, gives the previous
     /// states and the subgroup attributes (gender, ethnicity, region, dataset).
     #[arg(long)]
@@ -529,7 +534,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let Some(panel) = &panel else {
             bail!("--model needs --panel (the workers to predict)");
         };
-        models.push(predict_with(p, panel, a.full_distribution)?);
+        models.push(predict_with(p, panel, a.full_distribution, a.constrained)?);
     }
     let t_read = t0.elapsed().as_secs_f64();
     let opts = EvalOptions {
@@ -624,7 +629,12 @@ pub fn load_trained(dir: &Path, panel: &Panel) -> Result<labor_model::TrainedMod
 
 /// Predicts every target of `panel` with the model at `path`: a `labor train` directory, or a
 /// language model scored with the resume template.
-fn predict_with(path: &Path, panel: &Panel, full_distribution: bool) -> Result<Predictions> {
+fn predict_with(
+    path: &Path,
+    panel: &Panel,
+    full_distribution: bool,
+    constrained: bool,
+) -> Result<Predictions> {
     let device = burn::tensor::Device::default();
     if labor_model::read_meta(path).is_ok() {
         let model = load_trained(path, panel)?;
@@ -650,5 +660,10 @@ fn predict_with(path: &Path, panel: &Panel, full_distribution: bool) -> Result<P
         template,
         panel.taxonomy(),
     )?;
+    let predictor = if constrained {
+        predictor.constrained()?
+    } else {
+        predictor
+    };
     predict_with_progress(&predictor, panel, full_distribution)
 }

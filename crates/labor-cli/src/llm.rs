@@ -45,6 +45,11 @@ pub struct ScoreArgs {
     /// (one trie pass per target), the mass on valid titles and the top 5.
     #[arg(long)]
     full_distribution: bool,
+    /// Score as decoding constrained to the taxonomy's titles: each token's probability is
+    /// renormalised over the tokens that continue some title, so the titles' probabilities sum
+    /// to one (no mass on text that is not a title). Same cost as free scoring.
+    #[arg(long)]
+    constrained: bool,
     /// The texts use numbered titles (`job_NNN`) drawn with this seed (`labor render --numbered --seed S`).
     #[arg(long)]
     numbered_seed: Option<u64>,
@@ -154,8 +159,8 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         );
     }
     let (model, tok) = load(&a.model)?;
-    let scorer = Scorer::new(&model, &tok, Device::default()).with_batch_tokens(a.batch_tokens);
-    let continuations = if a.full_distribution {
+    let mut scorer = Scorer::new(&model, &tok, Device::default()).with_batch_tokens(a.batch_tokens);
+    let continuations = if a.full_distribution || a.constrained {
         let mut b = TemplateBuilder::new(Arc::clone(&taxonomy), TemplateKind::Resume);
         if let Some(seed) = a.numbered_seed {
             b = b.with_numbered_titles(seed);
@@ -168,6 +173,9 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     } else {
         vec![]
     };
+    if a.constrained {
+        scorer = scorer.with_constrained_titles(&continuations)?;
+    }
     let name = a.name.clone().unwrap_or_else(|| {
         a.model
             .file_stem()
@@ -178,6 +186,11 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     let pb = progress(n_targets as u64, "score");
     let start = Instant::now();
     let mut tokens = 0usize;
+    // Constrained: the free log-likelihood, and the log mass the free model kept on titles at
+    // first and at later title tokens (sum, count).
+    let mut free_ll = 0.0;
+    let mut first_mass = (0.0, 0usize);
+    let mut later_mass = (0.0, 0usize);
     // Chunks of documents: batched within a chunk, progress between chunks.
     for chunk in docs.chunks(32) {
         let scores: Vec<ScoredText> = if a.full_distribution {
@@ -199,10 +212,20 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
                 })
                 .collect::<labor_model::Result<_>>()?
         } else {
-            scorer
-                .score_documents(chunk)?
+            let titles = scorer.score_titles(chunk)?;
+            for t in titles.iter().flatten() {
+                free_ll += t.log_prob + t.step_log_mass.iter().sum::<f64>();
+                if let Some((first, later)) = t.step_log_mass.split_first() {
+                    first_mass = (first_mass.0 + first, first_mass.1 + 1);
+                    later_mass = (
+                        later_mass.0 + later.iter().sum::<f64>(),
+                        later_mass.1 + later.len(),
+                    );
+                }
+            }
+            titles
                 .into_iter()
-                .map(|s| (s, None))
+                .map(|d| (d.into_iter().map(|t| t.log_prob).collect(), None))
                 .collect()
         };
         for (d, (s, p)) in chunk.iter().zip(scores) {
@@ -234,11 +257,27 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     let nll: f64 = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / n_targets.max(1) as f64;
     eprintln!(
         "{n_targets} targets in {} texts ({tokens} tokens) in {secs:.1} s: {:.1} targets/s, \
-         {:.0} tokens/s; perplexity {:.3}{} -> {}",
+         {:.0} tokens/s; perplexity {:.3}{}{} -> {}",
         docs.len(),
         n_targets as f64 / secs,
         tokens as f64 / secs,
         nll.exp(),
+        if a.constrained && !a.full_distribution {
+            let n = n_targets.max(1) as f64;
+            format!(
+                " (decoding constrained to {} titles; free decoding {:.3}, which keeps on titles \
+                 {:.4} of its mass at a title's first token and {:.4} at each later token, \
+                 geometric means)",
+                continuations.len(),
+                (-free_ll / n).exp(),
+                (first_mass.0 / first_mass.1.max(1) as f64).exp(),
+                (later_mass.0 / later_mass.1.max(1) as f64).exp(),
+            )
+        } else if a.constrained {
+            format!(" (decoding constrained to {} titles)", continuations.len())
+        } else {
+            String::new()
+        },
         if a.full_distribution {
             let mass: f64 = preds
                 .rows()

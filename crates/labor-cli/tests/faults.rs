@@ -68,12 +68,13 @@ struct Case {
 }
 
 /// Runs `case` with its output at `mnt/out` on a tmpfs holding `old` (a previous output, or
-/// nothing) and `free` bytes free; copies what is left of the output to `result` and returns
-/// (exit success, stderr).
+/// nothing) and `free` bytes free (`need`: the size of a complete new output); copies what is
+/// left of the output to `result` and returns (exit success, stderr).
 fn run_on_full_disk(
     case: &Case,
     old: Option<&Path>,
     free: usize,
+    need: usize,
     scratch: &Path,
     result: &Path,
 ) -> (bool, String) {
@@ -88,7 +89,7 @@ fn run_on_full_disk(
     // Size the tmpfs for the old output, the new one twice over and slack; then fill it with a
     // file of ours to leave `free` bytes (tmpfs counts whole 4 KiB pages).
     let old_bytes = old.map_or(0, |p| total_bytes(&tree(p)));
-    let size = (old_bytes + 4 * 1024 * 1024).div_ceil(4096) * 4096;
+    let size = (old_bytes + 2 * need + 4 * 1024 * 1024).div_ceil(4096) * 4096;
     let script = format!(
         r#"set -e
 mount -t tmpfs -o size={size} tmpfs "$MNT"
@@ -131,17 +132,25 @@ exit $rc"#
     )
 }
 
+/// A scratch directory for the full-disk cases, or `None` (said loudly) where the kernel does
+/// not allow the mount namespaces they need.
+fn full_disk_scratch() -> Option<tempfile::TempDir> {
+    if !namespaces_work() {
+        eprintln!("!!! SKIPPED: this kernel does not allow `unshare -rm` with a tmpfs mount");
+        return None;
+    }
+    Some(tempfile::tempdir().unwrap())
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_string()).collect()
 }
 
 #[test]
 fn a_full_disk_leaves_the_old_output_or_none_and_names_the_file() {
-    if !namespaces_work() {
-        eprintln!("!!! SKIPPED: this kernel does not allow `unshare -rm` with a tmpfs mount");
+    let Some(dir) = full_disk_scratch() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    };
     let d = dir.path();
     let p = |name: &str| d.join(name).display().to_string();
     synth("nlsy79", 150, 1, &d.join("panel.parquet"));
@@ -288,8 +297,19 @@ fn a_full_disk_leaves_the_old_output_or_none_and_names_the_file() {
             ]),
         },
     ];
+    assert_eq!(check_full_disk(d, &cases), 24);
+}
+
+/// Runs every case with room (the new output), then again over an old output with 0, 1/3 and
+/// 2/3 of the new output's bytes free, and checks what is left; returns the runs checked.
+///
+/// The old output comes from the same command with other arguments: seeds `2`, `4` and `5`
+/// become `11`, the name `again` becomes `old`, and a path ending in `-new.jsonl` ends in
+/// `-old.jsonl`. Commands that refuse a directory holding a model (`train`, `finetune`) run
+/// without an old output.
+fn check_full_disk(d: &Path, cases: &[Case]) -> usize {
     let mut checked = 0;
-    for case in &cases {
+    for case in cases {
         // The complete new output, from a run with room, and an old output to be replaced
         // (none for training, which refuses a directory that holds a model).
         let full = d.join(format!("{}-full", case.name));
@@ -300,7 +320,8 @@ fn a_full_disk_leaves_the_old_output_or_none_and_names_the_file() {
             .collect();
         ok(labor().args(&args));
         let new = tree(&full);
-        let old = (case.name != "train").then(|| {
+        let fresh = matches!(case.name, "train" | "finetune");
+        let old = (!fresh).then(|| {
             let old = d.join(format!("{}-old", case.name));
             let args: Vec<String> = case
                 .args
@@ -313,6 +334,7 @@ fn a_full_disk_leaves_the_old_output_or_none_and_names_the_file() {
                 .map(|a| match a.as_str() {
                     "2" | "4" | "5" => "11".into(),
                     "again" => "old".into(),
+                    _ if a.ends_with("-new.jsonl") => a.replace("-new.jsonl", "-old.jsonl"),
                     _ => a,
                 })
                 .collect();
@@ -324,7 +346,8 @@ fn a_full_disk_leaves_the_old_output_or_none_and_names_the_file() {
         for free in [0, need / 3, 2 * need / 3] {
             let scratch = d.join(format!("{}-{free}", case.name));
             let result = scratch.join("result");
-            let (success, stderr) = run_on_full_disk(case, old.as_deref(), free, &scratch, &result);
+            let (success, stderr) =
+                run_on_full_disk(case, old.as_deref(), free, need, &scratch, &result);
             let what = format!("{} with {free} of {need} bytes free", case.name);
             let got = tree(&result.join("out"));
             if success {
@@ -359,14 +382,21 @@ fn a_full_disk_leaves_the_old_output_or_none_and_names_the_file() {
                 }
                 None => {
                     // A training run that failed: no model, or the model of an earlier epoch
-                    // complete; never a model.json without its weights.
+                    // complete; never a model.json without its weights, a best model without
+                    // its weights or a checkpoint without its state.
                     assert!(left.iter().all(|e| *e == "out"), "{what}: {left:?}");
-                    assert_eq!(
-                        got.contains_key("model.json"),
-                        got.contains_key("model.bpk"),
-                        "{what}: {:?}",
-                        got.keys()
-                    );
+                    for (a, b) in [
+                        ("model.json", "model.bpk"),
+                        ("best/config.json", "best/model.safetensors"),
+                        ("checkpoint/state.json", "checkpoint/model.bpk"),
+                    ] {
+                        assert_eq!(
+                            got.contains_key(a),
+                            got.contains_key(b),
+                            "{what}: {:?}",
+                            got.keys()
+                        );
+                    }
                     assert!(
                         got.keys().all(|k| !k.ends_with(".tmp")),
                         "{what}: {:?}",
@@ -377,7 +407,117 @@ fn a_full_disk_leaves_the_old_output_or_none_and_names_the_file() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 24);
+    checked
+}
+
+#[test]
+fn language_model_commands_on_a_full_disk_leave_the_old_output_or_none() {
+    let Some(dir) = full_disk_scratch() else {
+        return;
+    };
+    let d = dir.path();
+    let p = |name: &str| d.join(name).display().to_string();
+    synth("nlsy79", 40, 6, &d.join("panel.parquet"));
+    // A small language model trained from scratch, and texts for it.
+    ok(labor().args([
+        "finetune",
+        "--base",
+        "scratch",
+        "--train",
+        &p("panel.parquet"),
+        "--valid",
+        &p("panel.parquet"),
+        "--epochs",
+        "1",
+        "--max-train-docs",
+        "4",
+        "--batch-size",
+        "4",
+        // Enough tokens that a resume fits the model's 1,024 positions.
+        "--vocab-size",
+        "1000",
+        "--max-valid-docs",
+        "2",
+        "--out",
+        &p("base"),
+    ]));
+    ok(labor().args([
+        "render",
+        "--template",
+        "resume",
+        "--panel",
+        &p("panel.parquet"),
+        "--out",
+        &p("texts.jsonl"),
+    ]));
+    for (name, text) in [("new", "Cashiers and cooks"), ("old", "Nurses")] {
+        let lines: String = (0..40)
+            .map(|i| format!("{{\"text\": \"{text} {i}\"}}\n"))
+            .collect();
+        std::fs::write(d.join(format!("texts-{name}.jsonl")), lines).unwrap();
+    }
+    let model = p("base/best");
+    let cases = [
+        Case {
+            name: "score",
+            dir: false,
+            args: strings(&[
+                "score",
+                "--model",
+                &model,
+                "--texts",
+                &p("texts.jsonl"),
+                "--constrained",
+                "--name",
+                "again",
+                "--out",
+                "OUT",
+            ]),
+        },
+        Case {
+            name: "logprobs",
+            dir: false,
+            args: strings(&[
+                "logprobs",
+                "--model",
+                &model,
+                "--input",
+                &p("texts-new.jsonl"),
+                "--output",
+                "OUT",
+            ]),
+        },
+        Case {
+            name: "finetune",
+            dir: true,
+            args: strings(&[
+                "finetune",
+                "--base",
+                &model,
+                "--train",
+                &p("panel.parquet"),
+                "--valid",
+                &p("panel.parquet"),
+                "--epochs",
+                "1",
+                "--max-train-docs",
+                "4",
+                "--batch-size",
+                "2",
+                "--lora-rank",
+                "2",
+                "--max-valid-docs",
+                "2",
+                "--eval-every",
+                "1",
+                "--checkpoint-every",
+                "1",
+                "--out",
+                "OUT",
+            ]),
+        },
+    ];
+    assert_eq!(check_full_disk(d, &cases), 9);
 }
 
 /// Spawns `labor ARGS` with output discarded.

@@ -148,6 +148,44 @@ fn score_writes_what_the_scorer_computes() {
         assert!((0.0..=1.0 + 1e-5).contains(&mass), "{mass}");
         assert!(dist.valid_mass() > 0.0 && dist.valid_mass() <= 1.0 + 1e-9);
     }
+
+    // Constrained to the titles: the library's constrained scores, never below the free ones,
+    // and the free perplexity in the summary.
+    let constrained = dir.path().join("constrained.parquet");
+    let log = run_ok(
+        labor()
+            .arg("score")
+            .arg("--model")
+            .arg(&model_dir)
+            .arg("--texts")
+            .arg(&docs_path)
+            .arg("--out")
+            .arg(&constrained)
+            .arg("--constrained"),
+    );
+    let free_ppl = (-want.iter().sum::<f64>() / want.len() as f64).exp();
+    let logged: f64 = log
+        .split("free decoding ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no free perplexity in: {log}"));
+    // (A random model's free perplexity over long titles may overflow to infinity.)
+    assert!(
+        (logged - free_ppl).abs() < 2e-3 * free_ppl || logged == free_ppl,
+        "{free_ppl}: {log}"
+    );
+    let constrained = Predictions::read_parquet(&constrained).unwrap();
+    let scorer = scorer.with_constrained_titles(&titles).unwrap();
+    let lib: Vec<f64> = docs
+        .iter()
+        .flat_map(|d| scorer.score_document(d).unwrap())
+        .collect();
+    assert_eq!(constrained.len(), want.len());
+    for ((r, free), lib) in constrained.rows().iter().zip(&want).zip(&lib) {
+        assert!((r.log_prob - lib).abs() < 1e-9, "{} vs {lib}", r.log_prob);
+        assert!(r.log_prob >= free - 1e-5 && r.log_prob <= 1e-9);
+    }
 }
 
 #[test]
@@ -256,4 +294,27 @@ fn eval_predicts_with_a_language_model_and_evaluates_it() {
     let want = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / preds.len() as f64;
     let got = m["mean_nll"].as_f64().unwrap();
     assert!((got - want).abs() < 1e-6 * want.abs(), "{got} vs {want}");
+
+    // With --constrained: the constrained predictor's likelihood, below the free one's.
+    let out = dir.path().join("eval-constrained");
+    run_ok(
+        labor()
+            .args(["eval", "--constrained", "--model"])
+            .arg(&model_dir)
+            .arg("--panel")
+            .arg(dir.path().join("panel.parquet"))
+            .args(["--resamples", "20", "--out"])
+            .arg(&out),
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let got = v["models"][0]["mean_nll"].as_f64().unwrap();
+    let predictor = predictor.constrained().unwrap();
+    let preds = labor_model::predict_panel(&predictor, &panel, false, |_| {}).unwrap();
+    let constrained = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / preds.len() as f64;
+    assert!(
+        (got - constrained).abs() < 1e-6 * constrained.abs(),
+        "{got} vs {constrained}"
+    );
+    assert!(constrained < want, "{constrained} vs free {want}");
 }

@@ -48,9 +48,60 @@ fn sibling(dest: &Path, suffix: &str) -> PathBuf {
     }
 }
 
+/// Removes what killed writers left beside `dest`: hidden siblings `.{name}.{pid}.{n}.tmp`
+/// (a file being written) and `.{name}.{pid}.{n}.new` (a set being staged) of processes that
+/// no longer run, and `.{name}.{pid}.{n}.old` (a replaced set) when `dest` exists (when it does
+/// not, a crash fell between the two renames of a swap, and the old set is all there is: it
+/// stays). Live writers, other processes' included, are never touched (processes are looked
+/// up in this process's `/proc`: a writer in another PID namespace, such as another container
+/// sharing the directory, is not seen). Where process ids cannot be checked (no `/proc`),
+/// nothing is removed. Best effort: errors are ignored.
+fn remove_stale_siblings(dest: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let dir = match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('.').collect();
+        let [pid, n, kind] = parts[..] else {
+            continue;
+        };
+        if !(pid.bytes().all(|b| b.is_ascii_digit()) && n.bytes().all(|b| b.is_ascii_digit()))
+            || pid.is_empty()
+            || n.is_empty()
+            || proc.join(pid).exists()
+        {
+            continue;
+        }
+        let path = e.path();
+        let _ = match kind {
+            "tmp" => std::fs::remove_file(&path),
+            "new" => std::fs::remove_dir_all(&path),
+            "old" if dest.exists() => std::fs::remove_dir_all(&path),
+            _ => Ok(()),
+        };
+    }
+}
+
 /// A file written to a temporary sibling and renamed over its destination on
 /// [`commit`](Self::commit); dropped without a commit, it removes the temporary file and leaves
-/// the destination as it was.
+/// the destination as it was. Temporary files that killed writers left beside the destination
+/// are removed when the next writer starts.
 #[derive(Debug)]
 pub struct AtomicFile {
     dest: PathBuf,
@@ -65,6 +116,7 @@ impl AtomicFile {
     /// [`Error::Io`] naming the temporary file when it cannot be created.
     pub fn create(dest: impl AsRef<Path>) -> Result<Self> {
         let dest = dest.as_ref().to_path_buf();
+        remove_stale_siblings(&dest);
         let tmp = sibling(&dest, "tmp");
         let file = OpenOptions::new()
             .write(true)
@@ -184,6 +236,7 @@ impl AtomicDir {
         let dest = dest.as_ref();
         // A symbolic link or `.` names the directory it points to.
         let dest = std::fs::canonicalize(dest).unwrap_or_else(|_| dest.to_path_buf());
+        remove_stale_siblings(&dest);
         let staging = sibling(&dest, "new");
         std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
         Ok(Self {
@@ -264,6 +317,51 @@ pub fn check_output<'a>(output: &Path, inputs: impl IntoIterator<Item = &'a Path
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_of_killed_writers_are_removed_and_live_ones_kept() {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // pid 99999999 is above any kernel's pid limit: never a live process.
+        let me = std::process::id();
+        for f in [
+            ".out.txt.99999999.0.tmp".to_string(),
+            format!(".out.txt.{me}.7.tmp"),
+            ".other.txt.99999999.0.tmp".into(),
+        ] {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        for sub in [".set.99999999.1.new", ".set.99999999.2.old"] {
+            std::fs::create_dir(d.join(sub)).unwrap();
+            std::fs::write(d.join(sub).join("train.parquet"), "x").unwrap();
+        }
+        let f = AtomicFile::create(d.join("out.txt")).unwrap();
+        drop(f);
+        // The set's destination is absent: its `.old` may be the only copy, and stays.
+        AtomicDir::create(d.join("set")).unwrap();
+        assert_eq!(
+            entries(d),
+            [
+                ".other.txt.99999999.0.tmp".to_string(),
+                format!(".out.txt.{me}.7.tmp"),
+                ".set.99999999.2.old".into()
+            ]
+        );
+        std::fs::create_dir(d.join("set")).unwrap();
+        let a = AtomicDir::create(d.join("set")).unwrap();
+        drop(a);
+        assert_eq!(
+            entries(d),
+            [
+                ".other.txt.99999999.0.tmp".to_string(),
+                format!(".out.txt.{me}.7.tmp"),
+                "set".into()
+            ]
+        );
+    }
 
     fn entries(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)

@@ -100,6 +100,18 @@ pub enum Error {
         /// The byte offset.
         offset: usize,
     },
+    /// A target whose continuation is not one of the titles a constrained scorer decodes.
+    #[error(
+        "worker `{worker_id}`: the continuation at byte {offset} is not one of the {titles} titles the scorer is constrained to"
+    )]
+    NotATitle {
+        /// The worker of the document.
+        worker_id: String,
+        /// The byte offset where the continuation starts.
+        offset: usize,
+        /// How many titles the scorer knows.
+        titles: usize,
+    },
     /// A text longer than the model's context.
     #[error("worker `{worker_id}`: {tokens} tokens exceed the model's context of {max}")]
     TooLong {

@@ -53,7 +53,7 @@ pub use models::{
 pub use plan::{MemoryPlan, MemoryPlanBuilder, PlanMode, PlanPrecision, gib};
 pub use predict::{LlmPredictor, Predictor, StepPrediction, predict_panel};
 pub use pretrain::resume_corpus;
-pub use score::{Distribution, Scorer};
+pub use score::{Distribution, Scorer, TitleScore};
 pub use scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use seq::{
     HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs, two_stage_nll,

@@ -73,7 +73,9 @@ pub fn predict_panel(
 /// continuation of every outcome of the taxonomy with one trie pass per target.
 ///
 /// The distribution it reports is the model's probability of each title's text, *not*
-/// renormalised: it sums to the mass the model puts on valid titles (at most 1).
+/// renormalised: it sums to the mass the model puts on valid titles (at most 1); after
+/// [`LlmPredictor::constrained`], it is that of decoding constrained to the titles, which sums
+/// to one.
 pub struct LlmPredictor<'a> {
     name: String,
     scorer: crate::Scorer<'a>,
@@ -111,6 +113,16 @@ impl<'a> LlmPredictor<'a> {
             template,
             continuations,
         })
+    }
+
+    /// Scores as decoding constrained to the taxonomy's titles
+    /// ([`crate::Scorer::with_constrained_titles`]).
+    ///
+    /// # Errors
+    /// As [`crate::Scorer::with_constrained_titles`].
+    pub fn constrained(mut self) -> Result<Self> {
+        self.scorer = self.scorer.with_constrained_titles(&self.continuations)?;
+        Ok(self)
     }
 
     /// The continuation of every outcome, indexed by state id.

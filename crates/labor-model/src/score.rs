@@ -30,6 +30,8 @@ pub struct Scorer<'a> {
     tokenizer: &'a TextTokenizer,
     device: Device,
     batch_tokens: usize,
+    /// The titles of constrained decoding, as a token trie (`None`: free decoding).
+    titles: Option<Trie>,
 }
 
 /// A model's distribution over a set of continuations (e.g. every job title) after a prompt.
@@ -77,6 +79,18 @@ impl Distribution {
     }
 }
 
+/// One target's score ([`Scorer::score_titles`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TitleScore {
+    /// `log P(continuation | prompt)`: under constrained decoding for a constrained scorer.
+    pub log_prob: f64,
+    /// For a constrained scorer, at each token of the continuation: the log of the free
+    /// model's probability of the tokens that continue some title there (at most 0). Their
+    /// sum is what constraining added: the free log-probability is
+    /// `log_prob + step_log_mass.iter().sum()`. Empty for a free scorer.
+    pub step_log_mass: Vec<f64>,
+}
+
 /// The token trie of a set of continuations.
 #[derive(Debug)]
 struct Trie {
@@ -88,6 +102,11 @@ struct Trie {
     depth: Vec<usize>,
     /// Node path of each continuation (empty for an empty continuation).
     paths: Vec<Vec<usize>>,
+    /// Child of a node (`None`: the root) by token.
+    edges: HashMap<(Option<usize>, u32), usize>,
+    /// Tokens of the children of the root (index 0) and of node `i` (index `i + 1`), in trie
+    /// order.
+    kids: Vec<Vec<u32>>,
 }
 
 impl Trie {
@@ -97,16 +116,19 @@ impl Trie {
             parent: vec![],
             depth: vec![],
             paths: vec![],
+            edges: HashMap::new(),
+            kids: vec![vec![]],
         };
-        let mut children: HashMap<(Option<usize>, u32), usize> = HashMap::new();
         for toks in continuations {
             let mut at: Option<usize> = None;
             let mut path = Vec::with_capacity(toks.len());
             for (d, tok) in toks.iter().enumerate() {
-                let node = *children.entry((at, *tok)).or_insert_with(|| {
+                let node = *t.edges.entry((at, *tok)).or_insert_with(|| {
                     t.tokens.push(*tok);
                     t.parent.push(at);
                     t.depth.push(d);
+                    t.kids[at.map_or(0, |p| p + 1)].push(*tok);
+                    t.kids.push(vec![]);
                     t.tokens.len() - 1
                 });
                 path.push(node);
@@ -117,13 +139,22 @@ impl Trie {
         t
     }
 
+    /// Tokens that continue some continuation after node `at` (`None`: the root).
+    fn kids_of(&self, at: Option<usize>) -> &[u32] {
+        &self.kids[at.map_or(0, |p| p + 1)]
+    }
+
+    /// `None` when every continuation is non-empty and none is a prefix of another, else the
+    /// index of an offending continuation: constrained decoding then has no "stop here" event.
+    fn not_prefix_free(&self) -> Option<usize> {
+        self.paths
+            .iter()
+            .position(|p| p.last().is_none_or(|end| !self.kids[end + 1].is_empty()))
+    }
+
     /// `true` for every node with at least one child.
     fn inner(&self) -> Vec<bool> {
-        let mut inner = vec![false; self.tokens.len()];
-        for p in self.parent.iter().flatten() {
-            inner[*p] = true;
-        }
-        inner
+        self.kids[1..].iter().map(|k| !k.is_empty()).collect()
     }
 
     /// Groups of the inner nodes (those with children) of whole subtrees, each rooted at a
@@ -177,7 +208,61 @@ impl<'a> Scorer<'a> {
             tokenizer,
             device,
             batch_tokens: 4096,
+            titles: None,
         }
+    }
+
+    /// Scores as *constrained decoding* over `continuations` (e.g. `" Cooks\n"` for every
+    /// title of the taxonomy): at every token of a target, the model's next-token distribution
+    /// is renormalised over the tokens that continue at least one of them.
+    ///
+    /// A free scorer gives `log P(title | prompt)` under the model's distribution over all
+    /// text, so whatever mass the model puts on strings that are not titles (misspellings,
+    /// other wordings, the end of the text) is lost to every title. Decoding constrained to the
+    /// titles (what a generator with a title grammar samples from) gives a distribution over
+    /// the titles alone that sums to one, as a classifier over the same outcomes does: the
+    /// probability of a title is the product, over its tokens, of the token's probability
+    /// divided by the summed probability of its siblings in the trie. It costs the free
+    /// scorer's single forward pass; only the log-sum-exp over each step's siblings is added.
+    ///
+    /// Every target scored must be one of `continuations` (tokenized on its own, as the
+    /// templates guarantee), and distributions ([`Scorer::distribution`]) are renormalised the
+    /// same way over the continuations they are asked for.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`]; [`Error::InvalidOption`] when `continuations` is empty, or one is
+    /// empty or a prefix of another (as tokens), so that decoding could not tell where a title
+    /// ends.
+    pub fn with_constrained_titles(mut self, continuations: &[String]) -> Result<Self> {
+        if continuations.is_empty() {
+            return Err(Error::InvalidOption {
+                name: "constrained titles",
+                detail: "no titles to constrain decoding to".into(),
+            });
+        }
+        let toks = continuations
+            .iter()
+            .map(|c| self.tokenizer.encode_continuation(c))
+            .collect::<Result<Vec<_>>>()?;
+        let trie = Trie::new(&toks);
+        if let Some(i) = trie.not_prefix_free() {
+            return Err(Error::InvalidOption {
+                name: "constrained titles",
+                detail: format!(
+                    "{:?} is empty or a prefix of another title as tokens: end every title with \
+                     a terminator",
+                    continuations[i]
+                ),
+            });
+        }
+        self.titles = Some(trie);
+        Ok(self)
+    }
+
+    /// `true` when the scorer decodes constrained to a set of titles
+    /// ([`Scorer::with_constrained_titles`]).
+    pub fn is_constrained(&self) -> bool {
+        self.titles.is_some()
     }
 
     /// Batches documents up to `tokens` padded tokens per forward pass (at least one document
@@ -230,6 +315,20 @@ impl<'a> Scorer<'a> {
         if wanted.is_empty() {
             return Ok(vec![]);
         }
+        let picks: Vec<(usize, u32)> = wanted
+            .iter()
+            .enumerate()
+            .map(|(r, (s, i))| (r, seqs[*s][*i]))
+            .collect();
+        self.picked_log_probs(self.head_at(seqs, wanted), &picks)
+    }
+
+    /// The output head's logits before each requested `(sequence, position)` of a batch of
+    /// token sequences (row `r` predicts `seqs[s][i]` of `wanted[r]`).
+    ///
+    /// # Shapes
+    /// - output: `[1, wanted.len(), vocab]`
+    fn head_at(&self, seqs: &[&[u32]], wanted: &[(usize, usize)]) -> Tensor<3> {
         let b = seqs.len();
         let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(b * t);
@@ -243,14 +342,45 @@ impl<'a> Scorer<'a> {
         let d = h.dims()[2];
         // The hidden state *before* each scored token predicts it.
         let rows: Vec<u32> = wanted.iter().map(|(s, i)| (s * t + i - 1) as u32).collect();
-        let next: Vec<u32> = wanted.iter().map(|(s, i)| seqs[*s][*i]).collect();
         let m = rows.len();
         let picked = h
             .reshape([b * t, d])
             .select(0, self.ints(&rows, [1, m]).reshape([m]))
             .reshape([1, m, d]);
-        let picks: Vec<(usize, u32)> = next.iter().enumerate().map(|(r, t)| (r, *t)).collect();
-        self.picked_log_probs(self.model.head(picked), &picks)
+        self.model.head(picked)
+    }
+
+    /// Constrained log-probabilities at `wanted` (see [`Scorer::with_constrained_titles`]):
+    /// each token's log-probability minus the log-sum-exp of its siblings' in the title trie,
+    /// the sibling sets given per row by `kids`; and that log-sum-exp, the log of the free
+    /// model's mass on the siblings, per row.
+    fn constrained_log_probs_at(
+        &self,
+        seqs: &[&[u32]],
+        wanted: &[(usize, usize)],
+        kids: &[&[u32]],
+    ) -> Result<(Vec<f32>, Vec<f64>)> {
+        if wanted.is_empty() {
+            return Ok((vec![], vec![]));
+        }
+        // Per row: the token itself, then every sibling (the token among them).
+        let mut picks: Vec<(usize, u32)> = vec![];
+        for (r, ((s, i), k)) in wanted.iter().zip(kids).enumerate() {
+            picks.push((r, seqs[*s][*i]));
+            picks.extend(k.iter().map(|t| (r, *t)));
+        }
+        let lp = self.picked_log_probs(self.head_at(seqs, wanted), &picks)?;
+        let mut out = Vec::with_capacity(wanted.len());
+        let mut mass = Vec::with_capacity(wanted.len());
+        let mut at = 0;
+        for k in kids {
+            let own = lp[at];
+            let z = log_sum_exp(&lp[at + 1..at + 1 + k.len()]);
+            out.push((f64::from(own) - z) as f32);
+            mass.push(z);
+            at += 1 + k.len();
+        }
+        Ok((out, mass))
     }
 
     /// `log softmax(logits[0, row])[token]` for every `(row, token)` of `picks`: on the CPU
@@ -296,17 +426,39 @@ impl<'a> Scorer<'a> {
     /// [`Error::TooLong`] when a text exceeds the model's context; [`Error::NonFiniteLogProb`]
     /// naming the worker when the model computes a NaN or infinite log-probability.
     pub fn score_documents(&self, docs: &[Document]) -> Result<Vec<Vec<f64>>> {
+        Ok(self
+            .score_titles(docs)?
+            .into_iter()
+            .map(|d| d.into_iter().map(|t| t.log_prob).collect())
+            .collect())
+    }
+
+    /// As [`Scorer::score_documents`], with each target's score as a [`TitleScore`]: for a
+    /// constrained scorer, also the mass the free model kept on titles at each token.
+    ///
+    /// # Errors
+    /// As [`Scorer::score_documents`].
+    pub fn score_titles(&self, docs: &[Document]) -> Result<Vec<Vec<TitleScore>>> {
         let mut encs = Vec::with_capacity(docs.len());
         let mut spans = Vec::with_capacity(docs.len());
+        // Constrained: the sibling tokens of every scored token, per document in target order.
+        let mut steps: Vec<Vec<&[u32]>> = Vec::with_capacity(docs.len());
         for doc in docs {
             let enc = self.tokenizer.encode(&doc.text)?;
             self.check_len(&doc.worker_id, enc.ids.len())?;
-            spans.push(target_spans(doc, &enc)?);
+            let sp = target_spans(doc, &enc)?;
+            if let Some(trie) = &self.titles {
+                steps.push(title_steps(trie, doc, &enc.ids, &sp)?);
+            }
+            spans.push(sp);
             encs.push(enc);
         }
         let mut order: Vec<usize> = (0..docs.len()).collect();
         order.sort_by_key(|i| encs[*i].ids.len());
-        let mut out: Vec<Vec<f64>> = spans.iter().map(|s| vec![0.0; s.len()]).collect();
+        let mut out: Vec<Vec<TitleScore>> = spans
+            .iter()
+            .map(|s| vec![TitleScore::default(); s.len()])
+            .collect();
         let mut start = 0;
         while start < order.len() {
             // Grow the batch while the padded size stays within budget (sorted by length, so
@@ -325,15 +477,27 @@ impl<'a> Scorer<'a> {
                     wanted.extend((*a..*b).map(|j| (s, j)));
                 }
             }
-            let lp = self.log_probs_at(&seqs, &wanted)?;
+            let (lp, mass) = if self.titles.is_some() {
+                let kids: Vec<&[u32]> = batch
+                    .iter()
+                    .flat_map(|i| steps[*i].iter().copied())
+                    .collect();
+                self.constrained_log_probs_at(&seqs, &wanted, &kids)?
+            } else {
+                (self.log_probs_at(&seqs, &wanted)?, vec![])
+            };
             check_finite(&lp, &wanted, |s| {
                 format!("worker `{}`", docs[batch[s]].worker_id)
             })?;
             let mut k = 0;
             for i in batch {
                 for (t, (a, b)) in spans[*i].iter().enumerate() {
-                    out[*i][t] = lp[k..k + (b - a)].iter().map(|x| f64::from(*x)).sum();
-                    k += b - a;
+                    let n = b - a;
+                    out[*i][t] = TitleScore {
+                        log_prob: lp[k..k + n].iter().map(|x| f64::from(*x)).sum(),
+                        step_log_mass: mass.get(k..k + n).map(<[f64]>::to_vec).unwrap_or_default(),
+                    };
+                    k += n;
                 }
             }
             start = end;
@@ -378,7 +542,9 @@ impl<'a> Scorer<'a> {
     ///
     /// Each continuation is tokenized on its own, which equals its tokenization after the
     /// prompt when the prompt ends on a pre-token boundary (the templates end prompts with `:`
-    /// and start continuations with a space).
+    /// and start continuations with a space). A constrained scorer
+    /// ([`Scorer::with_constrained_titles`]) renormalises every step over `continuations`, so
+    /// the distribution sums to one.
     ///
     /// # Errors
     /// [`Error::Tokenizer`], or [`Error::TooLong`] when the prompt and a continuation exceed the
@@ -479,12 +645,29 @@ impl<'a> Scorer<'a> {
                 )
             })
             .collect();
-        let edge = self.picked_log_probs(logits, &picks)?;
+        let mut edge: Vec<f64> = self
+            .picked_log_probs(logits, &picks)?
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        if self.is_constrained() {
+            // Each edge renormalised over its siblings: the same parent's children (the root's
+            // at index 0, node p's at p + 1).
+            let slot = |i: usize| trie.parent[i].map_or(0, |p| p + 1);
+            let mut siblings: Vec<Vec<f32>> = vec![vec![]; n + 1];
+            for (i, e) in edge.iter().enumerate() {
+                siblings[slot(i)].push(*e as f32);
+            }
+            let lse: Vec<f64> = siblings.iter().map(|s| log_sum_exp(s)).collect();
+            for (i, e) in edge.iter_mut().enumerate() {
+                *e -= lse[slot(i)];
+            }
+        }
         Ok(Distribution {
             log_probs: trie
                 .paths
                 .iter()
-                .map(|p| p.iter().map(|i| f64::from(edge[*i])).sum())
+                .map(|p| p.iter().map(|i| edge[*i]).sum())
                 .collect(),
         })
     }
@@ -531,6 +714,52 @@ fn check_finite(
         }),
         None => Ok(()),
     }
+}
+
+/// `log Σ exp(x)` in f64 (`-∞` for no terms).
+fn log_sum_exp(x: &[f32]) -> f64 {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return f64::from(max);
+    }
+    let max = f64::from(max);
+    max + x
+        .iter()
+        .map(|v| (f64::from(*v) - max).exp())
+        .sum::<f64>()
+        .ln()
+}
+
+/// The sibling tokens (the children of the trie node before it) of every token of every
+/// target's continuation `spans` of `ids`, in order: the sets constrained decoding
+/// renormalises over.
+///
+/// # Errors
+/// [`Error::NotATitle`] for a continuation whose tokens are not a whole title of `trie`.
+fn title_steps<'t>(
+    trie: &'t Trie,
+    doc: &Document,
+    ids: &[u32],
+    spans: &[(usize, usize)],
+) -> Result<Vec<&'t [u32]>> {
+    let mut out = vec![];
+    for (t, (a, b)) in doc.targets.iter().zip(spans) {
+        let not_a_title = || Error::NotATitle {
+            worker_id: doc.worker_id.clone(),
+            offset: t.continuation_start,
+            titles: trie.paths.len(),
+        };
+        let mut at = None;
+        for tok in &ids[*a..*b] {
+            out.push(trie.kids_of(at));
+            at = Some(*trie.edges.get(&(at, *tok)).ok_or_else(not_a_title)?);
+        }
+        // A whole title ends at a leaf (the titles are prefix-free).
+        if at.is_none_or(|n| !trie.kids_of(Some(n)).is_empty()) {
+            return Err(not_a_title());
+        }
+    }
+    Ok(out)
 }
 
 /// Token ranges `[a, b)` of every target's continuation in `enc`.

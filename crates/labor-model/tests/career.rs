@@ -478,20 +478,34 @@ fn resume_equals_uninterrupted() {
     std::fs::remove_dir_all(&d2).ok();
 }
 
-/// CAREER killed in the middle of its second epoch and resumed: the loss curve and the weights
-/// are those of the run that was never interrupted. Without dropout here: its masks come from
-/// burn's process-wide generator, which tests on other threads draw from too (the CLI test
-/// `career_killed_and_resumed_equals_uninterrupted` covers dropout in a process of its own).
-#[test]
-fn career_killed_mid_epoch_and_resumed_equals_uninterrupted() {
-    let (train, valid, _) = synth_split(120);
-    let config = small_career(&train)
-        .with_dropout(0.0)
-        .with_attention_dropout(0.0);
-    // One starting point for both runs, saved once: a fresh initialisation would draw from that
-    // same global generator.
-    let init = tempfile_dir("career-init");
-    TrainBuilder::new(ModelKind::Career, &train, &valid)
+/// Whether the CPU kernels run here (AVX2 and FMA, not turned off), whose dropout masks come
+/// from the training thread's own stream; burn's dropout draws from its process-wide generator,
+/// which tests on other threads draw from too.
+fn own_dropout_stream() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let cpu = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let cpu = false;
+    cpu && std::env::var("LABOR_CPU_KERNELS").map_or(true, |v| v != "0")
+}
+
+/// A CAREER configuration with the paper's dropout where the masks are the training thread's
+/// own ([`own_dropout_stream`]), else without dropout.
+fn career_with_dropout(train: &Panel) -> CareerConfig {
+    let config = small_career(train);
+    if own_dropout_stream() {
+        config.with_dropout(0.1).with_attention_dropout(0.1)
+    } else {
+        eprintln!("!!! without dropout: burn's dropout here draws from a shared generator");
+        config.with_dropout(0.0).with_attention_dropout(0.0)
+    }
+}
+
+/// A CAREER model after one update, saved in a fresh directory named after `tag`: one starting
+/// point for runs that must be compared (`with_pretrained`).
+fn saved_init(train: &Panel, valid: &Panel, config: CareerConfig, tag: &str) -> std::path::PathBuf {
+    let init = tempfile_dir(tag);
+    TrainBuilder::new(ModelKind::Career, train, valid)
         .with_options(TrainOptions {
             max_steps: Some(1),
             ..tiny_options(1)
@@ -502,6 +516,18 @@ fn career_killed_mid_epoch_and_resumed_equals_uninterrupted() {
         .unwrap()
         .run(|_| {})
         .unwrap();
+    init
+}
+
+/// CAREER killed in the middle of its second epoch and resumed: the loss curve and the weights
+/// are those of the run that was never interrupted, dropout included.
+#[test]
+fn career_killed_mid_epoch_and_resumed_equals_uninterrupted() {
+    let (train, valid, _) = synth_split(120);
+    let config = career_with_dropout(&train);
+    // One starting point for both runs, saved once: a fresh initialisation draws from burn's
+    // process-wide generator, which tests on other threads draw from too.
+    let init = saved_init(&train, &valid, config, "career-init");
     let run = |dir: &std::path::Path, resume: bool, kill_at: Option<usize>| {
         let b = TrainBuilder::new(ModelKind::Career, &train, &valid)
             .with_options(tiny_options(3))
@@ -719,4 +745,42 @@ fn model_json_sizes_the_weights_contradict_are_refused_before_allocating() {
         }
     ));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Two CAREER trainings with dropout at once, on two threads of one process, each give the
+/// loss curve of the same training alone: dropout masks come from each training thread's own
+/// stream, not from a generator the threads share.
+#[test]
+fn concurrent_trainings_with_dropout_equal_each_alone() {
+    let (train, valid, _) = synth_split(80);
+    let config = career_with_dropout(&train);
+    let init = saved_init(&train, &valid, config, "career-concurrent-init");
+    let run = |dir: &std::path::Path, seed: u64| {
+        TrainBuilder::new(ModelKind::Career, &train, &valid)
+            .with_options(TrainOptions {
+                seed,
+                ..tiny_options(2)
+            })
+            .with_pretrained(&init)
+            .with_out_dir(dir)
+            .build()
+            .unwrap()
+            .run(|_| {})
+            .unwrap();
+        std::fs::read_to_string(dir.join("loss.csv")).unwrap()
+    };
+    let dirs: Vec<_> = (0..4)
+        .map(|i| tempfile_dir(&format!("career-concurrent-{i}")))
+        .collect();
+    let alone = [run(&dirs[0], 1), run(&dirs[1], 2)];
+    let together = std::thread::scope(|s| {
+        let a = s.spawn(|| run(&dirs[2], 1));
+        let b = s.spawn(|| run(&dirs[3], 2));
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    assert_eq!(alone, together);
+    assert_ne!(alone[0], alone[1], "the seeds give other masks and batches");
+    for d in dirs.into_iter().chain([init]) {
+        std::fs::remove_dir_all(d).ok();
+    }
 }

@@ -185,3 +185,144 @@ fn a_model_that_computes_nan_is_an_error_naming_the_text_and_token() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Constrained decoding by hand: one forward pass over prompt and continuation, the full
+/// next-token log-softmax at every continuation token, renormalised over the tokens that
+/// continue some title with the same prefix.
+fn naive_constrained(
+    model: &Llama,
+    tok: &TextTokenizer,
+    prompt: &str,
+    continuation: &str,
+    titles: &[Vec<u32>],
+) -> f64 {
+    let device = Device::default();
+    let p = tok.encode(prompt).unwrap().ids.len();
+    let full = tok.encode(&format!("{prompt}{continuation}")).unwrap().ids;
+    let ids: Vec<i32> = full.iter().map(|i| *i as i32).collect();
+    let t = Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([1, ids.len()]);
+    let logits = model.forward(t);
+    let vocab = logits.dims()[2];
+    let lsm: Vec<f32> = burn::tensor::activation::log_softmax(logits, 2)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let mut total = 0.0;
+    for j in p..full.len() {
+        let prefix = &full[p..j];
+        let mut allowed: Vec<u32> = titles
+            .iter()
+            .filter(|c| c.len() > prefix.len() && c.starts_with(prefix))
+            .map(|c| c[prefix.len()])
+            .collect();
+        allowed.sort_unstable();
+        allowed.dedup();
+        assert!(allowed.contains(&full[j]));
+        let row = &lsm[(j - 1) * vocab..j * vocab];
+        let z: f64 = allowed
+            .iter()
+            .map(|a| f64::from(row[*a as usize]).exp())
+            .sum();
+        total += f64::from(row[full[j] as usize]) - z.ln();
+    }
+    total
+}
+
+#[test]
+fn constrained_scoring_renormalises_each_token_over_the_titles_that_continue() {
+    let device = Device::default();
+    let model = model(&device);
+    let tok = tiny_bpe();
+    let (tax, docs) = documents(4);
+    let template = TemplateBuilder::new(Arc::clone(&tax), TemplateKind::Prompt)
+        .build()
+        .unwrap();
+    let conts: Vec<String> = tax
+        .outcomes()
+        .map(|(id, _)| template.continuation(id).unwrap())
+        .collect();
+    let titles: Vec<Vec<u32>> = conts
+        .iter()
+        .map(|c| tok.encode_continuation(c).unwrap())
+        .collect();
+    let free = Scorer::new(&model, &tok, device.clone());
+    let scorer = Scorer::new(&model, &tok, device)
+        .with_batch_tokens(700)
+        .with_constrained_titles(&conts)
+        .unwrap();
+    assert!(scorer.is_constrained() && !free.is_constrained());
+    let got = scorer.score_documents(&docs).unwrap();
+    let loose = free.score_documents(&docs).unwrap();
+    for (doc, (scores, loose)) in docs.iter().zip(got.iter().zip(&loose)) {
+        for (t, (s, l)) in doc.targets.iter().zip(scores.iter().zip(loose)).take(4) {
+            let want = naive_constrained(&model, &tok, doc.prompt(t), doc.continuation(t), &titles);
+            assert!((s - want).abs() < 1e-4, "{s} vs {want}");
+            // Renormalising never lowers a title's probability.
+            assert!(*s >= l - 1e-5 && *s <= 1e-9, "{s} vs free {l}");
+        }
+    }
+    // What constraining added, token by token, is the free model's mass off the titles.
+    let detailed = scorer.score_titles(&docs).unwrap();
+    for (d, l) in detailed.iter().zip(&loose) {
+        for (t, l) in d.iter().zip(l) {
+            assert!(t.step_log_mass.iter().all(|m| *m <= 1e-6));
+            let free: f64 = t.log_prob + t.step_log_mass.iter().sum::<f64>();
+            assert!((free - l).abs() < 1e-4, "{free} vs {l}");
+        }
+    }
+    assert!(
+        free.score_titles(&docs).unwrap()[0][0]
+            .step_log_mass
+            .is_empty()
+    );
+    // Its distribution over the titles sums to one, and the observed title's entry is the
+    // constrained score.
+    let mut doc = docs[0].clone();
+    doc.targets.truncate(2);
+    let dists = scorer.document_distributions(&doc, &conts).unwrap();
+    for (k, d) in dists.iter().enumerate() {
+        assert!((d.valid_mass() - 1.0).abs() < 1e-5, "{}", d.valid_mass());
+        let obs = d.log_probs[usize::from(doc.targets[k].state_id.0)];
+        assert!((obs - got[0][k]).abs() < 1e-4, "{obs} vs {}", got[0][k]);
+    }
+}
+
+#[test]
+fn constrained_scoring_refuses_targets_and_title_sets_it_cannot_decode() {
+    let device = Device::default();
+    let model = model(&device);
+    let tok = tiny_bpe();
+    let (_, docs) = documents(1);
+    // The first target's title is missing from the set.
+    let first = docs[0].continuation(&docs[0].targets[0]).to_string();
+    let others = vec![" Someone else\n".to_string(), " Nobody\n".to_string()];
+    let scorer = Scorer::new(&model, &tok, device.clone())
+        .with_constrained_titles(&others)
+        .unwrap();
+    match scorer.score_documents(&docs) {
+        Err(labor_model::Error::NotATitle {
+            worker_id,
+            offset,
+            titles,
+        }) => {
+            assert_eq!(worker_id, docs[0].worker_id);
+            assert_eq!(offset, docs[0].targets[0].continuation_start);
+            assert_eq!(titles, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A title that is a prefix of another (no terminator), and no titles at all.
+    for bad in [
+        vec![first.trim_end().to_string(), first.clone()],
+        vec![String::new(), first.clone()],
+        vec![],
+    ] {
+        let err = Scorer::new(&model, &tok, device.clone())
+            .with_constrained_titles(&bad)
+            .unwrap_err();
+        assert!(
+            matches!(err, labor_model::Error::InvalidOption { .. }),
+            "{err}"
+        );
+    }
+}

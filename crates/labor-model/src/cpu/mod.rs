@@ -503,17 +503,36 @@ fn training(layer: &burn::nn::Dropout) -> bool {
     layer.training.is_enabled() && layer.prob > 0.0
 }
 
-/// A seed for a dropout mask, drawn from burn's generator (seeded by `Device::seed`).
+thread_local! {
+    /// This thread's dropout generator ([`seed_dropout`]); `None`: burn's.
+    static DROPOUT_RNG: std::cell::RefCell<Option<rand::rngs::StdRng>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Draws the dropout masks of the CPU kernels on this thread from a generator of their own,
+/// seeded with `seed`, instead of burn's process-wide one (which every thread shares, so two
+/// trainings in one process would perturb each other's masks). It is the generator and the
+/// draw burn's CPU backend makes after `Device::seed(seed)`, so a training alone in its process
+/// gets the masks it got from burn's generator. The trainers call it at the start of every
+/// epoch with the epoch's seed. burn's own dropout (GPU backends, CPUs without AVX2) still draws
+/// from burn's generator.
+pub(crate) fn seed_dropout(seed: u64) {
+    use rand::SeedableRng;
+    DROPOUT_RNG.with_borrow_mut(|r| *r = Some(rand::rngs::StdRng::seed_from_u64(seed)));
+}
+
+/// A seed for a dropout mask: two uniform draws in `[0, 2³²)` from this thread's generator
+/// ([`seed_dropout`]) when it has one, else from burn's (seeded by `Device::seed`).
 fn seed(device: &burn::tensor::Device) -> Option<u64> {
-    let draw = Tensor::<1>::random(
-        [2],
-        burn::tensor::Distribution::Uniform(0.0, 4_294_967_296.0),
-        &device.clone().inner(),
-    )
-    .into_data()
-    .convert::<f64>()
-    .try_into_vec::<f64>()
-    .ok()?;
+    let range = burn::tensor::Distribution::Uniform(0.0, 4_294_967_296.0);
+    let data = match DROPOUT_RNG.with_borrow_mut(|r| {
+        r.as_mut()
+            .map(|rng| TensorData::random::<f32, _, _>([2], range, rng))
+    }) {
+        Some(data) => data,
+        None => Tensor::<1>::random([2], range, &device.clone().inner()).into_data(),
+    };
+    let draw = data.convert::<f64>().try_into_vec::<f64>().ok()?;
     Some(((draw[0] as u64) << 32) ^ (draw[1] as u64))
 }
 
