@@ -4,11 +4,13 @@
 mod bootstrap;
 mod career;
 mod data_ingest;
+mod gemm;
 mod template_render;
 
 criterion::criterion_main!(
     data_ingest::benches,
     template_render::benches,
     bootstrap::benches,
-    career::benches
+    career::benches,
+    gemm::benches
 );

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::Device;
 use clap::Parser;
-use labor_data::{Preset, SplitterBuilder, SynthBuilder};
-use labor_examples::{DataArgs, LmArgs, predict, render, report, score_set, train_small_lm};
-use labor_model::{LlmPredictor, MixtureBuilder, Scorer};
+use labor_data::{MixtureBuilder, Preset, SplitterBuilder, SynthBuilder};
+use labor_examples::{DataArgs, LmArgs, predict, render, report, train_small_lm};
+use labor_model::{LlmPredictor, Scorer};
 use labor_template::{TemplateBuilder, TemplateKind};
 
 /// Specialist versus generalist training data.
@@ -102,12 +102,13 @@ fn main() -> Result<()> {
             TemplateBuilder::new(tax.clone(), TemplateKind::Resume).build()?,
             &tax,
         )?;
-        rows.push((name.clone(), score_set(&predict(&predictor, &data.test)?)?));
+        rows.push((name.clone(), predict(&predictor, &data.test)?));
     }
     report(
         &rows,
         data.truth.as_ref(),
-        &args.data.bootstrap(),
+        &data.test,
+        &args.data,
         &args.out,
     )?;
     Ok(())

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::Device;
 use clap::Parser;
-use labor_examples::{DataArgs, LmArgs, predict, render, report, score_set, train_small_lm};
+use labor_examples::{DataArgs, LmArgs, predict, render, report, train_small_lm};
 use labor_model::{LlmPredictor, ModelKind, Scorer, TrainBuilder, load_llm};
 use labor_template::{TemplateBuilder, TemplateKind};
 
@@ -56,10 +56,7 @@ fn main() -> Result<()> {
             kind.name(),
             t.elapsed().as_secs_f64()
         );
-        rows.push((
-            kind.name().to_string(),
-            score_set(&predict(&model, &data.test)?)?,
-        ));
+        rows.push((kind.name().to_string(), predict(&model, &data.test)?));
     }
     let tax = data.test.taxonomy().clone();
     let resume = TemplateBuilder::new(tax.clone(), TemplateKind::Resume).build()?;
@@ -86,17 +83,18 @@ fn main() -> Result<()> {
     };
     let scorer = || Scorer::new(&model, &tok, device.clone());
     let predictor = LlmPredictor::new(name, scorer(), resume, &tax)?;
-    rows.push((name.into(), score_set(&predict(&predictor, &data.test)?)?));
+    rows.push((name.into(), predict(&predictor, &data.test)?));
     if args.constrained {
         let name = format!("{name}, constrained");
         let resume = TemplateBuilder::new(tax.clone(), TemplateKind::Resume).build()?;
         let predictor = LlmPredictor::new(name.clone(), scorer(), resume, &tax)?.constrained()?;
-        rows.push((name, score_set(&predict(&predictor, &data.test)?)?));
+        rows.push((name, predict(&predictor, &data.test)?));
     }
     report(
         &rows,
         data.truth.as_ref(),
-        &args.data.bootstrap(),
+        &data.test,
+        &args.data,
         &args.out,
     )?;
     Ok(())

@@ -81,7 +81,8 @@ fn main() -> Result<()> {
     report(
         &rows,
         data.truth.as_ref(),
-        &args.data.bootstrap(),
+        &data.test,
+        &args.data,
         &args.out,
     )?;
     Ok(())

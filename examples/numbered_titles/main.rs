@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::Device;
 use clap::Parser;
-use labor_examples::{DataArgs, LmArgs, predict, render, report, score_set, train_small_lm};
+use labor_examples::{DataArgs, LmArgs, predict, render, report, train_small_lm};
 use labor_model::{LlmPredictor, Scorer};
 use labor_template::{TemplateBuilder, TemplateKind};
 
@@ -60,15 +60,13 @@ fn main() -> Result<()> {
             build()?,
             &tax,
         )?;
-        rows.push((
-            name.to_string(),
-            score_set(&predict(&predictor, &data.test)?)?,
-        ));
+        rows.push((name.to_string(), predict(&predictor, &data.test)?));
     }
     report(
         &rows,
         data.truth.as_ref(),
-        &args.data.bootstrap(),
+        &data.test,
+        &args.data,
         &args.out,
     )?;
     Ok(())

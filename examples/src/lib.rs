@@ -1,6 +1,7 @@
 //! Shared helpers of the example programs: the data every experiment starts from (a synthetic
 //! preset, or a user's own split panels), running a predictor over a test panel with a progress
-//! bar, and turning predictions into perplexities with worker-level bootstrap standard errors.
+//! bar, and the evaluation `labor eval` runs ([`labor_eval::evaluate_predictions`]), with
+//! worker-level bootstrap standard errors.
 //!
 //! Each experiment lives in `examples/<name>/main.rs` with a README giving its exact command,
 //! what it reproduces and the output it produced.
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use labor_data::{Panel, Predictions, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
-use labor_eval::{Bootstrap, Report, ScoreSet};
-use labor_model::{Predictor, predict_panel};
+use labor_eval::{EvalOptions, EvalOutput, evaluate_predictions};
+use labor_model::{Predictor, TruthPredictor, predict_panel};
 
 /// Where an experiment's workers come from (the flags every example shares).
 #[derive(clap::Args, Debug, Clone)]
@@ -52,8 +53,8 @@ pub struct Data {
     pub valid: Arc<Panel>,
     /// Test split (cut to `--test-workers`).
     pub test: Arc<Panel>,
-    /// The log-probability of every test worker-year under the true law (synthetic data only).
-    pub truth: Option<ScoreSet>,
+    /// The predictions of the true law on the test split (synthetic data only).
+    pub truth: Option<Predictions>,
 }
 
 impl DataArgs {
@@ -93,15 +94,10 @@ impl DataArgs {
             test = test.filter(|w| keep.contains(&w.id));
         }
         let truth = match &law {
-            Some(s) => {
-                let mut set = ScoreSet::new();
-                for w in test.workers() {
-                    for k in 0..w.records.len() {
-                        set.push(&w.id, s.law().log_prob(w, k), 1.0)?;
-                    }
-                }
-                Some(set)
-            }
+            Some(s) => Some(
+                predict_panel(&TruthPredictor::new(s.law()), &test, false, |_| {})?
+                    .with_model("truth (perplexity floor)"),
+            ),
             None => None,
         };
         if test.is_empty() {
@@ -113,13 +109,6 @@ impl DataArgs {
             test: Arc::new(test),
             truth,
         })
-    }
-
-    /// The bootstrap configured by the flags.
-    pub fn bootstrap(&self) -> Bootstrap {
-        Bootstrap::new()
-            .with_resamples(self.resamples)
-            .with_seed(self.seed)
     }
 }
 
@@ -141,11 +130,11 @@ pub fn predict(predictor: &dyn Predictor, panel: &Panel) -> Result<Predictions> 
 }
 
 /// Runs `predictor` over `panel` (see [`predict`]), prints how long it took, and returns the
-/// model's name with its scores, ready for [`report`].
+/// model's name with its predictions, ready for [`report`].
 ///
 /// # Errors
 /// The predictor's.
-pub fn scored(predictor: &dyn Predictor, panel: &Panel) -> Result<(String, ScoreSet)> {
+pub fn scored(predictor: &dyn Predictor, panel: &Panel) -> Result<(String, Predictions)> {
     let t = std::time::Instant::now();
     let preds = predict(predictor, panel)?;
     println!(
@@ -154,45 +143,39 @@ pub fn scored(predictor: &dyn Predictor, panel: &Panel) -> Result<(String, Score
         preds.len(),
         t.elapsed().as_secs_f64()
     );
-    Ok((predictor.name().to_string(), score_set(&preds)?))
+    Ok((predictor.name().to_string(), preds))
 }
 
-/// Every row of `p` as a bootstrap score set (unit weights).
+/// Evaluates the models on the workers of `test` (with the truth last, when known) as `labor
+/// eval` does, prints the table in the shape of the paper's tables, and writes the report
+/// directory (`report.md`, `report.csv`, `metrics.json`, plots) to `out`.
 ///
 /// # Errors
-/// A log-probability that is not finite.
-pub fn score_set(p: &Predictions) -> Result<ScoreSet> {
-    let mut s = ScoreSet::new();
-    for r in p.rows() {
-        s.push(&r.worker_id, r.log_prob, 1.0)?;
-    }
-    Ok(s)
-}
-
-/// Evaluates the models (with the truth last, when known), prints the table in the shape of
-/// the paper's tables, and writes `report.md` and `metrics.json` under `out`.
-///
-/// # Errors
-/// Models scored on different targets; unwritable `out`.
+/// Models that do not cover the test workers; unwritable `out`.
 pub fn report(
-    models: &[(String, ScoreSet)],
-    truth: Option<&ScoreSet>,
-    bootstrap: &Bootstrap,
+    models: &[(String, Predictions)],
+    truth: Option<&Predictions>,
+    test: &Panel,
+    data: &DataArgs,
     out: &Path,
-) -> Result<Report> {
-    let mut rows: Vec<(&str, &ScoreSet)> = models.iter().map(|(n, s)| (n.as_str(), s)).collect();
-    if let Some(t) = truth {
-        rows.push(("truth (perplexity floor)", t));
-    }
-    let report = Report::evaluate(&rows, bootstrap)?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    std::fs::write(out.join("report.md"), report.to_markdown())?;
-    std::fs::write(
-        out.join("metrics.json"),
-        serde_json::to_string_pretty(&report).context("serialising the report")? + "\n",
-    )?;
-    println!("{}", report.to_markdown());
-    println!("wrote {}/report.md and metrics.json", out.display());
+) -> Result<EvalOutput> {
+    let mut all: Vec<Predictions> = models
+        .iter()
+        .map(|(name, p)| p.clone().with_model(name.as_str()))
+        .collect();
+    all.extend(truth.cloned());
+    let opts = EvalOptions {
+        resamples: data.resamples,
+        seed: data.seed,
+        ..EvalOptions::default()
+    };
+    let report = evaluate_predictions(&all, Some(test), &opts, |_| {})?;
+    report.write_dir(out)?;
+    println!("{}", report.table());
+    println!(
+        "wrote report.md, report.csv, metrics.json and plots to {}",
+        out.display()
+    );
     Ok(report)
 }
 

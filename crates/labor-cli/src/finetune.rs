@@ -180,7 +180,7 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     if a.extra_fraction > 0.0 && extra.is_empty() {
         bail!("--extra-fraction needs at least one --extra panel");
     }
-    let panel = labor_model::MixtureBuilder::new(train)
+    let panel = labor_data::MixtureBuilder::new(train)
         .with_fraction(a.mix_fraction)
         .with_extra(extra, a.extra_fraction)
         .with_seed(a.seed)

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
+use labor_data::Taxonomy;
 use labor_data::atomic::{AtomicFile, check_output};
-use labor_data::{Prediction, Predictions, Taxonomy};
-use labor_model::{Scorer, TextTokenizer, load_llm};
+use labor_model::{Scorer, TextTokenizer, load_llm, score_texts};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 use crate::progress;
@@ -135,9 +135,6 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
     Ok(())
 }
 
-/// Per text: the targets' log-probabilities and, optionally, their distributions.
-type ScoredText = (Vec<f64>, Option<Vec<Vec<f32>>>);
-
 pub fn score(a: &ScoreArgs) -> Result<()> {
     let taxonomy = Arc::new(match &a.taxonomy {
         Some(p) => {
@@ -181,115 +178,55 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             .file_stem()
             .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned())
     });
-    let mut preds = Predictions::new(name, Arc::clone(&taxonomy));
     let n_targets: usize = docs.iter().map(|d| d.targets.len()).sum();
     let pb = progress(n_targets as u64, "score");
     let start = Instant::now();
-    let mut tokens = 0usize;
-    // Constrained: the free log-likelihood, and the log mass the free model kept on titles at
-    // first and at later title tokens (sum, count).
-    let mut free_ll = 0.0;
-    let mut first_mass = (0.0, 0usize);
-    let mut later_mass = (0.0, 0usize);
-    // Chunks of documents: batched within a chunk, progress between chunks.
-    for chunk in docs.chunks(32) {
-        let scores: Vec<ScoredText> = if a.full_distribution {
-            chunk
-                .iter()
-                .map(|d| {
-                    let dists = scorer.document_distributions(d, &continuations)?;
-                    let s = d
-                        .targets
-                        .iter()
-                        .zip(&dists)
-                        .map(|(t, x)| x.log_probs[usize::from(t.state_id.0)])
-                        .collect();
-                    let p = dists
-                        .iter()
-                        .map(|x| x.log_probs.iter().map(|l| l.exp() as f32).collect())
-                        .collect();
-                    Ok((s, Some(p)))
-                })
-                .collect::<labor_model::Result<_>>()?
-        } else {
-            let titles = scorer.score_titles(chunk)?;
-            for t in titles.iter().flatten() {
-                free_ll += t.log_prob + t.step_log_mass.iter().sum::<f64>();
-                if let Some((first, later)) = t.step_log_mass.split_first() {
-                    first_mass = (first_mass.0 + first, first_mass.1 + 1);
-                    later_mass = (
-                        later_mass.0 + later.iter().sum::<f64>(),
-                        later_mass.1 + later.len(),
-                    );
-                }
-            }
-            titles
-                .into_iter()
-                .map(|d| (d.into_iter().map(|t| t.log_prob).collect(), None))
-                .collect()
-        };
-        for (d, (s, p)) in chunk.iter().zip(scores) {
-            tokens += tok.encode(&d.text)?.ids.len();
-            let mut p = p.map(|v| v.into_iter());
-            for (t, lp) in d.targets.iter().zip(s) {
-                preds.push(Prediction {
-                    worker_id: d.worker_id.clone(),
-                    year: t.year,
-                    position: t.record as u32,
-                    state: t.state_id,
-                    log_prob: lp,
-                    weight: None,
-                    probs: p.as_mut().and_then(Iterator::next),
-                })?;
-            }
-            pb.inc(d.targets.len() as u64);
-        }
-        pb.set_message(format!(
-            "{:.0} tok/s",
-            tokens as f64 / start.elapsed().as_secs_f64()
-        ));
-    }
+    let scores = score_texts(
+        &scorer,
+        &docs,
+        &name,
+        &taxonomy,
+        a.full_distribution.then_some(continuations.as_slice()),
+        |done, tokens| {
+            pb.set_position(done as u64);
+            pb.set_message(format!(
+                "{:.0} tok/s",
+                tokens as f64 / start.elapsed().as_secs_f64()
+            ));
+        },
+    )?;
     pb.finish_and_clear();
-    preds
+    scores
+        .predictions
         .write_parquet(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;
     let secs = start.elapsed().as_secs_f64();
-    let nll: f64 = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / n_targets.max(1) as f64;
     eprintln!(
-        "{n_targets} targets in {} texts ({tokens} tokens) in {secs:.1} s: {:.1} targets/s, \
+        "{n_targets} targets in {} texts ({} tokens) in {secs:.1} s: {:.1} targets/s, \
          {:.0} tokens/s; perplexity {:.3}{}{} -> {}",
         docs.len(),
+        scores.tokens,
         n_targets as f64 / secs,
-        tokens as f64 / secs,
-        nll.exp(),
-        if a.constrained && !a.full_distribution {
-            let n = n_targets.max(1) as f64;
-            format!(
-                " (decoding constrained to {} titles; free decoding {:.3}, which keeps on titles \
-                 {:.4} of its mass at a title's first token and {:.4} at each later token, \
-                 geometric means)",
+        scores.tokens as f64 / secs,
+        scores.perplexity(),
+        match (&scores.free, scores.free_perplexity()) {
+            (Some(f), Some(free)) => format!(
+                " (decoding constrained to {} titles; free decoding {free:.3}, which keeps on \
+                 titles {:.4} of its mass at a title's first token and {:.4} at each later \
+                 token, geometric means)",
                 continuations.len(),
-                (-free_ll / n).exp(),
-                (first_mass.0 / first_mass.1.max(1) as f64).exp(),
-                (later_mass.0 / later_mass.1.max(1) as f64).exp(),
-            )
-        } else if a.constrained {
-            format!(" (decoding constrained to {} titles)", continuations.len())
-        } else {
-            String::new()
+                f.first_token_mass(),
+                f.later_token_mass(),
+            ),
+            _ if a.constrained =>
+                format!(" (decoding constrained to {} titles)", continuations.len()),
+            _ => String::new(),
         },
-        if a.full_distribution {
-            let mass: f64 = preds
-                .rows()
-                .iter()
-                .filter_map(|r| r.probs.as_ref())
-                .map(|p| p.iter().map(|x| f64::from(*x)).sum::<f64>())
-                .sum::<f64>()
-                / n_targets.max(1) as f64;
-            format!(", mean mass on valid titles {mass:.4}")
-        } else {
-            String::new()
-        },
+        scores
+            .mean_valid_mass()
+            .map_or_else(String::new, |m| format!(
+                ", mean mass on valid titles {m:.4}"
+            )),
         a.out.display()
     );
     Ok(())

@@ -20,7 +20,6 @@ mod plan;
 mod quickstart;
 mod speed;
 mod train;
-mod truth;
 
 /// Predict workers' next occupation from their career history, and measure how well.
 #[derive(Parser, Debug)]
@@ -336,7 +335,10 @@ fn synth(a: &SynthArgs) -> Result<()> {
         out.truth.perplexity()
     );
     if let Some(path) = &a.truth {
-        truth::write(path, &out.panel, synth.law(), a.full_distribution)?;
+        let truth = labor_model::TruthPredictor::new(synth.law());
+        labor_model::predict_panel(&truth, &out.panel, a.full_distribution, |_| {})?
+            .write_parquet(path)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote the truth to {}", path.display());
     }
     Ok(())

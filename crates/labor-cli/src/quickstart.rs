@@ -13,10 +13,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use labor_cli::eval::{EvalOptions, evaluate, predict_with_progress};
+use labor_cli::eval::{predict_with_progress, spinner};
 use labor_data::{Predictions, Preset, SynthBuilder, io};
-use labor_eval::LossCurve;
-use labor_model::{LlmPredictor, ModelKind, Scorer, ScratchBuilder, TrainBuilder, render_resumes};
+use labor_eval::{EvalOptions, LossCurve, evaluate_predictions};
+use labor_model::{
+    LlmPredictor, ModelKind, Scorer, ScratchBuilder, TrainBuilder, TruthPredictor, predict_panel,
+    render_resumes,
+};
 use labor_template::{TemplateBuilder, TemplateKind};
 
 use crate::{DescribeArgs, SplitArgs, SynthArgs, describe, split, synth};
@@ -196,7 +199,7 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
     let truth = SynthBuilder::new(Preset::Nlsy79)
         .with_world_seed(1990)
         .build()?;
-    let floor = crate::truth::predictions(&test, truth.law(), false)?;
+    let floor = predict_panel(&TruthPredictor::new(truth.law()), &test, false, |_| {})?;
     models.push(floor);
     for p in &models {
         let file = a.out.join("predictions").join(format!(
@@ -213,7 +216,8 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
         7,
         "evaluating every model with worker-level bootstrap standard errors",
     );
-    let out = evaluate(
+    let pb = spinner();
+    let out = evaluate_predictions(
         &models,
         Some(&test),
         &EvalOptions {
@@ -222,7 +226,9 @@ pub fn quickstart(a: &QuickstartArgs) -> Result<()> {
             loss_curves: curves,
             ..EvalOptions::default()
         },
+        |s| pb.set_message(s.to_string()),
     )?;
+    pb.finish_and_clear();
     let eval_dir = a.out.join("eval");
     let written = out.write_dir(&eval_dir)?;
     println!("\n{}", out.table());

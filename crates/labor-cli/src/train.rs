@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use labor_cli::eval::{load_trained, predict_with_progress};
 use labor_data::atomic::check_output;
-use labor_data::io;
-use labor_model::{CareerSize, ModelKind, TrainBuilder, resume_corpus};
+use labor_data::{io, resume_corpus};
+use labor_model::{CareerSize, ModelKind, TrainBuilder};
 
 /// Arguments of `labor train`.
 ///

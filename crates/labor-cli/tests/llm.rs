@@ -183,7 +183,9 @@ fn score_writes_what_the_scorer_computes() {
         .collect();
     assert_eq!(constrained.len(), want.len());
     for ((r, free), lib) in constrained.rows().iter().zip(&want).zip(&lib) {
-        assert!((r.log_prob - lib).abs() < 1e-9, "{} vs {lib}", r.log_prob);
+        // `labor score` batches texts and the library call scores one: they agree up to f32
+        // rounding (as the free scores above).
+        assert!((r.log_prob - lib).abs() < 1e-4, "{} vs {lib}", r.log_prob);
         assert!(r.log_prob >= free - 1e-5 && r.log_prob <= 1e-9);
     }
 }

@@ -6,8 +6,10 @@ mod describe;
 mod error;
 pub mod ingest;
 pub mod io;
+mod mixture;
 mod panel;
 pub mod predictions;
+mod resumes;
 mod rng;
 mod split;
 mod synth;
@@ -16,8 +18,10 @@ mod vocab;
 
 pub use describe::PanelSummary;
 pub use error::{Error, Issue, Location, Result, panic_message};
+pub use mixture::MixtureBuilder;
 pub use panel::{Panel, Worker, YearRecord};
 pub use predictions::{Prediction, Predictions};
+pub use resumes::resume_corpus;
 pub use rng::SeededRng;
 pub use split::{Split, SplitPanels, Splitter, SplitterBuilder, subsample};
 pub use synth::{

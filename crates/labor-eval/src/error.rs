@@ -1,7 +1,7 @@
 //! The error type of `labor-eval`.
 
 /// Everything that can go wrong while evaluating.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A log-probability that is NaN, infinite or positive.
@@ -64,6 +64,61 @@ pub enum Error {
         line: usize,
         /// What is wrong.
         detail: String,
+    },
+    /// Predictions over another taxonomy than the first model's.
+    #[error("{what} uses taxonomy `{theirs}`, `{baseline}` uses `{ours}`")]
+    TaxonomyMismatch {
+        /// The model (or the panel) that differs.
+        what: String,
+        /// Its taxonomy.
+        theirs: String,
+        /// The first model's taxonomy.
+        ours: String,
+        /// The first model.
+        baseline: String,
+    },
+    /// A model with no prediction for a worker of the panel.
+    #[error("model `{model}` has no prediction for a worker of the panel")]
+    NoTargets {
+        /// The model.
+        model: String,
+    },
+    /// A predictions row that contradicts the panel.
+    #[error("model `{model}`: worker `{worker}` year {year}: {detail}")]
+    Contradiction {
+        /// The model.
+        model: String,
+        /// The worker.
+        worker: String,
+        /// The year of the row.
+        year: i32,
+        /// What differs.
+        detail: String,
+    },
+    /// A worker without a survey weight when targets are weighted by survey weights.
+    #[error("model `{model}`: worker `{worker}` has no survey weight (use weights `none`)")]
+    MissingWeight {
+        /// The model.
+        model: String,
+        /// The worker.
+        worker: String,
+    },
+    /// An invalid prediction of one model.
+    #[error("model `{model}`")]
+    Model {
+        /// The model.
+        model: String,
+        /// What is wrong with its predictions.
+        #[source]
+        source: Box<Error>,
+    },
+    /// Writing the report failed (the error names the file).
+    #[cfg(feature = "data")]
+    #[error(transparent)]
+    Write {
+        /// The cause.
+        #[from]
+        source: labor_data::Error,
     },
     /// Drawing or encoding a figure failed.
     #[error("plot `{figure}`: {detail}")]

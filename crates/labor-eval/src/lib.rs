@@ -8,6 +8,8 @@ mod evaluate;
 mod metrics;
 #[cfg(feature = "plots")]
 pub mod plots;
+#[cfg(feature = "data")]
+mod predictions;
 mod report;
 mod scores;
 mod targets;
@@ -22,6 +24,11 @@ pub use evaluate::{
 pub use metrics::{
     Calibration, CalibrationBin, auc, binary_perplexity, top_k_accuracy, weighted_auc,
     weighted_binary_perplexity,
+};
+#[cfg(feature = "data")]
+pub use predictions::{
+    EvalOptions, EvalOutput, InputSummary, Weights, evaluate_predictions, panel_subgroups,
+    standard_events,
 };
 pub use report::{ModelResult, PairedResult, Report};
 pub use scores::ScoreSet;

@@ -19,8 +19,8 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Bool, Device, Tensor};
+use labor_kernels::ops;
 
 use crate::consistency::{embedding_params, linear_params};
 use crate::error::{Error, Result};
@@ -228,45 +228,20 @@ fn sinusoidal_table(len: usize, d: usize, device: &Device) -> Tensor<2> {
     Tensor::<1>::from_floats(sinusoidal_positions(len, d).as_slice(), device).reshape([len, d])
 }
 
-/// A linear layer, its product and its bias on the CPU kernels where they apply.
-///
-/// # Shapes
-/// - x: `[batch, len, in]`
-/// - output: `[batch, len, out]`
-fn affine(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
-    if layer.weight.adapter().is_none()
-        && let Some(y) = crate::cpu::linear(&x, &layer.weight.val())
-    {
-        return match &layer.bias {
-            Some(b) => {
-                let b = b.val();
-                crate::cpu::add_bias(&y, &b).unwrap_or_else(|| y + b.unsqueeze())
-            }
-            None => y,
-        };
-    }
-    layer.forward(x)
-}
-
 /// The epsilon of every LayerNorm of [`Career`] (burn's and PyTorch's default).
 const LAYER_NORM_EPSILON: f64 = 1e-5;
 
-/// A LayerNorm of [`Career`], as one node on the CPU kernels under autodiff.
+/// A LayerNorm of [`Career`] (burn keeps a built layer's epsilon private).
 ///
 /// # Shapes
 /// - x: `[batch, len, d_model]`
 /// - output: like `x`
 fn layer_norm(layer: &LayerNorm, x: Tensor<3>) -> Tensor<3> {
-    crate::cpu::layer_norm(layer, &x, LAYER_NORM_EPSILON).unwrap_or_else(|| layer.forward(x))
+    ops::layer_norm(layer, x, LAYER_NORM_EPSILON)
 }
 
 fn layer_norm_config(d: usize) -> LayerNormConfig {
     LayerNormConfig::new(d).with_epsilon(LAYER_NORM_EPSILON)
-}
-
-/// Dropout on the CPU kernels where they apply, burn's elsewhere.
-fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
-    crate::cpu::dropout(layer, &x).unwrap_or_else(|| layer.forward(x))
 }
 
 /// One pre-LayerNorm transformer block.
@@ -302,59 +277,17 @@ impl CareerLayer {
         let (h, hd) = (self.n_heads, d / self.n_heads);
         let y = layer_norm(&self.attn_norm, x.clone());
         let split = |z: Tensor<3>| z.reshape([b, t, h, hd]).swap_dims(1, 2);
-        let q = split(affine(&self.q, y.clone()));
-        let k = split(affine(&self.k, y.clone()));
-        let v = split(affine(&self.v, y));
-        let a = crate::cpu::causal_attention(&q, &k, &v, &self.attention_dropout).unwrap_or_else(
-            || {
-                let q = q.mul_scalar((hd as f64).powf(-0.5));
-                let scores = q.matmul(k.swap_dims(2, 3));
-                let scores = scores.mask_fill(
-                    mask.clone()
-                        .unsqueeze_dims::<4>(&[0, 1])
-                        .expand([b, h, t, t]),
-                    f32::NEG_INFINITY,
-                );
-                let w = self.attention_dropout.forward(softmax(scores, 3));
-                w.matmul(v).swap_dims(1, 2).reshape([b, t, d])
-            },
-        );
-        let x = x + dropout(&self.dropout, affine(&self.out, a));
+        let q = split(ops::linear(&self.q, y.clone()));
+        let k = split(ops::linear(&self.k, y.clone()));
+        let v = split(ops::linear(&self.v, y));
+        let a = ops::causal_attention(q, k, v, mask, &self.attention_dropout);
+        let x = x + ops::dropout(&self.dropout, ops::linear(&self.out, a));
         let y = layer_norm(&self.ffn_norm, x.clone());
-        let h = affine(&self.fc1, y);
-        let h = crate::cpu::gelu(&h).unwrap_or_else(|| exact_gelu(h));
-        let y = affine(&self.fc2, h);
-        x + dropout(&self.dropout, y)
+        let h = ops::linear(&self.fc1, y);
+        let h = ops::gelu(h);
+        let y = ops::linear(&self.fc2, h);
+        x + ops::dropout(&self.dropout, y)
     }
-}
-
-/// GELU with the erf, as PyTorch's default, and its exact derivative.
-///
-/// burn's GELU computes the erf form on every backend, but its gradient is the derivative of
-/// the tanh approximation on the backends without a `gelu_backward` of their own (burn 0.22.1's
-/// default in `burn-backend`: the cubecl backends wgpu and cuda, and ndarray), which moves
-/// the gradients of the layer before it by about 3e-4 of their largest entry. Under autodiff
-/// elsewhere than flex the function is therefore written out, so that autodiff takes the erf's
-/// own derivative.
-///
-/// # Shapes
-/// - x: any
-/// - output: like `x`
-fn exact_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    if !device.is_autodiff()
-        || matches!(
-            device.inner().as_dispatch(),
-            burn::backend::DispatchDevice::Flex(_)
-        )
-    {
-        return gelu(x);
-    }
-    let half = x.clone().mul_scalar(0.5);
-    half * x
-        .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
-        .erf()
-        .add_scalar(1.0)
 }
 
 /// The CAREER transformer.
@@ -427,12 +360,11 @@ impl SeqModel for Career {
         let [_, t] = batch.prev.dims();
         let device = batch.prev.device();
         let mask = Tensor::<2, Bool>::tril_mask([t, t], 0, &device);
-        let mut x = dropout(&self.dropout, self.embed(batch));
+        let mut x = ops::dropout(&self.dropout, self.embed(batch));
         for layer in &self.layers {
             x = layer.forward(x, &mask);
         }
-        let z = affine(&self.head, layer_norm(&self.norm, x));
-        crate::cpu::clamp(&z, -LOGIT_CLAMP as f32, LOGIT_CLAMP as f32)
-            .unwrap_or_else(|| z.clamp(-LOGIT_CLAMP, LOGIT_CLAMP))
+        let z = ops::linear(&self.head, layer_norm(&self.norm, x));
+        ops::clamp(z, -LOGIT_CLAMP, LOGIT_CLAMP)
     }
 }

@@ -6,23 +6,23 @@ mod bpe;
 pub mod career;
 mod config;
 mod consistency;
-mod cpu;
 mod error;
 mod finetune;
 pub mod gguf;
 mod hf;
+#[cfg(test)]
+mod kernel_agreement;
 mod loader;
 mod lora;
 mod mapped;
-mod mixture;
 mod model;
 mod models;
 mod plan;
 mod predict;
-mod pretrain;
 mod score;
 mod scratch;
 pub mod seq;
+mod texts;
 mod tokenizer;
 pub mod train;
 
@@ -41,7 +41,6 @@ pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_hf, save_hf};
 pub use loader::{gguf_config, load_gguf, load_llm, unpermute_qk_rows};
 pub use lora::{LoraOptions, LoraTarget, apply_lora, merge_lora, seed_adapters};
-pub use mixture::MixtureBuilder;
 pub use model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,
     rope_inv_freq,
@@ -51,18 +50,18 @@ pub use models::{
     load_model, read_meta, save_model, year_range,
 };
 pub use plan::{MemoryPlan, MemoryPlanBuilder, PlanMode, PlanPrecision, gib};
-pub use predict::{LlmPredictor, Predictor, StepPrediction, predict_panel};
-pub use pretrain::resume_corpus;
+pub use predict::{LlmPredictor, Predictor, StepPrediction, TruthPredictor, predict_panel};
 pub use score::{Distribution, Scorer, TitleScore};
 pub use scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use seq::{
     HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs, two_stage_nll,
 };
+pub use texts::{FreeMass, TextScores, score_texts};
 pub use tokenizer::{Encoded, TextTokenizer};
 pub use train::{EarlyStopping, TrainEvent, TrainOptions, TrainSummary};
 
 /// Whether the crate's own CPU kernels run for inference on the flex device: the CPU has AVX2
 /// and FMA, and `LABOR_CPU_KERNELS` is not `0` (see the crate documentation).
 pub fn cpu_kernels() -> bool {
-    cpu::enabled()
+    labor_kernels::enabled()
 }

@@ -10,13 +10,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
-use burn::tensor::activation::{log_softmax, silu};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
+use labor_kernels::ops::{self, Rope};
 
 use crate::config::{LlamaConfig, RopeScaling};
-use crate::cpu;
 
 /// Inverse frequencies of the rotary embedding, `θ^(-2i/d)`, with Llama-3 scaling applied.
 pub fn rope_inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Vec<f64> {
@@ -68,98 +65,6 @@ pub(crate) fn linear_weight(
         burn::tensor::TensorData::new(t, [inp, out]),
         device,
     ))
-}
-
-/// A bias-free linear layer, on the CPU kernels ([`cpu`]) where they apply.
-///
-/// # Shapes
-/// - x: `[batch, seq, in]`
-/// - output: `[batch, seq, out]`
-fn linear(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
-    if let (None, Some(lora)) = (&layer.bias, layer.weight.adapter()) {
-        // Training a LoRA adapter: the frozen product and the low-rank one apart (the
-        // weight is never formed), each on the CPU kernels where they apply.
-        if let Some(base) = cpu::linear(&x, &layer.weight.base()) {
-            let low = |x: &Tensor<3>, w: Tensor<2>| {
-                cpu::linear(x, &w).unwrap_or_else(|| x.clone().matmul(w.unsqueeze()))
-            };
-            let down = low(&x, lora.a.val());
-            return base + low(&down, lora.b.val()).mul_scalar(lora.scale);
-        }
-    }
-    plain(layer)
-        .then(|| cpu::linear(&x, &layer.weight.val()))
-        .flatten()
-        .unwrap_or_else(|| layer.forward(x))
-}
-
-/// RMSNorm, on the CPU kernels where they apply.
-///
-/// # Shapes
-/// - x: `[batch, seq, d_model]`
-/// - output: like `x`
-fn rms_norm(norm: &RmsNorm, x: Tensor<3>) -> Tensor<3> {
-    cpu::rms_norm(&x, &norm.gamma.val(), norm.epsilon).unwrap_or_else(|| norm.forward(x))
-}
-
-/// Whether `layer` is a bare product (no bias, no adapter), which the CPU kernels can run.
-fn plain(layer: &Linear) -> bool {
-    layer.bias.is_none() && layer.weight.adapter().is_none()
-}
-
-/// Rotary tables of the positions of one forward pass.
-struct Rope {
-    /// Cosines, `[rows, seq, head_dim]`.
-    cos: Tensor<3>,
-    /// Sines, like `cos`.
-    sin: Tensor<3>,
-    /// The same tables on the host, for the CPU kernels.
-    host: cpu::RopeTables,
-}
-
-/// Cosine and sine tables for the given absolute positions (`rows` rows of equal length),
-/// each `[rows, positions.len() / rows, head_dim]` (the frequencies repeated for both halves).
-fn rope_tables(inv_freq: &[f64], positions: &[usize], rows: usize, device: &Device) -> Rope {
-    let half = inv_freq.len();
-    let len = positions.len();
-    let mut cos = Vec::with_capacity(len * 2 * half);
-    let mut sin = Vec::with_capacity(len * 2 * half);
-    for p in positions {
-        for _ in 0..2 {
-            for f in inv_freq {
-                let a = *p as f64 * f;
-                cos.push(a.cos() as f32);
-                sin.push(a.sin() as f32);
-            }
-        }
-    }
-    let shape = [rows, len / rows.max(1), 2 * half];
-    Rope {
-        cos: Tensor::<1>::from_floats(cos.as_slice(), device).reshape(shape),
-        sin: Tensor::<1>::from_floats(sin.as_slice(), device).reshape(shape),
-        host: cpu::RopeTables {
-            cos,
-            sin,
-            rows,
-            head_dim: 2 * half,
-        },
-    }
-}
-
-/// Applies rotate-half RoPE.
-///
-/// # Shapes
-/// - x: `[batch, heads, seq, head_dim]`
-/// - cos, sin: `[batch or 1, seq, head_dim]`
-/// - output: like `x`
-fn apply_rope(x: Tensor<4>, cos: &Tensor<3>, sin: &Tensor<3>) -> Tensor<4> {
-    let [b, h, s, d] = x.dims();
-    let x1 = x.clone().narrow(3, 0, d / 2);
-    let x2 = x.clone().narrow(3, d / 2, d / 2);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-    let cos = cos.clone().unsqueeze_dim::<4>(1).expand([b, h, s, d]);
-    let sin = sin.clone().unsqueeze_dim::<4>(1).expand([b, h, s, d]);
-    x * cos + rotated * sin
 }
 
 /// Configuration of [`Attention`].
@@ -261,68 +166,19 @@ impl Attention {
         past: Option<(Tensor<4>, Tensor<4>)>,
         mask: Option<&Tensor<3, Bool>>,
     ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
+        let (h, kvh) = (self.n_heads, self.n_kv_heads);
         let [b, s, _] = x.dims();
-        let x_device = x.device();
-        let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let split = |t: Tensor<3>, heads| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
-        // Projection and rotation in one pass on the CPU kernels.
-        let rotated = |layer: &Linear, heads| {
-            if let Some(t) = plain(layer)
-                .then(|| cpu::linear_rope(&x, &layer.weight.val(), &rope.host))
-                .flatten()
-            {
-                return split(t, heads);
-            }
-            let y = linear(layer, x.clone());
-            match cpu::rope(&y, &rope.host) {
-                Some(t) => split(t, heads),
-                None => apply_rope(split(y, heads), &rope.cos, &rope.sin),
-            }
-        };
-        let q = rotated(&self.wq, h);
-        let k = rotated(&self.wk, kvh);
-        let v = split(linear(&self.wv, x), kvh);
+        let q = ops::rotary_linear(&self.wq, &x, rope, h);
+        let k = ops::rotary_linear(&self.wk, &x, rope, kvh);
+        let v = ops::linear(&self.wv, x)
+            .reshape([b, s, kvh, self.head_dim])
+            .swap_dims(1, 2);
         let (k, v) = match past {
             Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
             None => (k, v),
         };
-        if let Some(out) = cpu::attention(&q, &k, &v, mask) {
-            return (linear(&self.wo, out), (k, v));
-        }
-        let t = k.dims()[2];
-        let rep = h / kvh;
-        // burn-flex's attention shares each key/value head among its query heads itself; the
-        // generic path (autodiff, GPU backends) needs them repeated.
-        let native_gqa = matches!(
-            x_device.as_dispatch(),
-            burn::backend::DispatchDevice::Flex(_)
-        );
-        let expand = |kv: Tensor<4>| {
-            if rep == 1 || native_gqa {
-                kv
-            } else {
-                kv.unsqueeze_dim::<5>(2)
-                    .expand([b, kvh, rep, t, hd])
-                    .reshape([b, h, t, hd])
-            }
-        };
-        let (ke, ve) = (expand(k.clone()), expand(v.clone()));
-        // The backend's fused attention (burn-flex: per-head gemm, or tiled online softmax for
-        // long sequences), causal from the cached positions on unless a mask is given.
-        let out = attention(
-            q,
-            ke,
-            ve,
-            mask.map(|m| m.clone().unsqueeze_dim::<4>(1)),
-            None,
-            AttentionModuleOptions {
-                is_causal: mask.is_none(),
-                ..AttentionModuleOptions::default()
-            },
-        )
-        .swap_dims(1, 2)
-        .reshape([b, s, h * hd]);
-        (linear(&self.wo, out), (k, v))
+        let out = ops::attention(q, k.clone(), v.clone(), mask);
+        (ops::linear(&self.wo, out), (k, v))
     }
 }
 
@@ -363,13 +219,9 @@ impl FeedForward {
     /// - x: `[batch, seq, d_model]`
     /// - output: `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = linear(&self.gate, x.clone());
-        let up = linear(&self.up, x);
-        let hidden = match cpu::silu_mul(&gate, &up) {
-            Some(h) => h,
-            None => silu(gate) * up,
-        };
-        linear(&self.down, hidden)
+        let gate = ops::linear(&self.gate, x.clone());
+        let up = ops::linear(&self.up, x);
+        ops::linear(&self.down, ops::silu_mul(gate, up))
     }
 }
 
@@ -581,23 +433,23 @@ impl Llama {
         cache: &mut KvCache,
     ) -> Tensor<3> {
         let device = tokens.device();
-        let rope = rope_tables(&self.inv_freq(), positions, rows, &device);
+        let rope = Rope::new(&self.inv_freq(), positions, rows, &device);
         if cache.layers.len() != self.layers.len() {
             cache.layers = vec![None; self.layers.len()];
         }
         let mut x = self.embed.forward(tokens);
         for (block, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let (a, kv) = block.attn.forward(
-                rms_norm(&block.attn_norm, x.clone()),
+                ops::rms_norm(&block.attn_norm, x.clone()),
                 &rope,
                 slot.take(),
                 mask,
             );
             *slot = Some(kv);
             let h = x + a;
-            x = h.clone() + block.ffn.forward(rms_norm(&block.ffn_norm, h));
+            x = h.clone() + block.ffn.forward(ops::rms_norm(&block.ffn_norm, h));
         }
-        rms_norm(&self.norm, x)
+        ops::rms_norm(&self.norm, x)
     }
 
     /// The output head: logits over the vocabulary.
@@ -607,14 +459,15 @@ impl Llama {
     /// - output: `[batch, seq, vocab]`
     pub fn head(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(l) => linear(l, h),
+            Some(l) => ops::linear(l, h),
             None => {
                 let [b, s, d] = h.dims();
                 let w = self.embed.weight.val();
-                let h = h.reshape([b * s, d]);
-                cpu::matmul_transposed(&h, &w)
-                    .unwrap_or_else(|| h.matmul(w.transpose()))
-                    .reshape([b, s, self.embed.weight.dims()[0]])
+                ops::tied_head(h.reshape([b * s, d]), w).reshape([
+                    b,
+                    s,
+                    self.embed.weight.dims()[0],
+                ])
             }
         }
     }
@@ -656,24 +509,7 @@ impl Llama {
     /// # Panics
     /// As [`Llama::forward`].
     pub fn next_token_log_probs(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
-        let [b, s] = tokens.dims();
         let logits = self.forward(tokens.clone());
-        let v = logits.dims()[2];
-        // On the CPU kernels: each row's log-sum-exp, without the log-softmax matrix.
-        let ids = cpu::on_kernels(&logits)
-            .then(|| tokens.to_data().convert::<i64>().try_into_vec::<i64>().ok())
-            .flatten();
-        if let Some(ids) = ids {
-            let picks: Vec<(usize, u32)> = (0..b)
-                .flat_map(|bi| (bi * s..bi * s + s - 1).map(|r| (r, ids[r + 1] as u32)))
-                .collect();
-            let flat = logits.clone().reshape([b * s, v]);
-            if let Some(got) = cpu::log_softmax_pick_tensor(&flat, &picks, [b, s - 1]) {
-                return got;
-            }
-        }
-        let lp = log_softmax(logits.narrow(1, 0, s - 1), 2);
-        let next = tokens.narrow(1, 1, s - 1).reshape([b, s - 1, 1]);
-        lp.gather(2, next).reshape([b, s - 1])
+        ops::next_token_log_probs(logits, tokens)
     }
 }

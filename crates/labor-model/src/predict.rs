@@ -2,7 +2,7 @@
 //! econometric baselines all predict the next state of a worker's career the same way, so the
 //! evaluation treats them alike.
 
-use labor_data::{Panel, Prediction, Predictions, Worker};
+use labor_data::{CareerLaw, Panel, Prediction, Predictions, Worker};
 
 use crate::error::Result;
 
@@ -66,6 +66,46 @@ pub fn predict_panel(
         progress(done);
     }
     Ok(out)
+}
+
+/// The true career law of a synthetic panel ([`CareerLaw`]) as a [`Predictor`] named `truth`:
+/// the true probability of every observed state, whose perplexity is the floor no model can beat
+/// on average.
+#[derive(Debug, Clone, Copy)]
+pub struct TruthPredictor<'a> {
+    law: &'a CareerLaw,
+}
+
+impl<'a> TruthPredictor<'a> {
+    /// The predictor of `law`.
+    pub fn new(law: &'a CareerLaw) -> Self {
+        Self { law }
+    }
+}
+
+impl Predictor for TruthPredictor<'_> {
+    fn name(&self) -> &str {
+        "truth"
+    }
+
+    fn predict_worker(
+        &self,
+        worker: &Worker,
+        full_distribution: bool,
+    ) -> Result<Vec<StepPrediction>> {
+        Ok((0..worker.records.len())
+            .map(|k| StepPrediction {
+                log_prob: self.law.log_prob(worker, k),
+                probs: full_distribution.then(|| {
+                    self.law
+                        .distribution(worker, k)
+                        .into_iter()
+                        .map(|p| p as f32)
+                        .collect()
+                }),
+            })
+            .collect())
+    }
 }
 
 /// A language model as a [`Predictor`]: each worker is rendered with a template (every

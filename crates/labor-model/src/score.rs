@@ -14,11 +14,10 @@
 
 use std::collections::HashMap;
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
+use labor_kernels::ops;
 use labor_template::Document;
 
-use crate::cpu;
 use crate::error::{Error, Result};
 use crate::model::{KvCache, Llama};
 use crate::tokenizer::{Encoded, TextTokenizer};
@@ -390,17 +389,7 @@ impl<'a> Scorer<'a> {
     /// - logits: `[1, rows, vocab]`
     fn picked_log_probs(&self, logits: Tensor<3>, picks: &[(usize, u32)]) -> Result<Vec<f32>> {
         let [_, r, v] = logits.dims();
-        let logits = logits.reshape([r, v]);
-        if let Some(got) = cpu::log_softmax_pick(&logits, picks) {
-            return Ok(got);
-        }
-        let n = picks.len();
-        let flat: Vec<u32> = picks.iter().map(|(row, t)| (row * v) as u32 + t).collect();
-        Self::read(
-            log_softmax(logits, 1)
-                .reshape([r * v])
-                .select(0, self.ints(&flat, [1, n]).reshape([n])),
-        )
+        Self::read(ops::log_softmax_pick(logits.reshape([r, v]), picks))
     }
 
     /// `log P(continuation | prompt)` of every target of `doc`, in target order.

@@ -33,7 +33,6 @@
 //! assert!((lp[1] - 0.5).abs() < 1e-6 && (lp[0] - 0.25).abs() < 1e-6);
 //! ```
 
-use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::{Device, Int, Tensor};
 use labor_data::{Education, Ethnicity, Gender, Region, Worker};
 use serde::{Deserialize, Serialize};
@@ -324,28 +323,7 @@ pub trait SeqModel {
 }
 
 /// Log-probabilities of every state under the two-stage output (see the module docs).
-///
-/// # Shapes
-/// - logits: `[batch, len, n_states + 1]`
-/// - prev: `[batch, len]`, previous state ids (`n_states` = begin token)
-/// - output: `[batch, len, n_states]`
-pub fn two_stage_log_probs(logits: Tensor<3>, prev: Tensor<2, Int>, n_states: usize) -> Tensor<3> {
-    let [b, t, _] = logits.dims();
-    let device = logits.device();
-    let z = logits.clone().narrow(2, 0, n_states);
-    let s = logits.narrow(2, n_states, 1); // [b, t, 1]
-    let ids = Tensor::<1, Int>::arange(0..n_states as i64, &device)
-        .reshape([1, 1, n_states])
-        .expand([b, t, n_states]);
-    let prev3 = prev.clone().reshape([b, t, 1]);
-    let is_prev = ids.equal(prev3.clone().expand([b, t, n_states]));
-    let first = prev3.equal_elem(n_states as i64); // [b, t, 1]
-    let others = log_softmax(z.mask_fill(is_prev.clone(), -1.0e4), 2);
-    let move_lp = log_sigmoid(s.clone().neg()).mask_fill(first, 0.0);
-    let stay_lp = log_sigmoid(s);
-    (others + move_lp.expand([b, t, n_states]))
-        .mask_where(is_prev, stay_lp.expand([b, t, n_states]))
-}
+pub use labor_kernels::ops::two_stage_log_probs;
 
 /// The training loss of the two-stage output: the mean over `batch`'s real positions of
 /// `−log P(target)`, equal to `masked_nll(two_stage_log_probs(logits, prev, n_states), batch)`
@@ -359,13 +337,12 @@ pub fn two_stage_log_probs(logits: Tensor<3>, prev: Tensor<2, Int>, n_states: us
 /// - logits: `[batch, len, n_states + 1]`
 /// - output: `[1]`
 pub fn two_stage_nll(logits: Tensor<3>, batch: &SeqBatch) -> Tensor<1> {
-    if let Some(loss) = crate::cpu::two_stage_nll(&logits, batch) {
-        return loss;
-    }
-    let n_states = logits.dims()[2].saturating_sub(1);
-    masked_nll(
-        two_stage_log_probs(logits, batch.prev.clone(), n_states),
-        batch,
+    labor_kernels::ops::two_stage_nll(
+        logits,
+        batch.prev.clone(),
+        batch.target.clone(),
+        batch.mask.clone(),
+        batch.n_tokens,
     )
 }
 
@@ -375,10 +352,10 @@ pub fn two_stage_nll(logits: Tensor<3>, batch: &SeqBatch) -> Tensor<1> {
 /// - log_probs: `[batch, len, n_states]`
 /// - output: `[1]`
 pub fn masked_nll(log_probs: Tensor<3>, batch: &SeqBatch) -> Tensor<1> {
-    let [b, t, _] = log_probs.dims();
-    let picked = log_probs
-        .gather(2, batch.target.clone().reshape([b, t, 1]))
-        .reshape([b, t]);
-    let total = (picked * batch.mask.clone()).sum().neg();
-    total.div_scalar(batch.n_tokens.max(1) as f64)
+    labor_kernels::ops::masked_nll(
+        log_probs,
+        batch.target.clone(),
+        batch.mask.clone(),
+        batch.n_tokens,
+    )
 }

@@ -422,7 +422,7 @@ where
         }
         let epoch_seed = opts.seed.wrapping_add(epoch as u64);
         device.seed(epoch_seed);
-        crate::cpu::seed_dropout(epoch_seed);
+        labor_kernels::seed_dropout(epoch_seed);
         let mut batches = token_batches(
             train.workers(),
             &vocab,

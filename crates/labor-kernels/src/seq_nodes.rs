@@ -19,8 +19,9 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::grad::{dense, flex, incoming, record, tracked, values, wrap};
-use super::{CHUNK, exp_in_place, log_sum_exp};
+use crate::exp::{exp_in_place, log_sum_exp};
+use crate::grad::{dense, flex, incoming, record, tracked, values, wrap};
+use crate::host::CHUNK;
 
 /// Rows per parallel task of the row-wise kernels here.
 const ROWS: usize = 64;
@@ -481,94 +482,10 @@ impl Backward<Flex, 1> for TwoStageNll {
 
 #[cfg(test)]
 mod tests {
-    use super::super::grad::tests::relative_difference;
-    use super::super::tests::values;
-    use super::super::{enabled, without};
-    use crate::CareerConfig;
-    use crate::seq::{HostBatch, SeqModel, SeqVocab, two_stage_nll};
-    use burn::module::Module;
+    use super::{add_bias, clamp, layer_norm};
+    use crate::test_util::{relative_difference, values};
+    use crate::{enabled, with_burn_ops as without};
     use burn::tensor::{Device, Tensor};
-    use labor_data::{Education, Ethnicity, Gender, Region, StateId, Worker, YearRecord};
-
-    /// Careers of uneven lengths (padding) over `n_states` states that often repeat (the stay
-    /// branch of the two-stage output), from a fixed-seed generator.
-    fn careers(n_workers: usize, n_states: usize, vocab: &SeqVocab) -> HostBatch {
-        let mut z = 12345u64;
-        let mut below = |n: usize| {
-            z = super::super::splitmix64(z);
-            (z % n as u64) as usize
-        };
-        let workers: Vec<Worker> = (0..n_workers)
-            .map(|i| {
-                let mut w = Worker::new(format!("w{i}"), "test");
-                w.gender = Gender::ALL[below(2)];
-                w.ethnicity = Ethnicity::ALL[below(3)];
-                w.region = Region::ALL[below(4)];
-                let mut state = below(n_states);
-                for year in (1990..).take(3 + below(9)) {
-                    if below(3) > 0 {
-                        state = below(n_states);
-                    }
-                    w.records.push(YearRecord::new(
-                        year,
-                        StateId(state as u16),
-                        Education::ALL[below(5)],
-                    ));
-                }
-                w
-            })
-            .collect();
-        let refs: Vec<&Worker> = workers.iter().collect();
-        HostBatch::from_workers(&refs, vocab, 64).expect("a batch")
-    }
-
-    #[test]
-    fn two_stage_loss_and_its_gradient_agree_with_the_composition() {
-        if !enabled() {
-            eprintln!("SKIPPED: the CPU kernels are off here (no AVX2/FMA or LABOR_CPU_KERNELS=0)");
-            return;
-        }
-        let device = Device::default().autodiff();
-        let n = 7;
-        let vocab = SeqVocab::new(n, 1990, 2010);
-        let hb = careers(9, n, &vocab);
-        assert!(hb.mask.contains(&0.0), "some padding");
-        let stays = (0..hb.target.len())
-            .filter(|&k| hb.mask[k] == 1.0 && hb.target[k] == hb.prev[k])
-            .count();
-        assert!(
-            stays >= 3,
-            "some targets repeat the previous state ({stays})"
-        );
-        let b = hb.to_device(&device);
-        // Logits over a wide range, some beyond the clamp, on padding too.
-        let width = n + 1;
-        let xs: Vec<f32> = (0..hb.batch * hb.len * width)
-            .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 14.0)
-            .collect();
-        let run = || {
-            let x = Tensor::<1>::from_floats(xs.as_slice(), &device)
-                .reshape([hb.batch, hb.len, width])
-                .require_grad();
-            let loss = two_stage_nll(x.clone(), &b);
-            let grads = (loss.clone() * 3.0).backward();
-            (values(loss), values(x.grad(&grads).expect("a gradient")))
-        };
-        let (fast_loss, fast) = run();
-        let (slow_loss, slow) = without(run);
-        assert!(
-            (fast_loss[0] - slow_loss[0]).abs() <= 1e-5 * slow_loss[0].abs(),
-            "loss {fast_loss:?} vs {slow_loss:?}"
-        );
-        let d = relative_difference(&fast, &slow);
-        assert!(d < 1e-5, "gradients differ by {d} of their largest");
-        // Padding gets no gradient.
-        for (k, m) in hb.mask.iter().enumerate() {
-            if *m == 0.0 {
-                assert!(fast[k * width..(k + 1) * width].iter().all(|g| *g == 0.0));
-            }
-        }
-    }
 
     #[test]
     fn layer_norm_affine_and_clamp_agree_with_burn() {
@@ -592,26 +509,24 @@ mod tests {
             let leaf = |v: &[f32]| Tensor::<1>::from_floats(v, &device).require_grad();
             let (x, gamma, beta) = (leaf(&xs), leaf(&gs), leaf(&bs));
             let x3 = x.clone().reshape([1, rows, d]);
-            let norm = super::super::seq::layer_norm(&x3, &gamma, Some(&beta), 1e-5)
-                .unwrap_or_else(|| {
-                    burn::tensor::module::layer_norm(
-                        x3.clone(),
-                        gamma.clone(),
-                        Some(beta.clone()),
-                        1e-5,
-                    )
-                });
+            let norm = layer_norm(&x3, &gamma, Some(&beta), 1e-5).unwrap_or_else(|| {
+                burn::tensor::module::layer_norm(
+                    x3.clone(),
+                    gamma.clone(),
+                    Some(beta.clone()),
+                    1e-5,
+                )
+            });
             // An affine map: the product node, then the bias node.
             let w = Tensor::<1>::from_floats(&ws[..d * d], &device)
                 .reshape([d, d])
                 .require_grad();
-            let biased = super::super::linear(&x3, &w)
-                .and_then(|y| super::add_bias(&y, &beta))
+            let biased = crate::kernels::linear(&x3, &w)
+                .and_then(|y| add_bias(&y, &beta))
                 .unwrap_or_else(|| {
                     x3.clone().matmul(w.clone().unsqueeze()) + beta.clone().unsqueeze()
                 });
-            let clamped =
-                super::clamp(&x3, -10.0, 10.0).unwrap_or_else(|| x3.clone().clamp(-10.0, 10.0));
+            let clamped = clamp(&x3, -10.0, 10.0).unwrap_or_else(|| x3.clone().clamp(-10.0, 10.0));
             let up = Tensor::<1>::from_floats(ws.as_slice(), &device).reshape([1, rows, d]);
             let total = (norm.clone() * up.clone()).sum()
                 + (biased.clone() * up.clone() * 0.5).sum()
@@ -638,58 +553,5 @@ mod tests {
             slow[2].contains(&10.0) && slow[2].contains(&-10.0),
             "the clamp bites on both sides"
         );
-    }
-
-    #[test]
-    fn career_gradients_agree_with_burn() {
-        if !enabled() {
-            eprintln!("SKIPPED: the CPU kernels are off here (no AVX2/FMA or LABOR_CPU_KERNELS=0)");
-            return;
-        }
-        let device = Device::default().autodiff();
-        device.seed(3);
-        let n = 11;
-        let vocab = SeqVocab::new(n, 1990, 2010);
-        // No dropout: burn's masks and the kernels' differ.
-        let model = CareerConfig::small(vocab.clone())
-            .with_n_layers(2)
-            .with_dropout(0.0)
-            .with_attention_dropout(0.0)
-            .init(&device);
-        let hb = careers(6, n, &vocab);
-        let run = || {
-            let b = hb.to_device(&device);
-            let loss = two_stage_nll(model.logits(&b), &b);
-            let grads = loss.backward();
-            let l = &model.layers[1];
-            let mut out = vec![values(loss)];
-            for w in [
-                model.job.weight.val().grad(&grads),
-                model.year.weight.val().grad(&grads),
-                l.q.weight.val().grad(&grads),
-                l.fc1.weight.val().grad(&grads),
-                model.head.weight.val().grad(&grads),
-            ] {
-                out.push(values(w.expect("a gradient")));
-            }
-            for v in [
-                l.q.bias.as_ref().map(|b| b.val()),
-                l.fc2.bias.as_ref().map(|b| b.val()),
-                Some(l.attn_norm.gamma.val()),
-                l.ffn_norm.beta.as_ref().map(|b| b.val()),
-                Some(model.norm.gamma.val()),
-            ] {
-                out.push(values(v.and_then(|v| v.grad(&grads)).expect("a gradient")));
-            }
-            out
-        };
-        let fast = run();
-        assert_eq!(run(), fast, "a second run gives the same bits");
-        let slow = without(run);
-        for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
-            let d = relative_difference(f, s);
-            assert!(d < 1e-4, "value {i} differs by {d} of its largest");
-        }
-        let _ = model.num_params();
     }
 }

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::gemm::{View, sgemm, sgemm_add};
+use crate::gemm::{View, sgemm, sgemm_add};
 
 /// Queries per task.
 const QB: usize = 64;
@@ -61,7 +61,7 @@ impl WeightDropout {
     fn apply(&self, row: &mut [f32], [bi, hi, i]: [usize; 3], [h, s, t]: [usize; 3]) {
         let base = (((bi * h + hi) * s + i) * t) as u64;
         for (j, x) in row.iter_mut().enumerate() {
-            let draw = super::splitmix64(self.seed.wrapping_add(base + j as u64)) >> 32;
+            let draw = crate::dropout::splitmix64(self.seed.wrapping_add(base + j as u64)) >> 32;
             *x = if draw >= self.threshold {
                 *x * self.scale
             } else {
@@ -88,7 +88,7 @@ pub(crate) fn attention(
     mask: Option<Mask<'_>>,
     drop: Option<WeightDropout>,
 ) -> Option<(Vec<f32>, Vec<f32>)> {
-    if !super::gemm::available() {
+    if !crate::gemm::available() {
         return None;
     }
     let [b, h, s, d] = q.shape;
@@ -180,7 +180,7 @@ fn block(
             None => {
                 let seen = past + qi + 1;
                 row[seen..].fill(0.0);
-                super::exp_shifted(&mut row[..seen], scale)
+                crate::exp::exp_shifted(&mut row[..seen], scale)
             }
             Some(m) => {
                 let base = bi * m.strides[0] + qi * m.strides[1];
@@ -189,7 +189,7 @@ fn block(
                         *x = f32::NEG_INFINITY;
                     }
                 }
-                super::exp_shifted(row, scale)
+                crate::exp::exp_shifted(row, scale)
             }
         };
         *sum = total;
@@ -334,7 +334,7 @@ fn backward_group(
                 for x in row[..seen].iter_mut() {
                     *x = *x * scale - l;
                 }
-                super::exp_in_place(&mut row[..seen]);
+                crate::exp::exp_in_place(&mut row[..seen]);
                 row[seen..].fill(0.0);
             }
             // P̃: P with the dropout mask and scale (P itself without dropout).
@@ -501,7 +501,7 @@ mod tests {
             masked in any::<bool>(),
             seed in any::<u64>(),
         ) {
-            prop_assume!(crate::cpu::gemm::available());
+            prop_assume!(crate::gemm::available());
             let (h, t) = (kvh * rep, past + s);
             // q as the model hands it: [b, s, h, d] storage viewed as [b, h, s, d].
             let qd = data(b * s * h * d, seed);
@@ -609,7 +609,7 @@ mod tests {
             dropout in any::<bool>(),
             seed in 0u64..1000,
         ) {
-            prop_assume!(crate::cpu::gemm::available());
+            prop_assume!(crate::gemm::available());
             let h = kvh * rep;
             let t = s + past;
             let (qd, kd, vd) = (

@@ -30,10 +30,13 @@ use burn::backend::{Autodiff, BackendTypes, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{
-    CHUNK, RopeTables, active, array4, attention as kernels, attention_shapes_fit, exp_in_place,
-    gemm, row_log_sum_exps, silu_mul_into, splitmix64,
-};
+use crate::attention as kernels;
+use crate::dropout::splitmix64;
+use crate::exp::exp_in_place;
+use crate::gemm;
+use crate::host::{CHUNK, active, array4};
+use crate::kernels::{attention_shapes_fit, row_log_sum_exps, silu_mul_into};
+use crate::rope::RopeTables;
 
 type Ad = Autodiff<Flex>;
 type AdTensor = <Ad as BackendTypes>::FloatTensorPrimitive;
@@ -588,7 +591,7 @@ pub(crate) fn rms_norm<const D: usize>(
         .zip(inv.par_iter_mut())
         .zip(xv.par_chunks(d))
         .for_each(|((o, r), x)| {
-            *r = super::rms_row(x, gv, epsilon, o);
+            *r = crate::kernels::rms_row(x, gv, epsilon, o);
         });
     let out = record(
         RmsNormOp,
@@ -794,115 +797,11 @@ impl Backward<Flex, 1> for Rope {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::super::tests::values;
-    use super::super::{enabled, without};
-    use crate::lora::{LoraOptions, apply_lora};
-    use crate::{Llama, LlamaConfig};
-    use burn::tensor::{Device, Int, Tensor};
-
-    /// The largest difference between `a` and `b`, relative to the largest value of `b`.
-    pub(in crate::cpu) fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-            / scale
-    }
-
-    /// A weighted next-token loss and the gradients of every parameter named in `params`.
-    fn loss_and_grads(m: &Llama, device: &Device) -> (f32, Vec<(String, Vec<f32>)>) {
-        let (b, s) = (2, 77);
-        let ids: Vec<i64> = (0..b * s).map(|i| ((i * 7919 + 13) % 211) as i64).collect();
-        let tokens = Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([b, s]);
-        // Uneven weights (some zero), as a loss mask with padding gives.
-        let w: Vec<f32> = (0..b * (s - 1))
-            .map(|i| ((i * 31) % 7) as f32 / 3.0)
-            .collect();
-        let w = Tensor::<1>::from_floats(w.as_slice(), device).reshape([b, s - 1]);
-        let loss = (m.next_token_log_probs(tokens) * w).sum().neg();
-        let value = values(loss.clone())[0];
-        let grads = loss.backward();
-        let block = &m.layers[1];
-        let mut named: Vec<(&str, Option<Tensor<2>>)> = vec![
-            ("embed", m.embed.weight.val().grad(&grads)),
-            ("wq", block.attn.wq.weight.val().grad(&grads)),
-            ("wk", block.attn.wk.weight.val().grad(&grads)),
-            ("wv", block.attn.wv.weight.val().grad(&grads)),
-            ("wo", block.attn.wo.weight.val().grad(&grads)),
-            ("gate", block.ffn.gate.weight.val().grad(&grads)),
-            ("up", block.ffn.up.weight.val().grad(&grads)),
-            ("down", block.ffn.down.weight.val().grad(&grads)),
-        ];
-        if let Some(h) = &m.lm_head {
-            named.push(("lm_head", h.weight.val().grad(&grads)));
-        }
-        for (name, lora) in [("wq", &block.attn.wq), ("wv", &block.attn.wv)] {
-            if let Some(a) = lora.weight.adapter() {
-                named.push((name, None));
-                named.push(("lora a", a.a.val().grad(&grads)));
-                named.push(("lora b", a.b.val().grad(&grads)));
-            }
-        }
-        let mut out: Vec<(String, Vec<f32>)> = named
-            .into_iter()
-            .filter_map(|(n, g)| g.map(|g| (n.to_string(), values(g))))
-            .collect();
-        for (name, g) in [
-            ("attn_norm", block.attn_norm.gamma.val().grad(&grads)),
-            ("ffn_norm", block.ffn_norm.gamma.val().grad(&grads)),
-            ("norm", m.norm.gamma.val().grad(&grads)),
-        ] {
-            if let Some(g) = g {
-                out.push((name.to_string(), values(g)));
-            }
-        }
-        (value, out)
-    }
-
-    #[test]
-    fn gradients_agree_with_burn() {
-        if !enabled() {
-            eprintln!("SKIPPED: the CPU kernels are off here (no AVX2/FMA or LABOR_CPU_KERNELS=0)");
-            return;
-        }
-        let device = Device::default().autodiff();
-        for (tied, lora) in [(false, false), (true, false), (true, true)] {
-            // Grouped-query attention (4 query heads on 2 key/value heads), head width 16.
-            let mut m = LlamaConfig::new(64, 3, 4, 2, 96, 211)
-                .with_tie_embeddings(tied)
-                .init(&device);
-            if lora {
-                m = apply_lora(m, &LoraOptions::with_rank(4)).expect("lora");
-            }
-            let (fast_loss, fast) = loss_and_grads(&m, &device);
-            assert!(
-                loss_and_grads(&m, &device) == (fast_loss, fast.clone()),
-                "a second run gives the same bits (tied {tied}, lora {lora})"
-            );
-            let (slow_loss, slow) = without(|| loss_and_grads(&m, &device));
-            assert!(
-                (fast_loss - slow_loss).abs() <= 1e-5 * slow_loss.abs(),
-                "loss {fast_loss} vs {slow_loss} (tied {tied}, lora {lora})"
-            );
-            let names: Vec<&str> = slow.iter().map(|(n, _)| n.as_str()).collect();
-            assert_eq!(
-                fast.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-                names,
-                "the same parameters get gradients (tied {tied}, lora {lora})"
-            );
-            assert!(names.len() >= if lora { 4 } else { 11 }, "{names:?}");
-            for ((name, f), (_, s)) in fast.iter().zip(&slow) {
-                let d = relative_difference(f, s);
-                assert!(
-                    d < 1e-4,
-                    "{name}: gradients differ by {d} of their largest (tied {tied}, lora {lora})"
-                );
-            }
-        }
-    }
+mod tests {
+    use super::dropout;
+    use crate::test_util::values;
+    use crate::{enabled, with_burn_ops as without};
+    use burn::tensor::{Device, Tensor};
 
     #[test]
     fn gelu_and_its_gradient_agree_with_burn() {
@@ -921,8 +820,8 @@ pub(super) mod tests {
                 .reshape([1, 4099])
                 .require_grad();
             let w = Tensor::<1>::from_floats(ws.as_slice(), &device).reshape([1, 4099]);
-            let y =
-                super::super::gelu(&x).unwrap_or_else(|| burn::tensor::activation::gelu(x.clone()));
+            let y = crate::kernels::gelu(&x)
+                .unwrap_or_else(|| burn::tensor::activation::gelu(x.clone()));
             let grads = (y.clone() * w).sum().backward();
             (values(y), values(x.grad(&grads).expect("a gradient")))
         };
@@ -953,7 +852,7 @@ pub(super) mod tests {
         let xs: Vec<f32> = (0..n).map(|i| 1.0 + (i % 13) as f32).collect();
         let run = |seed: u64| {
             let x = Tensor::<1>::from_floats(xs.as_slice(), &device).require_grad();
-            let y = super::dropout(&x, 0.1, seed).expect("a tracked f32 tensor");
+            let y = dropout(&x, 0.1, seed).expect("a tracked f32 tensor");
             let grads = (y.clone() * 3.0).sum().backward();
             (values(y), values(x.grad(&grads).expect("a gradient")))
         };

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use labor_data::{Preset, SynthBuilder};
-//! use labor_model::MixtureBuilder;
+//! use labor_data::MixtureBuilder;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let synth = |p, n, s| SynthBuilder::new(p).with_workers(n).with_seed(s).build().map(|b| b.generate().panel);
 //! let (nlsy, psid) = (synth(Preset::Nlsy79, 40, 1)?, synth(Preset::Psid81, 30, 2)?);
@@ -18,9 +18,9 @@
 //! # Ok(()) }
 //! ```
 
-use labor_data::{Panel, SeededRng};
-
 use crate::error::{Error, Result};
+use crate::panel::Panel;
+use crate::rng::SeededRng;
 
 /// Builds a training mixture: a specialist (one panel), a seeded subsample of the union of
 /// several training panels, or a base plus extra workers drawn from other panels (sampling by
@@ -71,10 +71,11 @@ impl MixtureBuilder {
     /// Draws the mixture.
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] for fractions out of range or too few extra workers,
-    /// [`Error::Data`] for panels over different taxonomies or repeated worker ids.
+    /// [`Error::InvalidArgument`] for fractions out of range or too few extra workers,
+    /// [`Error::Taxonomy`] or [`Error::InvalidWorker`] for panels over different taxonomies or
+    /// repeated worker ids.
     pub fn build(self) -> Result<Panel> {
-        let bad = |name, detail: String| Err(Error::InvalidOption { name, detail });
+        let bad = |name, detail: String| Err(Error::InvalidArgument { name, detail });
         if !(self.fraction > 0.0 && self.fraction <= 1.0) {
             return bad(
                 "mix fraction",
@@ -123,14 +124,14 @@ impl MixtureBuilder {
             take.sort_unstable();
             workers.extend(take.into_iter().map(|i| pool.workers()[i].clone()));
         }
-        Ok(Panel::new(union.taxonomy().clone(), workers)?)
+        Panel::new(union.taxonomy().clone(), workers)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labor_data::{Preset, SynthBuilder};
+    use crate::{Preset, SynthBuilder};
     use proptest::prelude::*;
 
     fn panel(preset: Preset, n: usize, seed: u64) -> Panel {

@@ -7,12 +7,12 @@
 //! ethnicity or gender (both set to `Unknown`, so those embeddings stay untrained until
 //! fine-tuning, as in the paper), and a career with no job left is dropped. Years, education
 //! and region are kept. Fine-tuning on the survey then loads every weight and trains all of them
-//! with a fresh optimizer ([`crate::TrainBuilder::with_pretrained`]).
+//! with a fresh optimizer (`labor_model::TrainBuilder::with_pretrained`).
 //!
 //! ```
 //! use std::sync::Arc;
 //! use labor_data::{Education, Ethnicity, Panel, SpecialState, Taxonomy, Worker, YearRecord};
-//! use labor_model::resume_corpus;
+//! use labor_data::resume_corpus;
 //! let tax = Arc::new(Taxonomy::occ1990dd());
 //! let unemployed = tax.special(SpecialState::Unemployed);
 //! let job = tax.occupation_ids()[0];
@@ -26,9 +26,9 @@
 //! assert_eq!(r.ethnicity, Ethnicity::Unknown);
 //! ```
 
-use labor_data::{Ethnicity, Gender, Panel};
-
 use crate::error::Result;
+use crate::panel::Panel;
+use crate::vocab::{Ethnicity, Gender};
 
 /// The resume-like version of `panel` (see the module docs).
 ///
@@ -48,5 +48,5 @@ pub fn resume_corpus(panel: &Panel) -> Result<Panel> {
             (!r.records.is_empty()).then_some(r)
         })
         .collect();
-    Ok(Panel::new(tax, workers)?)
+    Panel::new(tax, workers)
 }
