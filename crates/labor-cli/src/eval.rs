@@ -84,7 +84,8 @@ pub fn spinner() -> ProgressBar {
 /// Runs `labor eval`.
 ///
 /// # Errors
-/// Unreadable inputs, invalid options, or as [`evaluate`] and [`EvalOutput::write_dir`].
+/// Unreadable inputs, invalid options, or as [`evaluate_predictions`] and
+/// [`labor_eval::EvalOutput::write_dir`].
 pub fn run(a: &EvalArgs) -> Result<()> {
     let t0 = Instant::now();
     if !(2..=labor_eval::MAX_RESAMPLES).contains(&a.resamples) {

@@ -3,12 +3,11 @@
 
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::Device;
 use labor_data::Taxonomy;
-use labor_model::{Scorer, load_llm};
+use labor_model::{Scorer, distribution_speed, forward_speed, load_llm, scoring_speed};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 #[derive(clap::Args, Debug)]
@@ -39,22 +38,6 @@ pub struct SpeedArgs {
     /// Vulkan/Metal/DX12, `wgpu` feature) or cuda (NVIDIA GPU, `cuda` feature).
     #[arg(long, default_value = "flex")]
     backend: String,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, Vec<f64>)> {
-    f()?; // warm-up
-    let mut ts = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let t = Instant::now();
-        f()?;
-        ts.push(t.elapsed().as_secs_f64());
-    }
-    Ok((median(ts.clone()), ts))
 }
 
 fn read_docs(path: &PathBuf, limit: usize) -> Result<Vec<Document>> {
@@ -117,112 +100,41 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
         "backend": a.backend,
         "cpu_kernels": a.backend == "flex" && labor_model::cpu_kernels(),
     });
-    match a.mode.as_str() {
-        "forward" => {
-            // Seeded pseudo-random ids (xorshift), as the reference draws random ids.
-            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-            let ids: Vec<i32> = (0..a.batch * a.seq)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x % config.vocab_size as u64) as i32
-                })
-                .collect();
-            let (med, ts) = timed(a.runs, || {
-                let t =
-                    Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([a.batch, a.seq]);
-                let s: f32 = model.next_token_log_probs(t).sum().into_scalar();
-                if !s.is_finite() {
-                    bail!("non-finite log-probabilities");
-                }
-                Ok(())
-            })?;
-            let tokens = (a.batch * a.seq) as f64;
-            out["batch"] = a.batch.into();
-            out["seq"] = a.seq.into();
-            out["median_s"] = med.into();
-            out["all_s"] = ts.into();
-            out["tokens_per_s"] = (tokens / med).into();
-            // Matmul work per token: every projection (2 flops per weight), the output head,
-            // and attention's two products (averaged over causal positions).
-            let (d, hd) = (config.d_model as f64, config.head_dim() as f64);
-            let per_layer = 2.0
-                * (d * (config.n_heads as f64 * hd) * 2.0
-                    + d * (config.n_kv_heads as f64 * hd) * 2.0
-                    + 3.0 * d * config.d_ff as f64);
-            let attn = 2.0 * 2.0 * config.n_heads as f64 * hd * (a.seq as f64 / 2.0);
-            let head = 2.0 * d * config.vocab_size as f64;
-            let flops = tokens * (config.n_layers as f64 * (per_layer + attn) + head);
-            out["gflop_per_s"] = (flops / med / 1e9).into();
-        }
+    let texts = || {
+        a.texts
+            .as_ref()
+            .with_context(|| format!("{} needs --texts", a.mode))
+    };
+    let measured = match a.mode.as_str() {
+        "forward" => serde_json::to_value(forward_speed(
+            &model,
+            &config,
+            &device,
+            [a.batch, a.seq],
+            a.runs,
+        )?)?,
         "score" => {
-            let Some(texts) = &a.texts else {
-                bail!("score needs --texts");
-            };
-            let docs = read_docs(texts, a.limit)?;
-            let n: usize = docs.iter().map(|d| d.targets.len()).sum();
-            let (med, ts) = timed(a.runs, || {
-                scorer.score_documents(&docs)?;
-                Ok(())
-            })?;
-            out["workers"] = docs.len().into();
-            out["targets"] = n.into();
-            out["median_s"] = med.into();
-            out["all_s"] = ts.into();
-            out["transitions_per_s"] = (n as f64 / med).into();
+            let docs = read_docs(texts()?, a.limit)?;
+            serde_json::to_value(scoring_speed(&scorer, &docs, a.runs)?)?
         }
         "distribution" => {
-            let Some(texts) = &a.texts else {
-                bail!("distribution needs --texts");
-            };
-            let docs = read_docs(texts, usize::MAX)?;
-            let template = TemplateBuilder::new(
-                std::sync::Arc::new(Taxonomy::occ1990dd()),
-                TemplateKind::Resume,
-            )
-            .build()?;
-            let conts = Taxonomy::occ1990dd()
+            let docs = read_docs(texts()?, usize::MAX)?;
+            let taxonomy = std::sync::Arc::new(Taxonomy::occ1990dd());
+            let template =
+                TemplateBuilder::new(std::sync::Arc::clone(&taxonomy), TemplateKind::Resume)
+                    .build()?;
+            let titles = taxonomy
                 .outcomes()
                 .map(|(id, _)| template.continuation(id))
                 .collect::<Result<Vec<_>, _>>()?;
-            // `limit` targets spread evenly over all of them, so that the prompts have the
-            // lengths of a whole evaluation (early and late years alike).
-            let all: Vec<(&Document, usize)> = docs
-                .iter()
-                .flat_map(|d| (0..d.targets.len()).map(move |k| (d, k)))
-                .collect();
-            let take = a.limit.clamp(1, all.len().max(1));
-            let targets: Vec<(&Document, usize)> = (0..take)
-                .filter_map(|i| all.get(i * all.len() / take).copied())
-                .collect();
-            let mut prompt_tokens = 0usize;
-            for (d, k) in &targets {
-                prompt_tokens += tok.encode(d.prompt(&d.targets[*k]))?.ids.len();
-            }
-            // The true title alone, with its own prompt (the usual approach), per target.
-            let (alone, _) = timed(a.runs, || {
-                for (d, k) in &targets {
-                    let t = &d.targets[*k];
-                    scorer.continuation_log_probs(d.prompt(t), &[d.continuation(t).to_string()])?;
-                }
-                Ok(())
-            })?;
-            let (full, ts) = timed(a.runs.min(2), || {
-                for (d, k) in &targets {
-                    scorer.distribution(d.prompt(&d.targets[*k]), &conts)?;
-                }
-                Ok(())
-            })?;
-            out["targets"] = targets.len().into();
-            out["titles"] = conts.len().into();
-            out["mean_prompt_tokens"] = (prompt_tokens as f64 / targets.len().max(1) as f64).into();
-            out["true_title_alone_s_per_target"] = (alone / targets.len() as f64).into();
-            out["full_distribution_s_per_target"] = (full / targets.len() as f64).into();
-            out["all_s"] = ts.into();
-            out["cost_ratio"] = (full / alone).into();
+            serde_json::to_value(distribution_speed(
+                &scorer, &docs, &titles, a.limit, a.runs,
+            )?)?
         }
         other => bail!("unknown mode `{other}`: forward, score or distribution"),
+    };
+    if let (Some(out), serde_json::Value::Object(m)) = (out.as_object_mut(), measured) {
+        out.extend(m);
     }
     println!("{out}");
     Ok(())

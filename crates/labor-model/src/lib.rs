@@ -22,6 +22,7 @@ mod predict;
 mod score;
 mod scratch;
 pub mod seq;
+mod speed;
 mod texts;
 mod tokenizer;
 pub mod train;
@@ -55,6 +56,10 @@ pub use score::{Distribution, Scorer, TitleScore};
 pub use scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use seq::{
     HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs, two_stage_nll,
+};
+pub use speed::{
+    DistributionSpeed, ForwardSpeed, ScoringSpeed, distribution_speed, forward_speed,
+    scoring_speed, timed,
 };
 pub use texts::{FreeMass, TextScores, score_texts};
 pub use tokenizer::{Encoded, TextTokenizer};

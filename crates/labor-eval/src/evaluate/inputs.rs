@@ -78,7 +78,7 @@ impl ModelPredictions {
     /// [`Error::InvalidArgument`] for a state outside `n_states`, a distribution of the wrong
     /// length or with a negative or non-finite entry, or a distribution given for some rows
     /// but not others; [`Error::InvalidLogProb`] / [`Error::InvalidWeight`] as
-    /// [`ScoreSet::push`] (a log-probability up to `1e-6` above zero, a rounding error, is
+    /// [`ScoreSet::push`](crate::ScoreSet::push) (a log-probability up to `1e-6` above zero, a rounding error, is
     /// read as 0).
     pub fn push(&mut self, mut row: TargetRow, probs: Option<&[f32]>) -> Result<()> {
         let index = self.rows.len();

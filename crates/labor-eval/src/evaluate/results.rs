@@ -114,7 +114,7 @@ pub struct PairedMetrics {
     pub n_workers: usize,
 }
 
-/// The result of [`Evaluator::run`]; serialises as `metrics.json`.
+/// The result of [`Evaluator::run`](super::Evaluator::run); serialises as `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation {
     /// The target rule.

@@ -214,7 +214,7 @@ pub struct Progress {
     pub eta: Duration,
 }
 
-/// The result of [`Finetune::run`].
+/// The result of [`Finetune::run`](super::Finetune::run).
 #[derive(Debug)]
 pub struct FinetuneReport {
     /// The model with the best validation loss (the last one without validation documents),
