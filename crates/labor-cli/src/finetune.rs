@@ -13,7 +13,7 @@ use labor_data::atomic::check_output;
 use labor_data::io;
 use labor_model::{
     FinetuneBuilder, FinetuneOptions, LoraOptions, LoraTarget, LossOn, Progress, ScratchBuilder,
-    TextTokenizer, load_hf, load_llm, render_resumes, title_perplexity,
+    load_base, render_resumes, title_perplexity,
 };
 
 /// Arguments of `labor finetune`.
@@ -298,34 +298,8 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     }
     let base = PathBuf::from(&a.base);
     let device = Device::default().autodiff();
-    let (config, model, tokenizer) = if base.is_file() {
-        // A GGUF file: weights and tokenizer come from the one file.
-        let (config, model, tokenizer) =
-            load_llm(&base, &device).with_context(|| format!("loading {}", base.display()))?;
-        let tokenizer = match &a.tokenizer {
-            Some(p) => TextTokenizer::from_file(p)?,
-            None => tokenizer,
-        };
-        (config, model, tokenizer)
-    } else {
-        let (config, model) =
-            load_hf(&base, &device).with_context(|| format!("loading {}", base.display()))?;
-        let tok_path = a
-            .tokenizer
-            .clone()
-            .unwrap_or_else(|| base.join("tokenizer.json"));
-        (config, model, TextTokenizer::from_file(&tok_path)?)
-    };
-    // The fine-tuned model is exported as a Hugging Face directory: refuse before training what
-    // config.json cannot hold.
-    if config.rope_freq_factors.is_some() {
-        bail!(
-            "{}: its rotary frequencies come as GGUF `rope_freqs` divisors, which a Hugging Face \
-             config.json cannot hold, so the fine-tuned model could not be exported; fine-tune \
-             the Hugging Face checkpoint of this model instead",
-            base.display()
-        );
-    }
+    let (config, model, tokenizer) = load_base(&base, a.tokenizer.as_deref(), &device)
+        .with_context(|| format!("loading {}", base.display()))?;
     let train_docs = match a.max_train_docs {
         Some(n) => sample(train_docs, n, a.seed.wrapping_add(1)),
         None => train_docs,

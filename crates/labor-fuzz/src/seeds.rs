@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use labor_data::ingest::{Format, IngestBuilder, OnError};
 use labor_data::{Prediction, Predictions, io};
+use labor_model::gguf::{GgufTensor, GgufValue, write_gguf};
 use labor_model::{
     CareerConfig, LlamaConfig, SeqPredictor, SeqVocab, TrainedModel, save_hf, save_model,
 };
@@ -147,12 +148,6 @@ pub fn write_seeds(root: &Path, fixtures: &Path) -> std::io::Result<Vec<PathBuf>
     Ok(written)
 }
 
-/// A GGUF string.
-fn string(out: &mut Vec<u8>, s: &str) {
-    out.extend((s.len() as u64).to_le_bytes());
-    out.extend(s.as_bytes());
-}
-
 /// A GGUF v3 file of a Llama with `config` (tied embeddings, f32 weights of a fixed pattern)
 /// and a byte-level BPE tokenizer of `config.vocab_size` tokens.
 fn tiny_gguf(config: &LlamaConfig) -> Vec<u8> {
@@ -185,69 +180,48 @@ fn tiny_gguf(config: &LlamaConfig) -> Vec<u8> {
         .collect();
     tokens.extend(["ab".to_string(), "cd".to_string()]);
     let merges = ["a b", "c d"];
-    let mut b = Vec::new();
-    b.extend(b"GGUF");
-    b.extend(3u32.to_le_bytes());
-    b.extend((tensors.len() as u64).to_le_bytes());
-    b.extend(9u64.to_le_bytes());
-    let u32_kv = |b: &mut Vec<u8>, k: &str, x: usize| {
-        string(b, k);
-        b.extend(4u32.to_le_bytes());
-        b.extend((x as u32).to_le_bytes());
+    let u32v = |x: usize| GgufValue::U32(x as u32);
+    let strs = |items: &[&str]| {
+        GgufValue::Array(
+            items
+                .iter()
+                .map(|s| GgufValue::String(s.to_string()))
+                .collect(),
+        )
     };
-    let str_kv = |b: &mut Vec<u8>, k: &str, s: &str| {
-        string(b, k);
-        b.extend(8u32.to_le_bytes());
-        string(b, s);
-    };
-    let strs_kv = |b: &mut Vec<u8>, k: &str, items: &[&str]| {
-        string(b, k);
-        b.extend(9u32.to_le_bytes());
-        b.extend(8u32.to_le_bytes());
-        b.extend((items.len() as u64).to_le_bytes());
-        for s in items {
-            string(b, s);
-        }
-    };
-    str_kv(&mut b, "general.architecture", "llama");
-    u32_kv(&mut b, "llama.embedding_length", d);
-    u32_kv(&mut b, "llama.block_count", config.n_layers);
-    u32_kv(&mut b, "llama.attention.head_count", config.n_heads);
-    u32_kv(&mut b, "llama.attention.head_count_kv", config.n_kv_heads);
-    u32_kv(&mut b, "llama.feed_forward_length", ff);
-    str_kv(&mut b, "tokenizer.ggml.model", "gpt2");
     let token_refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    strs_kv(&mut b, "tokenizer.ggml.tokens", &token_refs);
-    strs_kv(&mut b, "tokenizer.ggml.merges", &merges);
-    let mut offset = 0u64;
-    for (name, dims) in &tensors {
-        string(&mut b, name);
-        b.extend((dims.len() as u32).to_le_bytes());
-        for x in dims.iter().rev() {
-            b.extend((*x as u64).to_le_bytes());
-        }
-        b.extend(0u32.to_le_bytes());
-        b.extend(offset.to_le_bytes());
-        let n: usize = dims.iter().product();
-        offset += (n as u64 * 4).div_ceil(32) * 32;
-    }
-    while b.len() % 32 != 0 {
-        b.push(0);
-    }
-    for (k, (_, dims)) in tensors.iter().enumerate() {
-        let n: usize = dims.iter().product();
-        let start = b.len();
-        for i in 0..n {
-            let x = if dims.len() == 1 {
-                1.0
-            } else {
-                (((i * 7 + k * 13) % 17) as f32 - 8.0) * 0.02
-            };
-            b.extend(x.to_le_bytes());
-        }
-        while (b.len() - start) % 32 != 0 {
-            b.push(0);
-        }
-    }
-    b
+    let meta = [
+        ("general.architecture", GgufValue::String("llama".into())),
+        ("llama.embedding_length", u32v(d)),
+        ("llama.block_count", u32v(config.n_layers)),
+        ("llama.attention.head_count", u32v(config.n_heads)),
+        ("llama.attention.head_count_kv", u32v(config.n_kv_heads)),
+        ("llama.feed_forward_length", u32v(ff)),
+        ("tokenizer.ggml.model", GgufValue::String("gpt2".into())),
+        ("tokenizer.ggml.tokens", strs(&token_refs)),
+        ("tokenizer.ggml.merges", strs(&merges)),
+    ];
+    // Norm weights 1, matrices a fixed pattern.
+    let data: Vec<Vec<f32>> = tensors
+        .iter()
+        .enumerate()
+        .map(|(k, (_, dims))| {
+            let n: usize = dims.iter().product();
+            (0..n)
+                .map(|i| {
+                    if dims.len() == 1 {
+                        1.0
+                    } else {
+                        (((i * 7 + k * 13) % 17) as f32 - 8.0) * 0.02
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let tensors: Vec<GgufTensor<'_>> = tensors
+        .iter()
+        .zip(&data)
+        .map(|((name, shape), data)| GgufTensor { name, shape, data })
+        .collect();
+    write_gguf(&meta, &tensors).expect("a well-formed GGUF")
 }

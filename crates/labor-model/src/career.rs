@@ -22,7 +22,7 @@ use burn::nn::{
 use burn::tensor::{Bool, Device, Tensor};
 use labor_kernels::ops;
 
-use crate::consistency::{embedding_params, linear_params};
+use crate::checkpoint::consistency::{embedding_params, linear_params};
 use crate::error::{Error, Result};
 use crate::seq::{LOGIT_CLAMP, SeqBatch, SeqModel, SeqVocab};
 

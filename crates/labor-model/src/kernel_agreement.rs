@@ -7,8 +7,8 @@ use burn::tensor::{Device, Int, Tensor};
 use labor_data::{Education, Ethnicity, Gender, Region, StateId, Worker, YearRecord};
 use labor_kernels::{enabled, with_burn_ops as without};
 
-use crate::lora::{LoraOptions, apply_lora};
-use crate::model::KvCache;
+use crate::llm::lora::{LoraOptions, apply_lora};
+use crate::llm::model::KvCache;
 use crate::seq::{HostBatch, SeqModel, SeqVocab, two_stage_nll};
 use crate::{CareerConfig, Llama, LlamaConfig};
 

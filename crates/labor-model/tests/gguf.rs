@@ -453,56 +453,13 @@ fn permute_like_llama_cpp(hf: &[f32], heads: usize, d_in: usize) -> Vec<f32> {
     out
 }
 
-/// A GGUF v3 file with u32/f32/string metadata and F32 tensors given as `[rows, cols]` (or
-/// `[len]`) row-major data.
+/// [`labor_model::gguf::write_gguf`] over owned `(name, shape, values)` tensors.
 fn write_gguf(meta: &[(&str, GgufValue)], tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend(b"GGUF");
-    b.extend(3u32.to_le_bytes());
-    b.extend((tensors.len() as u64).to_le_bytes());
-    b.extend((meta.len() as u64).to_le_bytes());
-    for (k, v) in meta {
-        string(&mut b, k);
-        match v {
-            GgufValue::U32(x) => {
-                b.extend(4u32.to_le_bytes());
-                b.extend(x.to_le_bytes());
-            }
-            GgufValue::F32(x) => {
-                b.extend(6u32.to_le_bytes());
-                b.extend(x.to_le_bytes());
-            }
-            GgufValue::String(s) => {
-                b.extend(8u32.to_le_bytes());
-                string(&mut b, s);
-            }
-            other => panic!("unsupported in this writer: {other:?}"),
-        }
-    }
-    let mut offset = 0u64;
-    for (name, dims, data) in tensors {
-        string(&mut b, name);
-        b.extend((dims.len() as u32).to_le_bytes());
-        for d in dims.iter().rev() {
-            b.extend((*d as u64).to_le_bytes()); // innermost first
-        }
-        b.extend(0u32.to_le_bytes()); // F32
-        b.extend(offset.to_le_bytes());
-        offset += (data.len() as u64 * 4).div_ceil(32) * 32;
-    }
-    while b.len() % 32 != 0 {
-        b.push(0);
-    }
-    for (_, _, data) in tensors {
-        let start = b.len();
-        for x in data {
-            b.extend(x.to_le_bytes());
-        }
-        while (b.len() - start) % 32 != 0 {
-            b.push(0);
-        }
-    }
-    b
+    let tensors: Vec<labor_model::gguf::GgufTensor<'_>> = tensors
+        .iter()
+        .map(|(name, shape, data)| labor_model::gguf::GgufTensor { name, shape, data })
+        .collect();
+    labor_model::gguf::write_gguf(meta, &tensors).expect("a well-formed GGUF")
 }
 
 /// `model` as llama.cpp's converter writes Llama weights (query/key rows permuted, `[out, in]`

@@ -26,7 +26,7 @@ use labor_data::{Panel, Worker};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::predict::{Predictor, StepPrediction};
+use crate::score::predict::{Predictor, StepPrediction};
 
 /// Default additive smoothing constant.
 pub const DEFAULT_ALPHA: f64 = 0.1;

@@ -21,7 +21,7 @@ use burn::module::{Initializer, Module};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::consistency::{embedding_params, linear_params};
+use crate::checkpoint::consistency::{embedding_params, linear_params};
 use crate::seq::{LOGIT_CLAMP, SeqBatch, SeqModel, SeqVocab};
 
 /// Configuration of [`Logit`].

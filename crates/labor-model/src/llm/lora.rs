@@ -34,7 +34,7 @@ use labor_data::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::Llama;
+use crate::llm::model::Llama;
 
 /// A projection of a Llama block that can carry an adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

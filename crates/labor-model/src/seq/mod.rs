@@ -37,6 +37,9 @@ use burn::tensor::{Device, Int, Tensor};
 use labor_data::{Education, Ethnicity, Gender, Region, Worker};
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod models;
+pub mod train;
+
 use crate::error::{Error, Result};
 
 /// Bound of every logit, as in the CAREER code (`transformer_decoder.py`).

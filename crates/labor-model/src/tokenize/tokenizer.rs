@@ -32,8 +32,8 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, Tokenizer};
 
+use crate::checkpoint::gguf::{GgufFile, GgufValue};
 use crate::error::{Error, Result};
-use crate::gguf::{GgufFile, GgufValue};
 
 /// Token ids with the byte span of each token in the text.
 #[derive(Debug, Clone, PartialEq, Eq)]

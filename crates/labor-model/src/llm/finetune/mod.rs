@@ -42,16 +42,16 @@ use labor_data::SeededRng;
 use labor_template::Document;
 use serde::{Deserialize, Serialize};
 
-use crate::config::LlamaConfig;
+use crate::checkpoint::hf::save_hf;
 use crate::error::{Error, Result};
-use crate::hf::save_hf;
-use crate::lora::{apply_lora, merge_lora, seed_adapters};
-use crate::model::Llama;
-use crate::plan::{MemoryPlan, MemoryPlanBuilder, PlanMode};
-use crate::tokenizer::TextTokenizer;
-use crate::train::{
+use crate::llm::config::LlamaConfig;
+use crate::llm::lora::{apply_lora, merge_lora, seed_adapters};
+use crate::llm::model::Llama;
+use crate::llm::plan::{MemoryPlan, MemoryPlanBuilder, PlanMode};
+use crate::seq::train::{
     check_run_dir, clear_run_dir, load_checkpoint_model, number_params, option_difference,
 };
+use crate::tokenize::tokenizer::TextTokenizer;
 
 mod clip;
 mod data;
@@ -63,7 +63,7 @@ pub use options::{
     CurveRow, FinetuneOptions, FinetuneReport, LinearSchedule, LossOn, Progress, SCALED_MAX_EPOCHS,
     SCALED_MIN_UPDATES,
 };
-pub(crate) use rundir::write_dir_swapped;
+pub(crate) use rundir::{recover_swap, write_dir_swapped};
 
 use clip::clip_global_norm;
 use data::{Example, batch, loss_sum, mean_loss, scalar, tokenize};
@@ -211,6 +211,53 @@ impl FinetuneBuilder {
             device,
         })
     }
+}
+
+/// The model to fine-tune and its tokenizer: a GGUF file or a Hugging Face directory, as
+/// [`load_llm`](crate::load_llm) loads them, with the tokenizer read from `tokenizer` instead
+/// when given.
+///
+/// # Errors
+/// As [`load_llm`](crate::load_llm); [`Error::TokenizerMismatch`] for a tokenizer with more
+/// tokens than the model's embedding rows; [`Error::InvalidOption`] for a model whose rotary
+/// frequencies come as GGUF `rope_freqs` divisors, which the Hugging Face directory the
+/// fine-tuned model is exported as cannot hold (fine-tune that model's Hugging Face checkpoint).
+pub fn load_base(
+    base: &Path,
+    tokenizer: Option<&Path>,
+    device: &Device,
+) -> Result<(LlamaConfig, Llama, TextTokenizer)> {
+    let (config, model, tok) = match tokenizer {
+        None => crate::checkpoint::loader::load_llm(base, device)?,
+        Some(t) => {
+            let (config, model) = if base.is_dir() {
+                crate::checkpoint::hf::load_hf(base, device)?
+            } else {
+                crate::checkpoint::loader::load_gguf(base, device)?
+            };
+            let tok = TextTokenizer::from_file(t)?;
+            if tok.vocab_size() > config.vocab_size {
+                return Err(Error::TokenizerMismatch {
+                    path: t.to_path_buf(),
+                    tokenizer_vocab: tok.vocab_size(),
+                    model_vocab: config.vocab_size,
+                });
+            }
+            (config, model, tok)
+        }
+    };
+    if config.rope_freq_factors.is_some() {
+        return Err(Error::InvalidOption {
+            name: "base",
+            detail: format!(
+                "{}: its rotary frequencies come as GGUF `rope_freqs` divisors, which a Hugging \
+                 Face config.json cannot hold, so the fine-tuned model could not be exported; \
+                 fine-tune the Hugging Face checkpoint of this model instead",
+                base.display()
+            ),
+        });
+    }
+    Ok((config, model, tok))
 }
 
 /// The state saved with each checkpoint.
@@ -390,6 +437,8 @@ impl Finetune {
         if self.overwrite && !self.resume {
             clear_run_dir(&self.out, RUN_FILES)?;
         }
+        recover_swap(&self.checkpoint_dir())?;
+        recover_swap(&self.out.join("best"))?;
         let opts = self.options.clone();
         let steps_per_epoch = self.steps_per_epoch();
         let total = steps_per_epoch * opts.epochs;
@@ -553,7 +602,7 @@ impl Finetune {
             None => {
                 let m = Self::inference(&model);
                 let device = m.embed.weight.val().device();
-                match crate::hf::load_hf(&best_dir, &device) {
+                match crate::checkpoint::hf::load_hf(&best_dir, &device) {
                     Ok((_, best)) => best,
                     Err(_) => m,
                 }

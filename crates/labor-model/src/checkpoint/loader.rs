@@ -10,12 +10,12 @@ use std::path::Path;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::config::LlamaConfig;
-use crate::consistency::{self, Naming};
+use crate::checkpoint::consistency::{self, Naming};
+use crate::checkpoint::gguf::{GgufFile, GgufValue};
 use crate::error::{Error, Result};
-use crate::gguf::{GgufFile, GgufValue};
-use crate::model::{Llama, linear_weight};
-use crate::tokenizer::TextTokenizer;
+use crate::llm::config::LlamaConfig;
+use crate::llm::model::{Llama, linear_weight};
+use crate::tokenize::tokenizer::TextTokenizer;
 
 /// Undoes llama.cpp's query/key row permutation on a `[n_heads · head_dim, d_in]` weight.
 /// A weight whose size does not factor that way (or an even head width) is returned unchanged.
@@ -231,7 +231,7 @@ pub fn load_llm(
                 ),
             });
         }
-        let (config, model) = crate::hf::load_hf(path, device)?;
+        let (config, model) = crate::checkpoint::hf::load_hf(path, device)?;
         (config, model, TextTokenizer::from_file(&tok_path)?)
     } else {
         let f = GgufFile::open(path)?;

@@ -21,11 +21,11 @@ use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use serde::Deserialize;
 
-use crate::config::LlamaConfig;
-use crate::consistency::{self, Naming};
+use crate::checkpoint::consistency::{self, Naming};
+use crate::checkpoint::mapped;
 use crate::error::{Error, Result};
-use crate::mapped;
-use crate::model::{Llama, linear_weight};
+use crate::llm::config::LlamaConfig;
+use crate::llm::model::{Llama, linear_weight};
 
 #[derive(Deserialize)]
 struct Index {

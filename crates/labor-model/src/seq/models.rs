@@ -20,14 +20,14 @@ use crate::baselines::bag_of_jobs::{BagOfJobs, BagOfJobsConfig};
 use crate::baselines::empirical::{DEFAULT_ALPHA, Empirical};
 use crate::baselines::logit::{Logit, LogitConfig};
 use crate::career::{Career, CareerConfig};
-use crate::consistency::check_record;
+use crate::checkpoint::consistency::check_record;
 use crate::error::{Error, Result};
-use crate::predict::{Predictor, StepPrediction};
-use crate::seq::{HostBatch, SeqModel, SeqVocab, two_stage_log_probs};
-use crate::train::{
+use crate::score::predict::{Predictor, StepPrediction};
+use crate::seq::train::{
     EarlyStopping, TrainEvent, TrainOptions, TrainSummary, check_run_dir, clear_run_dir,
     load_weights, save_weights, train_seq, weights_path, write_atomic,
 };
+use crate::seq::{HostBatch, SeqModel, SeqVocab, two_stage_log_probs};
 
 /// The kinds of model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -393,7 +393,7 @@ pub enum CareerSize {
     Small,
 }
 
-/// Trains a model of any kind; see [`crate::train`] for the procedure and the files.
+/// Trains a model of any kind; see [`crate::seq::train`] for the procedure and the files.
 ///
 /// ```no_run
 /// # fn main() -> labor_model::Result<()> {
@@ -684,7 +684,7 @@ impl Trainer<'_> {
                 let summary = TrainSummary {
                     stopped_early: false,
                     patience: 0,
-                    state: crate::train::TrainState {
+                    state: crate::seq::train::TrainState {
                         step: 0,
                         epoch: 1,
                         tokens,

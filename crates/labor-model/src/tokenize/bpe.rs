@@ -28,7 +28,7 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::error::{Error, Result};
-use crate::tokenizer::TextTokenizer;
+use crate::tokenize::tokenizer::TextTokenizer;
 
 /// The special token added first to every trained vocabulary (id 0): end of text, also used to
 /// pad batches.

@@ -9,9 +9,9 @@ use burn::tensor::{Device, Int, Tensor};
 use labor_template::Document;
 use serde::Serialize;
 
-use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
-use crate::model::Llama;
+use crate::llm::config::LlamaConfig;
+use crate::llm::model::Llama;
 use crate::score::Scorer;
 
 /// The median of `runs` timed calls of `f` (seconds) after one untimed call, and every time.

@@ -1,4 +1,5 @@
-//! A GGUF (v2, v3) reader: header, metadata and tensors, dequantised to f32.
+//! A GGUF (v2, v3) reader: header, metadata and tensors, dequantised to f32; and a writer of
+//! `f32` tensors ([`write_gguf`]).
 //!
 //! Layout (little-endian): magic `GGUF`, `u32` version, `u64` tensor count, `u64` metadata
 //! count; metadata entries (string key, `u32` value type, value); tensor infos (name, `u32`
@@ -27,8 +28,12 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
+use crate::checkpoint::mapped;
 use crate::error::{Error, Result};
-use crate::mapped;
+
+mod write;
+
+pub use write::{GgufTensor, write_gguf};
 
 const MAGIC: u32 = 0x4655_4747; // "GGUF" read as a little-endian u32
 const MAX_STRING: u64 = 1 << 30;

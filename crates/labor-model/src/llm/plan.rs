@@ -24,9 +24,9 @@
 //! and the logits. Allocator slack, the tokenizer, data and the framework's own buffers are
 //! not counted: measured peaks on the CPU are compared in `docs/scale.md`.
 
-use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
-use crate::lora::LoraTarget;
+use crate::llm::config::LlamaConfig;
+use crate::llm::lora::LoraTarget;
 
 /// What a run does with the model.
 #[derive(Debug, Clone, PartialEq)]

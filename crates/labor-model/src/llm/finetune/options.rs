@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
-use crate::lora::LoraOptions;
-use crate::model::Llama;
+use crate::llm::config::LlamaConfig;
+use crate::llm::lora::LoraOptions;
+use crate::llm::model::Llama;
 
 /// Which tokens the loss covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

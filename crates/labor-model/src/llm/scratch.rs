@@ -31,15 +31,15 @@ use burn::tensor::{Device, Distribution, Tensor};
 use labor_data::SeededRng;
 use labor_template::Document;
 
-use crate::bpe::BpeTrainerBuilder;
-use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
-use crate::finetune::{
+use crate::llm::config::LlamaConfig;
+use crate::llm::finetune::{
     FinetuneBuilder, FinetuneOptions, FinetuneReport, Progress, RUN_FILES, title_perplexity,
 };
-use crate::model::Llama;
-use crate::tokenizer::TextTokenizer;
-use crate::train::{check_run_dir, clear_run_dir};
+use crate::llm::model::Llama;
+use crate::seq::train::{check_run_dir, clear_run_dir};
+use crate::tokenize::bpe::BpeTrainerBuilder;
+use crate::tokenize::tokenizer::TextTokenizer;
 
 impl LlamaConfig {
     /// The embedded default: 2 blocks, width 128, 4 heads, SwiGLU width 384, tied embeddings,

@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
-use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
+use crate::llm::config::LlamaConfig;
 
 /// How a checkpoint format names a Llama's tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use labor_data::Panel;
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 use crate::error::{Error, Result};
-use crate::model::Llama;
+use crate::llm::model::Llama;
 use crate::score::Scorer;
-use crate::tokenizer::TextTokenizer;
+use crate::tokenize::tokenizer::TextTokenizer;
 
 use super::options::LossOn;
 

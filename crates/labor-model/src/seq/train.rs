@@ -27,8 +27,10 @@
 //!   trainable and numbers the parameters as the interrupted run did, so that Adam's state
 //!   (keyed by parameter id) applies to the same parameters.
 //!
-//! The checkpoint is written into `checkpoint.tmp/` and swapped in with two renames (a crash
-//! between them leaves it in `checkpoint.old/`, which `resume` also reads); other files are
+//! The checkpoint is written into `checkpoint.tmp/` and swapped in with two renames; a run
+//! starts by putting a swap that a kill interrupted in order (the partial staging directory
+//! removed, a complete one swapped in), and `resume` also reads a lone `checkpoint.old/`; other
+//! files are
 //! written to a temporary name and renamed. Dropout and batch order are seeded per epoch
 //! (`seed + epoch`), and a resume drops the rows of `loss.csv` past the checkpoint, so a run
 //! killed at any point and resumed writes the same `loss.csv` and weights as one never
@@ -47,7 +49,7 @@ use labor_data::{Panel, SeededRng, Worker};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::finetune::write_dir_swapped;
+use crate::llm::finetune::{recover_swap, write_dir_swapped};
 use crate::seq::{HostBatch, SeqModel, masked_nll, two_stage_log_probs, two_stage_nll};
 
 /// Hyper-parameters of a training run.
@@ -366,6 +368,7 @@ where
     let mut csv = None;
     if let Some(o) = out {
         fs::create_dir_all(o).map_err(io_err(o))?;
+        recover_swap(&o.join("checkpoint"))?;
         let csv_path = o.join("loss.csv");
         // `checkpoint/`, or `checkpoint.old/` when a crash fell between the two renames of the
         // swap.

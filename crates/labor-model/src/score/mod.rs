@@ -14,13 +14,16 @@
 
 use std::collections::HashMap;
 
+pub(crate) mod predict;
+pub(crate) mod texts;
+
 use burn::tensor::{Device, Int, Tensor};
 use labor_kernels::ops;
 use labor_template::Document;
 
 use crate::error::{Error, Result};
-use crate::model::{KvCache, Llama};
-use crate::tokenizer::{Encoded, TextTokenizer};
+use crate::llm::model::{KvCache, Llama};
+use crate::tokenize::tokenizer::{Encoded, TextTokenizer};
 
 /// Scores rendered documents with a model and its tokenizer.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNor
 use burn::tensor::{Bool, Device, Int, Tensor};
 use labor_kernels::ops::{self, Rope};
 
-use crate::config::{LlamaConfig, RopeScaling};
+use crate::llm::config::{LlamaConfig, RopeScaling};
 
 /// Inverse frequencies of the rotary embedding, `θ^(-2i/d)`, with Llama-3 scaling applied.
 pub fn rope_inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Vec<f64> {
