@@ -8,7 +8,7 @@ use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
 use crate::dropout::{seed, training};
 use crate::exp::{exp_in_place, log_sum_exp};
 use crate::host::{CHUNK, array4, host, strided};
-use crate::packed::{project, times};
+use crate::packed::{MIN_ROWS, project, times};
 use crate::rope::RopeTables;
 use crate::{attention, gemm, grad, seq_nodes};
 
@@ -44,8 +44,11 @@ pub(crate) fn matmul_transposed(h: &Tensor<2>, e: &Tensor<2>) -> Option<Tensor<2
     if let Some(y) = grad::product(h, e, true) {
         return Some(y);
     }
-    let (hf, ef) = (host(h)?, host(e)?);
     let [m, k] = h.dims();
+    if m < MIN_ROWS {
+        return None;
+    }
+    let (hf, ef) = (host(h)?, host(e)?);
     let [n, _] = e.dims();
     let (hd, hs) = strided::<2>(&hf);
     let (ed, es) = strided::<2>(&ef);

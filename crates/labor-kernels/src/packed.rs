@@ -8,10 +8,19 @@ use burn::tensor::{Bytes, Tensor};
 use crate::gemm;
 use crate::host::{host, strided};
 
-/// The values of `x · w`, row-major `[batch · seq, out]`.
+/// Fewest rows of a product on our kernel: a single row (one decoding step) runs 1.7-2.3×
+/// faster on burn's product (the `gemm` crate) than on ours, packed or not, while from 64 rows
+/// up ours is 1.1-2.9× faster (`benches/benches/gemm.rs`, docs/llm-speed.md).
+pub(crate) const MIN_ROWS: usize = 2;
+
+/// The values of `x · w`, row-major `[batch · seq, out]`; `None` for fewer than [`MIN_ROWS`]
+/// rows or tensors the kernels do not take.
 pub(crate) fn project(x: &Tensor<3>, w: &Tensor<2>) -> Option<Vec<f32>> {
-    let (xf, wf) = (host(x)?, host(w)?);
     let [b, s, k] = x.dims();
+    if b * s < MIN_ROWS {
+        return None;
+    }
+    let (xf, wf) = (host(x)?, host(w)?);
     let [_, n] = w.dims();
     let x_flat = xf.layout().is_contiguous().then(|| {
         let (data, _) = strided::<3>(&xf);
