@@ -104,12 +104,6 @@ fn main() -> Result<()> {
         )?;
         rows.push((name.clone(), predict(&predictor, &data.test)?));
     }
-    report(
-        &rows,
-        data.truth.as_ref(),
-        &data.test,
-        &args.data,
-        &args.out,
-    )?;
+    report(rows, data.truth.as_ref(), &data.test, &args.data, &args.out)?;
     Ok(())
 }

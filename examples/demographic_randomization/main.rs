@@ -74,6 +74,6 @@ fn main() -> Result<()> {
         )?;
         rows.push(scored(&predictor, &data.test)?);
     }
-    report(&rows, None, &data.test, &args.data, &args.out)?;
+    report(rows, None, &data.test, &args.data, &args.out)?;
     Ok(())
 }

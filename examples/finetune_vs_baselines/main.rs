@@ -90,12 +90,6 @@ fn main() -> Result<()> {
         let predictor = LlmPredictor::new(name.clone(), scorer(), resume, &tax)?.constrained()?;
         rows.push((name, predict(&predictor, &data.test)?));
     }
-    report(
-        &rows,
-        data.truth.as_ref(),
-        &data.test,
-        &args.data,
-        &args.out,
-    )?;
+    report(rows, data.truth.as_ref(), &data.test, &args.data, &args.out)?;
     Ok(())
 }

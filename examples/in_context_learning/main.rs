@@ -78,12 +78,6 @@ fn main() -> Result<()> {
         )?;
         rows.push(scored(&predictor, &data.test)?);
     }
-    report(
-        &rows,
-        data.truth.as_ref(),
-        &data.test,
-        &args.data,
-        &args.out,
-    )?;
+    report(rows, data.truth.as_ref(), &data.test, &args.data, &args.out)?;
     Ok(())
 }

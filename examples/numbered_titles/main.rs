@@ -62,12 +62,6 @@ fn main() -> Result<()> {
         )?;
         rows.push((name.to_string(), predict(&predictor, &data.test)?));
     }
-    report(
-        &rows,
-        data.truth.as_ref(),
-        &data.test,
-        &args.data,
-        &args.out,
-    )?;
+    report(rows, data.truth.as_ref(), &data.test, &args.data, &args.out)?;
     Ok(())
 }

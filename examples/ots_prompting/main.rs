@@ -90,12 +90,6 @@ fn main() -> Result<()> {
             }
         }
     }
-    report(
-        &rows,
-        data.truth.as_ref(),
-        &data.test,
-        &args.data,
-        &args.out,
-    )?;
+    report(rows, data.truth.as_ref(), &data.test, &args.data, &args.out)?;
     Ok(())
 }

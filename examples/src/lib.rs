@@ -153,15 +153,15 @@ pub fn scored(predictor: &dyn Predictor, panel: &Panel) -> Result<(String, Predi
 /// # Errors
 /// Models that do not cover the test workers; unwritable `out`.
 pub fn report(
-    models: &[(String, Predictions)],
+    models: Vec<(String, Predictions)>,
     truth: Option<&Predictions>,
     test: &Panel,
     data: &DataArgs,
     out: &Path,
 ) -> Result<EvalOutput> {
     let mut all: Vec<Predictions> = models
-        .iter()
-        .map(|(name, p)| p.clone().with_model(name.as_str()))
+        .into_iter()
+        .map(|(name, p)| p.with_model(name))
         .collect();
     all.extend(truth.cloned());
     let opts = EvalOptions {

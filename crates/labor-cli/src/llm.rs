@@ -163,10 +163,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             b = b.with_numbered_titles(seed);
         }
         let template = b.build()?;
-        taxonomy
-            .outcomes()
-            .map(|(id, _)| template.continuation(id))
-            .collect::<Result<Vec<_>, _>>()?
+        template.continuations(&taxonomy)?
     } else {
         vec![]
     };

@@ -123,10 +123,7 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
             let template =
                 TemplateBuilder::new(std::sync::Arc::clone(&taxonomy), TemplateKind::Resume)
                     .build()?;
-            let titles = taxonomy
-                .outcomes()
-                .map(|(id, _)| template.continuation(id))
-                .collect::<Result<Vec<_>, _>>()?;
+            let titles = template.continuations(&taxonomy)?;
             serde_json::to_value(distribution_speed(
                 &scorer, &docs, &titles, a.limit, a.runs,
             )?)?

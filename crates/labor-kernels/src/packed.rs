@@ -10,7 +10,8 @@ use crate::host::{host, strided};
 
 /// Fewest rows of a product on our kernel: a single row (one decoding step) runs 1.7-2.3×
 /// faster on burn's product (the `gemm` crate) than on ours, packed or not, while from 64 rows
-/// up ours is 1.1-2.9× faster (`benches/benches/gemm.rs`, docs/llm-speed.md).
+/// up ours is 1.2-2.9× faster on every measured shape but one, where the two were level
+/// (`benches/benches/gemm.rs`, docs/llm-speed.md).
 pub(crate) const MIN_ROWS: usize = 2;
 
 /// The values of `x · w`, row-major `[batch · seq, out]`; `None` for fewer than [`MIN_ROWS`]

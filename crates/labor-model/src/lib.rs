@@ -36,8 +36,7 @@ pub use llm::model::{
 pub use llm::plan::{MemoryPlan, MemoryPlanBuilder, PlanMode, PlanPrecision, gib};
 pub use llm::scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use llm::speed::{
-    DistributionSpeed, ForwardSpeed, ScoringSpeed, distribution_speed, forward_speed,
-    scoring_speed, timed,
+    DistributionSpeed, ForwardSpeed, ScoringSpeed, distribution_speed, forward_speed, scoring_speed,
 };
 pub use score::predict::{LlmPredictor, Predictor, StepPrediction, TruthPredictor, predict_panel};
 pub use score::texts::{FreeMass, TextScores, score_texts};

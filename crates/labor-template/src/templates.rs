@@ -41,6 +41,18 @@ pub trait Template: Send + Sync {
     /// # Errors
     /// [`Error::UnknownState`] for a state outside the taxonomy.
     fn continuation(&self, state: StateId) -> Result<String>;
+
+    /// The continuation of every outcome of `taxonomy`, indexed by state id: what a model scores
+    /// for the full distribution, or constrains its decoding to.
+    ///
+    /// # Errors
+    /// As [`Template::continuation`].
+    fn continuations(&self, taxonomy: &Taxonomy) -> Result<Vec<String>> {
+        taxonomy
+            .outcomes()
+            .map(|(id, _)| self.continuation(id))
+            .collect()
+    }
 }
 
 /// The demographic fields that can be randomised.

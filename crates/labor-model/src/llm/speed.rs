@@ -18,7 +18,7 @@ use crate::score::Scorer;
 ///
 /// # Errors
 /// The first error of `f`.
-pub fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, Vec<f64>)> {
+fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, Vec<f64>)> {
     f()?;
     let mut ts = Vec::with_capacity(runs.max(1));
     for _ in 0..runs.max(1) {

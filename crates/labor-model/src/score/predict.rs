@@ -143,10 +143,7 @@ impl<'a> LlmPredictor<'a> {
         template: Box<dyn labor_template::Template>,
         taxonomy: &labor_data::Taxonomy,
     ) -> Result<Self> {
-        let continuations = taxonomy
-            .outcomes()
-            .map(|(id, _)| template.continuation(id))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let continuations = template.continuations(taxonomy)?;
         Ok(Self {
             name: name.into(),
             scorer,

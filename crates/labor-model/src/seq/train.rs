@@ -29,9 +29,8 @@
 //!
 //! The checkpoint is written into `checkpoint.tmp/` and swapped in with two renames; a run
 //! starts by putting a swap that a kill interrupted in order (the partial staging directory
-//! removed, a complete one swapped in), and `resume` also reads a lone `checkpoint.old/`; other
-//! files are
-//! written to a temporary name and renamed. Dropout and batch order are seeded per epoch
+//! removed, a complete one swapped in, a lone `checkpoint.old/` put back), so `resume` reads
+//! `checkpoint/`; other files are written to a temporary name and renamed. Dropout and batch order are seeded per epoch
 //! (`seed + epoch`), and a resume drops the rows of `loss.csv` past the checkpoint, so a run
 //! killed at any point and resumed writes the same `loss.csv` and weights as one never
 //! interrupted. A resume may change only `epochs` and `max_steps`.
@@ -370,11 +369,8 @@ where
         fs::create_dir_all(o).map_err(io_err(o))?;
         recover_swap(&o.join("checkpoint"))?;
         let csv_path = o.join("loss.csv");
-        // `checkpoint/`, or `checkpoint.old/` when a crash fell between the two renames of the
-        // swap.
-        let found = [o.join("checkpoint"), o.join("checkpoint.old")]
-            .into_iter()
-            .find(|d| d.join("state.json").is_file());
+        // After `recover_swap`, the checkpoint is `checkpoint/` or there is none.
+        let found = Some(o.join("checkpoint")).filter(|d| d.join("state.json").is_file());
         match found.filter(|_| resume) {
             Some(ck) => {
                 let state_path = ck.join("state.json");

@@ -362,14 +362,10 @@ impl Finetune {
         write_curve(&self.out.join("loss.csv"), &state.curve)
     }
 
-    /// The checkpoint to resume from: `checkpoint/`, or `checkpoint.old/` when a crash fell
-    /// between the two renames of [`swap_dir`].
+    /// The checkpoint to resume from, when there is one (after [`recover_swap`] has put an
+    /// interrupted swap in order, it is always `checkpoint/`).
     fn find_checkpoint(&self) -> Option<PathBuf> {
-        let last = self.checkpoint_dir();
-        let old = last.with_extension("old");
-        [last, old]
-            .into_iter()
-            .find(|d| d.join("state.json").is_file())
+        Some(self.checkpoint_dir()).filter(|d| d.join("state.json").is_file())
     }
 
     fn load_checkpoint(
