@@ -12,7 +12,7 @@ use anyhow::Result;
 use burn::tensor::Device;
 use clap::Parser;
 use labor_data::{MixtureBuilder, Preset, SplitterBuilder, SynthBuilder};
-use labor_examples::{DataArgs, LmArgs, predict, render, report, train_small_lm};
+use labor_examples::{DataArgs, LmArgs, LmSource, predict, report};
 use labor_model::{LlmPredictor, Scorer};
 use labor_template::{TemplateBuilder, TemplateKind};
 
@@ -25,7 +25,7 @@ struct Args {
     #[command(flatten)]
     lm: LmArgs,
     /// Fractions of the union of the three surveys (setting 1).
-    #[arg(long, value_delimiter = ',', default_value = "0.2,1.0")]
+    #[arg(long, value_delimiter = ',', default_value = "1.0")]
     mix: Vec<f64>,
     /// Extra workers from the other surveys, as fractions of the target's size (setting 2).
     #[arg(long, value_delimiter = ',', default_value = "0.3")]
@@ -36,7 +36,10 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if matches!(args.lm.source(), LmSource::Pretrained(_)) {
+        args.data.default_test_workers(100);
+    }
     let data = args.data.load()?;
     // The other two surveys, synthetic, the same size as the target.
     let target: Preset = args.data.preset.parse()?;
@@ -78,21 +81,17 @@ fn main() -> Result<()> {
     }
     let tax = data.test.taxonomy().clone();
     let template = TemplateBuilder::new(tax.clone(), TemplateKind::Resume).build()?;
-    let valid = render(&data.valid, template.as_ref())?;
+    let valid = template.render_panel(&data.valid)?;
     let mut rows = vec![];
     for (i, (name, train)) in mixtures.iter().enumerate() {
-        println!("{name}: {} training workers", train.len());
-        let mut docs = render(train, template.as_ref())?;
-        // A seeded shuffle, so that a cap on the LM's training resumes keeps a random sample of
-        // the mixture rather than its first survey.
-        let mut rng = labor_data::SeededRng::new(args.data.seed);
-        for i in (1..docs.len()).rev() {
-            docs.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-        }
-        let (model, tok) = train_small_lm(
-            docs,
+        println!(
+            "{name}: {} training workers ({})",
+            train.len(),
+            args.lm.label()
+        );
+        let (model, tok) = args.lm.train(
+            template.render_panel(train)?,
             valid.clone(),
-            &args.lm,
             args.data.seed,
             &args.out.join(format!("mix{i}")),
         )?;
@@ -102,7 +101,9 @@ fn main() -> Result<()> {
             TemplateBuilder::new(tax.clone(), TemplateKind::Resume).build()?,
             &tax,
         )?;
+        let t = std::time::Instant::now();
         rows.push((name.clone(), predict(&predictor, &data.test)?));
+        println!("scored in {:.0} s", t.elapsed().as_secs_f64());
     }
     report(rows, data.truth.as_ref(), &data.test, &args.data, &args.out)?;
     Ok(())

@@ -30,6 +30,11 @@ struct Args {
     /// Field sets to randomise, each a comma list of gender, ethnicity, region or all.
     #[arg(long, default_values_t = ["gender".to_string(), "ethnicity".into(), "region".into(), "gender,ethnicity".into(), "all".into()])]
     randomize: Vec<String>,
+    /// Decode constrained to the titles (every token renormalised over the tokens that continue
+    /// some title), so that a model's probability on text that is no title does not hide the
+    /// effect of the demographics.
+    #[arg(long)]
+    constrained: bool,
     /// Output directory for report.md and metrics.json.
     #[arg(long, default_value = "target/examples/demographic_randomization")]
     out: PathBuf,
@@ -72,6 +77,11 @@ fn main() -> Result<()> {
             b.build()?,
             &tax,
         )?;
+        let predictor = if args.constrained {
+            predictor.constrained()?
+        } else {
+            predictor
+        };
         rows.push(scored(&predictor, &data.test)?);
     }
     report(rows, None, &data.test, &args.data, &args.out)?;

@@ -1,6 +1,6 @@
-//! Experiment 4 of the paper: the same language model fine-tuned (here: trained from scratch)
-//! on resumes whose titles are English versus numbered codes (`job_032`), each scored on the
-//! test workers with its own rendering.
+//! Experiment 4 of the paper: the same pretrained language model (by default SmolLM2-135M,
+//! fine-tuned with LoRA) fine-tuned on resumes whose titles are English versus numbered codes
+//! (`job_032`), each scored on the test workers with its own rendering.
 //!
 //! `cargo run --release -p labor-examples --example numbered_titles`
 //! (see README.md next to this file).
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::Device;
 use clap::Parser;
-use labor_examples::{DataArgs, LmArgs, predict, render, report, train_small_lm};
+use labor_examples::{DataArgs, LmArgs, LmSource, predict, report};
 use labor_model::{LlmPredictor, Scorer};
 use labor_template::{TemplateBuilder, TemplateKind};
 
@@ -27,7 +27,10 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if matches!(args.lm.source(), LmSource::Pretrained(_)) {
+        args.data.default_test_workers(100);
+    }
     let data = args.data.load()?;
     let tax = data.test.taxonomy().clone();
     let mut rows = vec![];
@@ -46,11 +49,10 @@ fn main() -> Result<()> {
             }
         };
         let template = build()?;
-        println!("{name}:");
-        let (model, tok) = train_small_lm(
-            render(&data.train, template.as_ref())?,
-            render(&data.valid, template.as_ref())?,
-            &args.lm,
+        println!("{name} ({}):", args.lm.label());
+        let (model, tok) = args.lm.train(
+            template.render_panel(&data.train)?,
+            template.render_panel(&data.valid)?,
             args.data.seed,
             &args.out.join(if numbered { "numbered" } else { "english" }),
         )?;
@@ -60,7 +62,9 @@ fn main() -> Result<()> {
             build()?,
             &tax,
         )?;
+        let t = std::time::Instant::now();
         rows.push((name.to_string(), predict(&predictor, &data.test)?));
+        println!("scored in {:.0} s", t.elapsed().as_secs_f64());
     }
     report(rows, data.truth.as_ref(), &data.test, &args.data, &args.out)?;
     Ok(())

@@ -3,7 +3,7 @@
 //! a Markdown/CSV/JSON report and PNG plots. The evaluation itself is
 //! [`labor_eval::evaluate_predictions`], which the quickstart and the example programs call too.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -123,7 +123,14 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let Some(panel) = &panel else {
             bail!("--model needs --panel (the workers to predict)");
         };
-        models.push(predict_with(p, panel, a.full_distribution, a.constrained)?);
+        let model = labor_model::load_predictor(p, panel.taxonomy(), &Default::default())
+            .with_context(|| format!("loading {}", p.display()))?;
+        let predictor = model.predictor(panel.taxonomy(), a.constrained)?;
+        models.push(predict_with_progress(
+            predictor.as_ref(),
+            panel,
+            a.full_distribution,
+        )?);
     }
     let t_read = t0.elapsed().as_secs_f64();
     let opts = EvalOptions {
@@ -196,66 +203,4 @@ pub fn predict_with_progress(
         start.elapsed().as_secs_f64()
     );
     Ok(preds)
-}
-
-/// Loads the `labor train` model directory `dir` for predicting `panel`, whose taxonomy must be
-/// the one the model was trained on.
-///
-/// # Errors
-/// A model directory that does not load, or a panel over another taxonomy.
-pub fn load_trained(dir: &Path, panel: &Panel) -> Result<labor_model::TrainedModel> {
-    let meta = labor_model::read_meta(dir)?;
-    if panel.taxonomy().name() != meta.taxonomy || panel.taxonomy().len() != meta.n_states {
-        bail!(
-            "the panel uses taxonomy `{}` ({} states); {} was trained on `{}` ({} states)",
-            panel.taxonomy().name(),
-            panel.taxonomy().len(),
-            dir.display(),
-            meta.taxonomy,
-            meta.n_states
-        );
-    }
-    labor_model::load_model(dir, &burn::tensor::Device::default())
-        .with_context(|| format!("loading {}", dir.display()))
-}
-
-/// Predicts every target of `panel` with the model at `path`: a `labor train` directory, or a
-/// language model scored with the resume template.
-fn predict_with(
-    path: &Path,
-    panel: &Panel,
-    full_distribution: bool,
-    constrained: bool,
-) -> Result<Predictions> {
-    let device = burn::tensor::Device::default();
-    if labor_model::read_meta(path).is_ok() {
-        let model = load_trained(path, panel)?;
-        return predict_with_progress(&model, panel, full_distribution);
-    }
-    let (_, model, tok) = labor_model::load_llm(path, &device).with_context(|| {
-        format!(
-            "loading {}: neither a `labor train` directory nor a language model",
-            path.display()
-        )
-    })?;
-    let name = path
-        .file_stem()
-        .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned());
-    let template = labor_template::TemplateBuilder::new(
-        std::sync::Arc::clone(panel.taxonomy()),
-        labor_template::TemplateKind::Resume,
-    )
-    .build()?;
-    let predictor = labor_model::LlmPredictor::new(
-        name,
-        labor_model::Scorer::new(&model, &tok, device.clone()),
-        template,
-        panel.taxonomy(),
-    )?;
-    let predictor = if constrained {
-        predictor.constrained()?
-    } else {
-        predictor
-    };
-    predict_with_progress(&predictor, panel, full_distribution)
 }

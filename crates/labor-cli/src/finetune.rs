@@ -13,8 +13,9 @@ use labor_data::atomic::check_output;
 use labor_data::io;
 use labor_model::{
     FinetuneBuilder, FinetuneOptions, LoraOptions, LoraTarget, LossOn, Progress, ScratchBuilder,
-    load_base, render_resumes, title_perplexity,
+    load_base, title_perplexity,
 };
+use labor_template::{TemplateBuilder, TemplateKind};
 
 /// Arguments of `labor finetune`.
 #[derive(clap::Args, Debug)]
@@ -115,6 +116,11 @@ pub struct FinetuneArgs {
     /// vocabulary, so that the model predicts a title in one step.
     #[arg(long)]
     title_tokens: bool,
+    /// Render the resumes with numbered titles (`job_NNN`, a permutation drawn with this seed)
+    /// instead of English ones: the paper's ablation. Score the model with `labor score
+    /// --numbered-seed` and the same seed.
+    #[arg(long)]
+    numbered_seed: Option<u64>,
     /// Seed of sampling, initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -170,6 +176,15 @@ fn sample<T>(mut v: Vec<T>, n: usize, seed: u64) -> Vec<T> {
 
 /// Runs `labor finetune`.
 pub fn finetune(a: &FinetuneArgs) -> Result<()> {
+    let scratch = a.base == "scratch";
+    if a.title_tokens && !scratch {
+        bail!("--title-tokens trains a vocabulary, so it needs --base scratch");
+    }
+    if a.title_tokens && a.numbered_seed.is_some() {
+        bail!(
+            "--title-tokens makes English titles whole tokens; it does not go with --numbered-seed"
+        );
+    }
     if a.base != "scratch" {
         check_output(&a.out, [Path::new(&a.base)])?;
     }
@@ -186,8 +201,17 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         .with_seed(a.seed)
         .build()?;
     let valid_panel = read(&a.valid)?;
-    let train_docs = render_resumes(&panel)?;
-    let valid_docs = sample(render_resumes(&valid_panel)?, a.max_valid_docs, a.seed);
+    let mut template = TemplateBuilder::new(panel.taxonomy().clone(), TemplateKind::Resume);
+    if let Some(seed) = a.numbered_seed {
+        template = template.with_numbered_titles(seed);
+    }
+    let template = template.build()?;
+    let train_docs = template.render_panel(&panel)?;
+    let valid_docs = sample(
+        template.render_panel(&valid_panel)?,
+        a.max_valid_docs,
+        a.seed,
+    );
     println!(
         "training on {} workers ({} documents), validating on {}",
         panel.len(),
@@ -199,7 +223,6 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         "titles" => LossOn::Titles,
         other => bail!("--loss-on must be `all` or `titles`, not `{other}`"),
     };
-    let scratch = a.base == "scratch";
     let lora = match a.lora_rank {
         Some(r) => {
             let mut l = LoraOptions::with_rank(r);
@@ -258,9 +281,6 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         )),
     );
     let pb = bar((train_docs.len() / o.batch_size.max(1)) as u64);
-    if a.title_tokens && !scratch {
-        bail!("--title-tokens trains a vocabulary, so it needs --base scratch");
-    }
     if scratch {
         let titles: Vec<String> = if a.title_tokens {
             panel

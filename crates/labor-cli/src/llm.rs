@@ -1,14 +1,14 @@
 //! `labor logprobs` and `labor score`: language models on text.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
-use labor_data::Taxonomy;
 use labor_data::atomic::{AtomicFile, check_output};
+use labor_data::{Taxonomy, io};
 use labor_model::{Scorer, TextTokenizer, load_llm, score_texts};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
@@ -79,21 +79,9 @@ fn load(path: &Path) -> Result<(labor_model::Llama, TextTokenizer)> {
     Ok((model, tok))
 }
 
-fn read_lines(path: &Path) -> Result<Vec<(usize, String)>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut out = vec![];
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
-        if !line.trim().is_empty() {
-            out.push((i + 1, line));
-        }
-    }
-    Ok(out)
-}
-
 pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
     check_output(&a.output, [a.input.as_path(), a.model.as_path()])?;
-    let lines = read_lines(&a.input)?;
+    let lines = io::read_json_lines::<serde_json::Value>(&a.input)?;
     let (model, tok) = load(&a.model)?;
     let tok = tok.with_bos(a.bos);
     let scorer = Scorer::new(&model, &tok, Device::default());
@@ -102,9 +90,7 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
     let pb = progress(lines.len() as u64, "logprobs");
     let start = Instant::now();
     let mut tokens = 0usize;
-    for (n, line) in &lines {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}: line {n}: invalid JSON", a.input.display()))?;
+    for (n, v) in &lines {
         let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
             bail!("{}: line {n}: no \"text\" string", a.input.display());
         };
@@ -148,13 +134,11 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             .into_iter()
             .chain(a.taxonomy.as_deref()),
     )?;
-    let mut docs: Vec<Document> = vec![];
-    for (n, line) in read_lines(&a.texts)? {
-        docs.push(
-            serde_json::from_str(&line)
-                .with_context(|| format!("{}: line {n}: not a rendered text", a.texts.display()))?,
-        );
-    }
+    let docs: Vec<Document> = io::read_json_lines(&a.texts)
+        .with_context(|| format!("{}: not rendered texts", a.texts.display()))?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
     let (model, tok) = load(&a.model)?;
     let mut scorer = Scorer::new(&model, &tok, Device::default()).with_batch_tokens(a.batch_tokens);
     let continuations = if a.full_distribution || a.constrained {

@@ -291,18 +291,6 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-fn write_panel(panel: &labor_data::Panel, out: &Path) -> Result<()> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    if out.extension().is_some_and(|e| e == "jsonl") {
-        io::write_jsonl(panel, out)
-    } else {
-        io::write_parquet(panel, out)
-    }
-    .with_context(|| format!("writing {}", out.display()))
-}
-
 fn synth(a: &SynthArgs) -> Result<()> {
     let preset: Preset = a.preset.parse()?;
     let mut b = SynthBuilder::new(preset)
@@ -325,7 +313,7 @@ fn synth(a: &SynthArgs) -> Result<()> {
     let pb = progress(n as u64, "synth");
     let out = synth.generate_with_progress(|done| pb.set_position(done as u64));
     pb.finish_and_clear();
-    write_panel(&out.panel, &a.out)?;
+    io::write_panel(&out.panel, &a.out)?;
     println!(
         "wrote {} workers, {} worker-years to {} in {:.1}s; true perplexity {:.3}",
         out.panel.len(),
@@ -377,7 +365,7 @@ fn ingest(a: &IngestArgs) -> Result<()> {
     }
     let t0 = Instant::now();
     let out = b.build()?.run()?;
-    write_panel(&out.panel, &a.out)?;
+    io::write_panel(&out.panel, &a.out)?;
     let r = &out.report;
     println!(
         "read {} rows in {:.2}s: {} workers, {} worker-years -> {}",
@@ -441,7 +429,7 @@ fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
     for s in labor_data::Split::ALL {
         let name = format!("{}.parquet", s.as_str());
         let part = parts.get(s);
-        write_panel(part, &set.path().join(&name))?;
+        io::write_panel(part, set.path().join(&name))?;
         let p = a.out_dir.join(name);
         lines.push(format!(
             "{:>5}: {:>6} workers, {:>8} worker-years -> {}",
@@ -474,7 +462,7 @@ fn sample(a: &SampleArgs) -> Result<()> {
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let part = labor_data::subsample(&panel, a.workers, a.seed)?;
-    write_panel(&part, &a.out)?;
+    io::write_panel(&part, &a.out)?;
     println!(
         "kept {} of {} workers ({} worker-years) -> {}",
         part.len(),

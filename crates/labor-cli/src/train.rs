@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use labor_cli::eval::{load_trained, predict_with_progress};
+use labor_cli::eval::predict_with_progress;
 use labor_data::atomic::check_output;
 use labor_data::{io, resume_corpus};
 use labor_model::{CareerSize, ModelKind, TrainBuilder};
@@ -89,7 +89,8 @@ pub struct TrainArgs {
 /// Arguments of `labor predict`.
 #[derive(clap::Args, Debug)]
 pub struct PredictArgs {
-    /// Model directory written by `labor train`.
+    /// Model directory written by `labor train`, or a language model (a GGUF file or a Hugging
+    /// Face directory) scored with the resume template.
     #[arg(long)]
     model: PathBuf,
     /// Panel to predict (Parquet).
@@ -212,8 +213,10 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     if panel.n_worker_years() == 0 {
         bail!("{} has no worker-years to predict", a.panel.display());
     }
-    let model = load_trained(&a.model, &panel)?;
-    let mut preds = predict_with_progress(&model, &panel, a.full_distribution)?;
+    let model = labor_model::load_predictor(&a.model, panel.taxonomy(), &Default::default())
+        .with_context(|| format!("loading {}", a.model.display()))?;
+    let predictor = model.predictor(panel.taxonomy(), false)?;
+    let mut preds = predict_with_progress(predictor.as_ref(), &panel, a.full_distribution)?;
     if let Some(name) = &a.name {
         preds = preds.with_model(name);
     }

@@ -579,6 +579,58 @@ fn finetune_scratch_with_extra_workers_then_resume() {
     assert_eq!(std::fs::read_to_string(out.join("loss.csv")).unwrap(), csv);
 }
 
+/// `labor finetune --numbered-seed S` trains on resumes whose titles are `job_NNN` codes: the
+/// tokenizer it learns from scratch has a token for " job", which English resumes never write.
+#[test]
+fn finetune_on_numbered_titles() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    synth("nlsy79", 40, 3, &d.join("n.parquet"));
+    split(&d.join("n.parquet"), &d.join("split"));
+    let vocab = |numbered: bool| {
+        let out = d.join(if numbered { "numbered" } else { "english" });
+        let mut c = labor();
+        c.args(["finetune", "--base", "scratch", "--train"])
+            .arg(d.join("split/train.parquet"))
+            .arg("--valid")
+            .arg(d.join("split/valid.parquet"))
+            .args([
+                "--epochs",
+                "1",
+                "--max-train-docs",
+                "4",
+                "--batch-size",
+                "4",
+            ])
+            .args(["--vocab-size", "400", "--max-valid-docs", "2", "--out"])
+            .arg(&out);
+        if numbered {
+            c.args(["--numbered-seed", "3"]);
+        }
+        run_ok(&mut c);
+        let json = std::fs::read_to_string(out.join("best/tokenizer.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["model"]["vocab"].as_object().unwrap().clone()
+    };
+    assert!(vocab(true).contains_key("\u{120}job"));
+    assert!(!vocab(false).contains_key("\u{120}job"));
+    let out = labor()
+        .args([
+            "finetune",
+            "--base",
+            "scratch",
+            "--title-tokens",
+            "--numbered-seed",
+            "1",
+        ])
+        .args(["--train", "x.parquet", "--valid", "y.parquet", "--out", "z"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not go with --numbered-seed"), "{err}");
+}
+
 /// `labor finetune --base FILE.gguf` on the real SmolLM2-135M (set by `scripts/test`): one
 /// full fine-tuning step, exported as a Hugging Face directory whose tokenizer gives the GGUF's
 /// ids and whose weights reload.

@@ -158,6 +158,23 @@ pub fn write_parquet(panel: &Panel, path: impl AsRef<Path>) -> Result<()> {
     writer.into_inner().map_err(pq)?.commit()
 }
 
+/// Writes the panel as JSON Lines when `path` ends in `.jsonl`, else as Parquet, creating the
+/// parent directory if needed; atomically, like [`write_parquet`].
+///
+/// # Errors
+/// As [`write_parquet`] and [`write_jsonl`]; [`Error::Io`] for a directory that cannot be made.
+pub fn write_panel(panel: &Panel, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        write_jsonl(panel, path)
+    } else {
+        write_parquet(panel, path)
+    }
+}
+
 /// Reads a panel written by [`write_parquet`], with the taxonomy its metadata names (the
 /// built-in one, or the user taxonomy embedded in the file).
 ///
@@ -580,25 +597,15 @@ pub fn write_jsonl(panel: &Panel, path: impl AsRef<Path>) -> Result<()> {
 pub fn read_jsonl(path: impl AsRef<Path>, taxonomy: Arc<Taxonomy>) -> Result<Panel> {
     let path = path.as_ref();
     let file_name = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut workers = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = Location::new(&file_name, i as u64 + 1, "");
-        let jw: JsonWorker = serde_json::from_str(&line).map_err(|source| Error::Json {
-            location: at.clone(),
-            source,
-        })?;
+    for (line, jw) in read_json_lines::<JsonWorker>(path)? {
         let mut records = Vec::with_capacity(jw.records.len());
         for r in jw.records {
             let state: StateId =
                 taxonomy
                     .id_of_code(&r.state)
                     .ok_or_else(|| Error::UnknownOccupation {
-                        location: Location::new(&file_name, i as u64 + 1, "state"),
+                        location: Location::new(&file_name, line, "state"),
                         code: r.state.clone(),
                         scheme: taxonomy.name().to_string(),
                     })?;
@@ -616,4 +623,31 @@ pub fn read_jsonl(path: impl AsRef<Path>, taxonomy: Arc<Taxonomy>) -> Result<Pan
         });
     }
     Panel::new(taxonomy, workers)
+}
+
+/// Reads a JSON Lines file: one `T` per non-blank line, with its 1-based line number (rendered
+/// texts, score inputs, panels).
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Json`] naming the file and line of a line that is not a `T`.
+pub fn read_json_lines<T: serde::de::DeserializeOwned>(
+    path: impl AsRef<Path>,
+) -> Result<Vec<(u64, T)>> {
+    let path = path.as_ref();
+    let file_name = path.display().to_string();
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = i as u64 + 1;
+        let value = serde_json::from_str(&line).map_err(|source| Error::Json {
+            location: Location::new(&file_name, at, ""),
+            source,
+        })?;
+        out.push((at, value));
+    }
+    Ok(out)
 }

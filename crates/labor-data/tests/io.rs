@@ -165,3 +165,42 @@ fn jsonl_errors_name_the_line() {
         format!("{}:2: invalid JSON", path.display())
     );
 }
+
+#[test]
+fn json_lines_keep_their_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    std::fs::write(&path, "{\"text\":\"a\"}\n\n  \n{\"text\":\"b\"}\n").unwrap();
+    let rows: Vec<(u64, serde_json::Value)> = io::read_json_lines(&path).unwrap();
+    let got: Vec<(u64, &str)> = rows
+        .iter()
+        .map(|(n, v)| (*n, v["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [(1, "a"), (4, "b")]);
+    std::fs::write(&path, "{\"text\":\"a\"}\n\n[1,\n").unwrap();
+    let err = io::read_json_lines::<serde_json::Value>(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}:3: invalid JSON", path.display())
+    );
+}
+
+#[test]
+fn write_panel_picks_the_format_by_extension_and_makes_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = labor_data::SynthBuilder::new(labor_data::Preset::Nlsy79)
+        .with_workers(5)
+        .with_seed(2)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let (pq, jl) = (dir.path().join("a/p.parquet"), dir.path().join("b/p.jsonl"));
+    io::write_panel(&panel, &pq).unwrap();
+    io::write_panel(&panel, &jl).unwrap();
+    assert_eq!(io::read_parquet(&pq).unwrap(), panel);
+    assert_eq!(
+        io::read_jsonl(&jl, panel.taxonomy().clone()).unwrap(),
+        panel
+    );
+}

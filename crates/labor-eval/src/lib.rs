@@ -18,8 +18,7 @@ pub use bootstrap::{Bootstrap, Estimate, MAX_RESAMPLES};
 pub use curves::{LossCurve, LossPoint};
 pub use error::{Error, Result};
 pub use evaluate::{
-    Evaluation, Evaluator, EvaluatorBuilder, Event, EventMetrics, GroupEstimate, ModelMetrics,
-    ModelPredictions, PairedMetrics, Subgroups, TargetRow, ValidMass,
+    Evaluation, Evaluator, EvaluatorBuilder, Event, ModelPredictions, Subgroups, TargetRow,
 };
 pub use metrics::{
     Calibration, CalibrationBin, auc, binary_perplexity, top_k_accuracy, weighted_auc,
@@ -30,6 +29,6 @@ pub use predictions::{
     EvalOptions, EvalOutput, InputSummary, Weights, evaluate_predictions, panel_subgroups,
     standard_events,
 };
-pub use report::{ModelResult, PairedResult, Report};
+pub use report::{EventMetrics, GroupEstimate, ModelMetrics, PairedMetrics, Report, ValidMass};
 pub use scores::ScoreSet;
 pub use targets::TargetRule;

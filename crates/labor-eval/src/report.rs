@@ -1,5 +1,7 @@
-//! Result tables: perplexity per model and paired differences, as Markdown (the shape of the
-//! paper's Table 6), CSV, or any serde format (JSON: `metrics.json`).
+//! The shape of every result: [`ModelMetrics`] per model and [`PairedMetrics`] per pair (what
+//! [`Evaluator`](crate::Evaluator) fills in full), and [`Report`], the perplexity table alone
+//! from plain [`ScoreSet`]s, as Markdown (the shape of the paper's Table 6), CSV, or any serde
+//! format.
 //!
 //! ```
 //! use labor_eval::{Bootstrap, Report, ScoreSet};
@@ -16,22 +18,24 @@
 //! assert!(report.to_markdown().contains("| truth |"));
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use crate::bootstrap::{Bootstrap, Estimate};
 use crate::error::Result;
+use crate::metrics::Calibration;
 use crate::scores::ScoreSet;
 
-/// One model's perplexity with its bootstrap standard error.
+/// Perplexity of one subgroup.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModelResult {
-    /// The model's name.
-    pub name: String,
-    /// Perplexity on the targets.
+pub struct GroupEstimate {
+    /// The group's value (e.g. `female`, `1990s`).
+    pub group: String,
+    /// Perplexity on the group's targets.
     pub perplexity: f64,
-    /// Worker-level bootstrap standard error.
+    /// Bootstrap SE (workers of the group resampled).
     pub bootstrap_se: f64,
     /// Lower end of the percentile interval.
     pub ci_low: f64,
@@ -43,28 +47,144 @@ pub struct ModelResult {
     pub n_workers: usize,
 }
 
-/// `PPL(a) − PPL(b)` on the same bootstrap replicates.
+/// Probability mass on the valid outcomes, per target.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ValidMass {
+    /// Weighted mean over the targets.
+    pub mean: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Weighted share of targets with mass below 0.99.
+    pub share_below_0_99: f64,
+}
+
+/// How well a model predicts one binary event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PairedResult {
+pub struct EventMetrics {
+    /// The event.
+    pub name: String,
+    /// Targets on which the event is defined.
+    pub n_targets: usize,
+    /// Share of them on which it happened.
+    pub base_rate: f64,
+    /// Mean predicted probability.
+    pub mean_predicted: f64,
+    /// Area under the ROC curve; `None` when the event always or never happened.
+    pub auc: Option<f64>,
+    /// `exp(-mean log P(what happened))`.
+    pub binary_perplexity: f64,
+    /// Expected calibration error of the event probabilities.
+    pub ece: f64,
+}
+
+/// Everything measured for one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelMetrics {
+    /// The model's name.
+    pub name: String,
+    /// Perplexity on the selected targets.
+    pub perplexity: f64,
+    /// Worker-cluster bootstrap SE.
+    pub bootstrap_se: f64,
+    /// Lower end of the percentile interval.
+    pub ci_low: f64,
+    /// Upper end of the percentile interval.
+    pub ci_high: f64,
+    /// Number of targets.
+    pub n_targets: usize,
+    /// Number of workers.
+    pub n_workers: usize,
+    /// Weighted mean negative log-likelihood (nats per target), `ln(perplexity)`.
+    pub mean_nll: f64,
+    /// Share of targets whose observed state is the most probable (full distributions only).
+    pub top1_accuracy: Option<f64>,
+    /// Share among the 5 most probable (full distributions only).
+    pub top5_accuracy: Option<f64>,
+    /// Mass on valid outcomes (full distributions only).
+    pub valid_mass: Option<ValidMass>,
+    /// Top-1 reliability table and ECE (full distributions only).
+    pub calibration: Option<Calibration>,
+    /// Binary events (full distributions only).
+    pub events: Vec<EventMetrics>,
+    /// Perplexity per subgroup, by dimension.
+    pub subgroups: BTreeMap<String, Vec<GroupEstimate>>,
+}
+
+/// `PPL(a) − PPL(b)` on the targets both models scored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedMetrics {
     /// `PPL(a)-PPL(b)`.
     pub name: String,
-    /// The difference.
+    /// Model `a`.
+    pub a: String,
+    /// Model `b`.
+    pub b: String,
+    /// The difference on the common targets.
     pub difference: f64,
-    /// Its bootstrap standard error.
+    /// Its bootstrap SE (shared replicates).
     pub bootstrap_se: f64,
     /// Lower end of its percentile interval.
     pub ci_low: f64,
     /// Upper end of its percentile interval.
     pub ci_high: f64,
+    /// Common targets (worker and year in both).
+    pub n_targets: usize,
+    /// Their workers.
+    pub n_workers: usize,
+}
+
+impl ModelMetrics {
+    /// The perplexity row of the model `name` from its bootstrap estimate on `scores`, with
+    /// every distribution metric and subgroup empty.
+    ///
+    /// # Errors
+    /// As [`ScoreSet::mean_nll`].
+    pub fn from_estimate(name: &str, e: &Estimate, scores: &ScoreSet) -> Result<Self> {
+        Ok(Self {
+            name: name.to_string(),
+            perplexity: e.value,
+            bootstrap_se: e.se,
+            ci_low: e.ci.0,
+            ci_high: e.ci.1,
+            n_targets: scores.n_targets(),
+            n_workers: scores.n_workers(),
+            mean_nll: scores.mean_nll()?,
+            top1_accuracy: None,
+            top5_accuracy: None,
+            valid_mass: None,
+            calibration: None,
+            events: Vec::new(),
+            subgroups: BTreeMap::new(),
+        })
+    }
+}
+
+impl PairedMetrics {
+    /// `PPL(a) − PPL(b)` from its bootstrap estimate over `paired` common targets (whose
+    /// counts it takes).
+    pub fn from_estimate(a: &str, b: &str, e: &Estimate, paired: &ScoreSet) -> Self {
+        Self {
+            name: format!("PPL({a})-PPL({b})"),
+            a: a.to_string(),
+            b: b.to_string(),
+            difference: e.value,
+            bootstrap_se: e.se,
+            ci_low: e.ci.0,
+            ci_high: e.ci.1,
+            n_targets: paired.n_targets(),
+            n_workers: paired.n_workers(),
+        }
+    }
 }
 
 /// Models and their paired differences.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// One row per model, in the order given.
-    pub models: Vec<ModelResult>,
+    /// One row per model, in the order given (perplexity only: the distribution metrics and
+    /// subgroups of [`Evaluator`](crate::Evaluator) are empty here).
+    pub models: Vec<ModelMetrics>,
     /// Every pair `(i, j)` with `i < j`: `PPL(model i) − PPL(model j)`.
-    pub paired: Vec<PairedResult>,
+    pub paired: Vec<PairedMetrics>,
 }
 
 impl Report {
@@ -77,29 +197,22 @@ impl Report {
     pub fn evaluate(models: &[(&str, &ScoreSet)], bootstrap: &Bootstrap) -> Result<Self> {
         let mut rows = Vec::with_capacity(models.len());
         for (name, s) in models {
-            let e = bootstrap.perplexity(s)?;
-            rows.push(ModelResult {
-                name: name.to_string(),
-                perplexity: e.value,
-                bootstrap_se: e.se,
-                ci_low: e.ci.0,
-                ci_high: e.ci.1,
-                n_targets: s.n_targets(),
-                n_workers: s.n_workers(),
-            });
+            rows.push(ModelMetrics::from_estimate(
+                name,
+                &bootstrap.perplexity(s)?,
+                s,
+            )?);
         }
         let mut paired = Vec::new();
         for i in 0..models.len() {
             for j in i + 1..models.len() {
-                let Estimate { value, se, ci, .. } =
-                    bootstrap.paired_difference(models[i].1, models[j].1)?;
-                paired.push(PairedResult {
-                    name: format!("PPL({})-PPL({})", models[i].0, models[j].0),
-                    difference: value,
-                    bootstrap_se: se,
-                    ci_low: ci.0,
-                    ci_high: ci.1,
-                });
+                let e = bootstrap.paired_difference(models[i].1, models[j].1)?;
+                paired.push(PairedMetrics::from_estimate(
+                    models[i].0,
+                    models[j].0,
+                    &e,
+                    models[i].1,
+                ));
             }
         }
         Ok(Self {
@@ -111,31 +224,7 @@ impl Report {
     /// A Markdown table: perplexities, then the paired differences, bootstrap SEs in
     /// parentheses.
     pub fn to_markdown(&self) -> String {
-        let mut out = String::from("| | perplexity (SE) |\n|---|---|\n");
-        let targets = self.models.first().map_or(0, |m| m.n_targets);
-        let _ = writeln!(out, "| number of targets | {targets} |");
-        for m in &self.models {
-            let _ = writeln!(
-                out,
-                "| {} | {:.3} ({}) |",
-                m.name,
-                m.perplexity,
-                fmt_se(m.bootstrap_se)
-            );
-        }
-        if !self.paired.is_empty() {
-            out.push_str("| **perplexity improvement** | |\n");
-            for p in &self.paired {
-                let _ = writeln!(
-                    out,
-                    "| {} | {:.3} ({}) |",
-                    p.name,
-                    p.difference,
-                    fmt_se(p.bootstrap_se)
-                );
-            }
-        }
-        out
+        table_markdown(&self.models, &self.paired)
     }
 
     /// CSV with columns `row,value,bootstrap_se,ci_low,ci_high,n_targets,n_workers`.
@@ -168,6 +257,36 @@ impl Report {
         }
         out
     }
+}
+
+/// The paper's Table 6 shape: perplexities, then the paired differences, bootstrap SEs in
+/// parentheses.
+pub(crate) fn table_markdown(models: &[ModelMetrics], paired: &[PairedMetrics]) -> String {
+    let mut out = String::from("| | perplexity (SE) |\n|---|---|\n");
+    let targets = models.first().map_or(0, |m| m.n_targets);
+    let _ = writeln!(out, "| number of targets | {targets} |");
+    for m in models {
+        let _ = writeln!(
+            out,
+            "| {} | {:.3} ({}) |",
+            m.name,
+            m.perplexity,
+            fmt_se(m.bootstrap_se)
+        );
+    }
+    if !paired.is_empty() {
+        out.push_str("| **perplexity improvement** | |\n");
+        for p in paired {
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} ({}) |",
+                p.name,
+                p.difference,
+                fmt_se(p.bootstrap_se)
+            );
+        }
+    }
+    out
 }
 
 /// A standard error to three decimals, or `no SE` where none exists (fewer than two workers).

@@ -214,6 +214,25 @@ pub enum Error {
         /// The value computed.
         value: f32,
     },
+    /// A trained model asked to predict data over another taxonomy.
+    #[error("{path} was trained on taxonomy {model}; the data uses {data}")]
+    TaxonomyMismatch {
+        /// The model directory.
+        path: PathBuf,
+        /// The model's taxonomy and number of states.
+        model: String,
+        /// The data's.
+        data: String,
+    },
+    /// A path that is neither a `labor train` directory nor a language model.
+    #[error("{path}: neither a `labor train` directory (model.json) nor a language model")]
+    NotAModel {
+        /// The path.
+        path: PathBuf,
+        /// Why it did not load as a language model.
+        #[source]
+        source: Box<Error>,
+    },
     /// The training loss became NaN or infinite; the last good checkpoint is kept.
     #[error("training diverged at step {step} (epoch {epoch}): loss is {loss}; the last good checkpoint is {}", checkpoint.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()))]
     Diverged {

@@ -53,6 +53,19 @@ pub trait Template: Send + Sync {
             .map(|(id, _)| self.continuation(id))
             .collect()
     }
+
+    /// Every document of every worker of `panel`, in the panel's order (one per worker for a
+    /// [`Layout::Shared`] template, one per target otherwise): a training or scoring corpus.
+    ///
+    /// # Errors
+    /// As [`Template::render`].
+    fn render_panel(&self, panel: &Panel) -> Result<Vec<Document>> {
+        let mut docs = Vec::with_capacity(panel.len());
+        for w in panel.workers() {
+            docs.extend(self.render(w)?.into_documents());
+        }
+        Ok(docs)
+    }
 }
 
 /// The demographic fields that can be randomised.

@@ -12,9 +12,9 @@ mod inputs;
 mod results;
 
 pub use inputs::{Event, ModelPredictions, Subgroups, TargetRow};
-pub use results::{
-    Evaluation, EventMetrics, GroupEstimate, ModelMetrics, PairedMetrics, ValidMass,
-};
+pub use results::Evaluation;
+
+use crate::report::{EventMetrics, GroupEstimate, ModelMetrics, PairedMetrics, ValidMass};
 
 /// Smallest and largest binary probability used in binary perplexity and calibration.
 const CLAMP: f64 = 1e-7;
@@ -205,22 +205,7 @@ impl Evaluator {
             progress(&format!("{}: perplexity", m.name));
             let sel = self.select(m)?;
             let e = boot.perplexity(&sel.scores)?;
-            let mut metrics = ModelMetrics {
-                name: m.name.clone(),
-                perplexity: e.value,
-                bootstrap_se: e.se,
-                ci_low: e.ci.0,
-                ci_high: e.ci.1,
-                n_targets: sel.scores.n_targets(),
-                n_workers: sel.scores.n_workers(),
-                mean_nll: sel.scores.mean_nll()?,
-                top1_accuracy: None,
-                top5_accuracy: None,
-                valid_mass: None,
-                calibration: None,
-                events: Vec::new(),
-                subgroups: BTreeMap::new(),
-            };
+            let mut metrics = ModelMetrics::from_estimate(&m.name, &e, &sel.scores)?;
             if m.has_distribution() {
                 progress(&format!("{}: distributions", m.name));
                 self.distribution_metrics(m, &sel, &mut metrics)?;
@@ -436,8 +421,8 @@ impl Evaluator {
                 .iter()
                 .zip(&sb.idx)
                 .all(|(&x, &y)| key(&ma.rows[x]) == key(&mb.rows[y]));
-        let est: Estimate;
-        let (n_targets, n_workers);
+        // The estimate, and the scores of the common targets (whose counts it is over).
+        let (est, common): (Estimate, ScoreSet);
         if same {
             // Weights of `a` on both sides: pairing compares log-probabilities only.
             let mut b = ScoreSet::new();
@@ -445,7 +430,7 @@ impl Evaluator {
                 b.push(&mb.rows[y].worker, mb.rows[y].log_prob, ma.rows[x].weight)?;
             }
             est = self.opts.bootstrap.paired_difference(&sa.scores, &b)?;
-            (n_targets, n_workers) = (b.n_targets(), b.n_workers());
+            common = b;
         } else {
             let in_b: HashMap<(String, i32), usize> =
                 sb.idx.iter().map(|&y| (key(&mb.rows[y]), y)).collect();
@@ -464,18 +449,10 @@ impl Evaluator {
                 });
             }
             est = self.opts.bootstrap.paired_difference(&a, &b)?;
-            (n_targets, n_workers) = (a.n_targets(), a.n_workers());
+            common = a;
         }
-        Ok(PairedMetrics {
-            name: format!("PPL({})-PPL({})", ma.name, mb.name),
-            a: ma.name.clone(),
-            b: mb.name.clone(),
-            difference: est.value,
-            bootstrap_se: est.se,
-            ci_low: est.ci.0,
-            ci_high: est.ci.1,
-            n_targets,
-            n_workers,
-        })
+        Ok(PairedMetrics::from_estimate(
+            &ma.name, &mb.name, &est, &common,
+        ))
     }
 }

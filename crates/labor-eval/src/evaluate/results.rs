@@ -1,118 +1,12 @@
 //! What the evaluator gives: the metrics of each model and pair, and their Markdown and CSV.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::metrics::Calibration;
-use crate::report::{ModelResult, PairedResult, Report};
+use crate::report::{ModelMetrics, PairedMetrics, Report, table_markdown};
 use crate::targets::TargetRule;
-
-/// Perplexity of one subgroup.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GroupEstimate {
-    /// The group's value (e.g. `female`, `1990s`).
-    pub group: String,
-    /// Perplexity on the group's targets.
-    pub perplexity: f64,
-    /// Bootstrap SE (workers of the group resampled).
-    pub bootstrap_se: f64,
-    /// Lower end of the percentile interval.
-    pub ci_low: f64,
-    /// Upper end of the percentile interval.
-    pub ci_high: f64,
-    /// Number of targets.
-    pub n_targets: usize,
-    /// Number of workers.
-    pub n_workers: usize,
-}
-
-/// Probability mass on the valid outcomes, per target.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ValidMass {
-    /// Weighted mean over the targets.
-    pub mean: f64,
-    /// Smallest.
-    pub min: f64,
-    /// Weighted share of targets with mass below 0.99.
-    pub share_below_0_99: f64,
-}
-
-/// How well a model predicts one binary event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventMetrics {
-    /// The event.
-    pub name: String,
-    /// Targets on which the event is defined.
-    pub n_targets: usize,
-    /// Share of them on which it happened.
-    pub base_rate: f64,
-    /// Mean predicted probability.
-    pub mean_predicted: f64,
-    /// Area under the ROC curve; `None` when the event always or never happened.
-    pub auc: Option<f64>,
-    /// `exp(-mean log P(what happened))`.
-    pub binary_perplexity: f64,
-    /// Expected calibration error of the event probabilities.
-    pub ece: f64,
-}
-
-/// Everything measured for one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModelMetrics {
-    /// The model's name.
-    pub name: String,
-    /// Perplexity on the selected targets.
-    pub perplexity: f64,
-    /// Worker-cluster bootstrap SE.
-    pub bootstrap_se: f64,
-    /// Lower end of the percentile interval.
-    pub ci_low: f64,
-    /// Upper end of the percentile interval.
-    pub ci_high: f64,
-    /// Number of targets.
-    pub n_targets: usize,
-    /// Number of workers.
-    pub n_workers: usize,
-    /// Weighted mean negative log-likelihood (nats per target), `ln(perplexity)`.
-    pub mean_nll: f64,
-    /// Share of targets whose observed state is the most probable (full distributions only).
-    pub top1_accuracy: Option<f64>,
-    /// Share among the 5 most probable (full distributions only).
-    pub top5_accuracy: Option<f64>,
-    /// Mass on valid outcomes (full distributions only).
-    pub valid_mass: Option<ValidMass>,
-    /// Top-1 reliability table and ECE (full distributions only).
-    pub calibration: Option<Calibration>,
-    /// Binary events (full distributions only).
-    pub events: Vec<EventMetrics>,
-    /// Perplexity per subgroup, by dimension.
-    pub subgroups: BTreeMap<String, Vec<GroupEstimate>>,
-}
-
-/// `PPL(a) − PPL(b)` on the targets both models scored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PairedMetrics {
-    /// `PPL(a)-PPL(b)`.
-    pub name: String,
-    /// Model `a`.
-    pub a: String,
-    /// Model `b`.
-    pub b: String,
-    /// The difference on the common targets.
-    pub difference: f64,
-    /// Its bootstrap SE (shared replicates).
-    pub bootstrap_se: f64,
-    /// Lower end of its percentile interval.
-    pub ci_low: f64,
-    /// Upper end of its percentile interval.
-    pub ci_high: f64,
-    /// Common targets (worker and year in both).
-    pub n_targets: usize,
-    /// Their workers.
-    pub n_workers: usize,
-}
 
 /// The result of [`Evaluator::run`](super::Evaluator::run); serialises as `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -139,30 +33,8 @@ impl Evaluation {
     /// The perplexities and paired differences as a [`Report`] (the paper's Table 6 shape).
     pub fn report(&self) -> Report {
         Report {
-            models: self
-                .models
-                .iter()
-                .map(|m| ModelResult {
-                    name: m.name.clone(),
-                    perplexity: m.perplexity,
-                    bootstrap_se: m.bootstrap_se,
-                    ci_low: m.ci_low,
-                    ci_high: m.ci_high,
-                    n_targets: m.n_targets,
-                    n_workers: m.n_workers,
-                })
-                .collect(),
-            paired: self
-                .paired
-                .iter()
-                .map(|p| PairedResult {
-                    name: p.name.clone(),
-                    difference: p.difference,
-                    bootstrap_se: p.bootstrap_se,
-                    ci_low: p.ci_low,
-                    ci_high: p.ci_high,
-                })
-                .collect(),
+            models: self.models.clone(),
+            paired: self.paired.clone(),
         }
     }
 
@@ -174,7 +46,7 @@ impl Evaluation {
             "## Perplexity\n\nTargets: {}; worker-cluster bootstrap with {} replicates (seed {}), SEs in parentheses.\n\n",
             self.target_rule, self.resamples, self.seed
         );
-        out.push_str(&self.report().to_markdown());
+        out.push_str(&table_markdown(&self.models, &self.paired));
         let _ = write!(
             out,
             "\n| model | perplexity | {pct}% interval | targets | workers |\n|---|---|---|---|---|\n"

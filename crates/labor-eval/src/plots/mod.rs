@@ -25,8 +25,8 @@ use self::canvas::{BLACK, Canvas, HAlign, Rgb, VAlign, WHITE};
 pub use self::png::decode_rgb;
 use crate::curves::LossCurve;
 use crate::error::{Error, Result};
-use crate::evaluate::GroupEstimate;
 use crate::metrics::Calibration;
+use crate::report::GroupEstimate;
 
 /// Width of every figure, in pixels.
 pub const WIDTH: u32 = 960;

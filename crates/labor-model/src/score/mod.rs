@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+pub(crate) mod load;
 pub(crate) mod predict;
 pub(crate) mod texts;
 

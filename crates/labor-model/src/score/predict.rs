@@ -36,6 +36,20 @@ pub trait Predictor {
     ) -> Result<Vec<StepPrediction>>;
 }
 
+impl<P: Predictor + ?Sized> Predictor for &P {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn predict_worker(
+        &self,
+        worker: &Worker,
+        full_distribution: bool,
+    ) -> Result<Vec<StepPrediction>> {
+        (**self).predict_worker(worker, full_distribution)
+    }
+}
+
 /// Runs `predictor` over every worker of `panel`, calling `progress` with the number of
 /// worker-years done after each worker.
 ///

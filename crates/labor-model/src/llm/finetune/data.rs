@@ -127,11 +127,7 @@ pub(super) fn mean_loss(model: &Llama, examples: &[Example], batch_size: usize) 
 /// [`Error::Template`].
 pub fn render_resumes(panel: &Panel) -> Result<Vec<Document>> {
     let template = TemplateBuilder::new(panel.taxonomy().clone(), TemplateKind::Resume).build()?;
-    let mut docs = Vec::with_capacity(panel.len());
-    for w in panel.workers() {
-        docs.extend(template.render(w)?.documents().iter().cloned());
-    }
-    Ok(docs)
+    Ok(template.render_panel(panel)?)
 }
 
 /// Perplexity of the job titles of `docs` under `model`: `exp(-Σ log P(title | prompt) / n)`
