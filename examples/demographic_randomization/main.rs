@@ -3,7 +3,8 @@
 //! time by a draw from the training split; the perplexity differences are paired (same workers,
 //! same bootstrap resamples).
 //!
-//! `cargo run --release -p labor-examples --example demographic_randomization -- --test-workers 10`
+//! `cargo run --release -p labor-examples --example demographic_randomization -- --model DIR
+//! --template resume --test-workers 100 --constrained`
 //! (see README.md next to this file).
 
 use std::path::PathBuf;

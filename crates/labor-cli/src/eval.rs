@@ -123,8 +123,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let Some(panel) = &panel else {
             bail!("--model needs --panel (the workers to predict)");
         };
-        let model = labor_model::load_predictor(p, panel.taxonomy(), &Default::default())
-            .with_context(|| format!("loading {}", p.display()))?;
+        let model =
+            labor_model::load_predictor(p, panel.taxonomy(), &burn::tensor::Device::default())
+                .with_context(|| format!("loading {}", p.display()))?;
         let predictor = model.predictor(panel.taxonomy(), a.constrained)?;
         models.push(predict_with_progress(
             predictor.as_ref(),

@@ -206,15 +206,18 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
         .collect();
     check_output(
         &a.out,
-        std::iter::once(a.panel.as_path()).chain(model_files.iter().map(PathBuf::as_path)),
+        [a.panel.as_path(), a.model.as_path()]
+            .into_iter()
+            .chain(model_files.iter().map(PathBuf::as_path)),
     )?;
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     if panel.n_worker_years() == 0 {
         bail!("{} has no worker-years to predict", a.panel.display());
     }
-    let model = labor_model::load_predictor(&a.model, panel.taxonomy(), &Default::default())
-        .with_context(|| format!("loading {}", a.model.display()))?;
+    let model =
+        labor_model::load_predictor(&a.model, panel.taxonomy(), &burn::tensor::Device::default())
+            .with_context(|| format!("loading {}", a.model.display()))?;
     let predictor = model.predictor(panel.taxonomy(), false)?;
     let mut preds = predict_with_progress(predictor.as_ref(), &panel, a.full_distribution)?;
     if let Some(name) = &a.name {
