@@ -1,9 +1,8 @@
 //! Experiment 3 of the paper (its Table 6): the empirical transition frequencies, the logit,
-//! CAREER and a
-//! fine-tuned language model (by default SmolLM2-135M with LoRA, when fetched) on the same test
-//! workers, with paired differences.
+//! CAREER and a fine-tuned language model (by default SmolLM2-135M with LoRA, when fetched) on
+//! the same test workers, with paired differences.
 //!
-//! `cargo run --release -p labor-examples --example finetune_vs_baselines`
+//! `cargo run --release -p labor-examples --example finetune_vs_baselines -- --constrained`
 //! (see README.md next to this file).
 
 use std::path::PathBuf;

@@ -209,9 +209,9 @@ pub fn occ1990dd() -> Arc<Taxonomy> {
 /// paper's setting; by default SmolLM2-135M when `scripts/fetch-smollm2` has fetched it), or the
 /// small 2-layer model trained from scratch (`--scratch`, and the fallback without SmolLM2).
 ///
-/// The defaults are sized for a 2-core CPU (a few minutes of fine-tuning per model); the paper's
-/// scale needs `--lm-train-docs 0 --lm-epochs 3` or more, which is hours per model here and
-/// minutes on a GPU (`--features cuda`).
+/// The defaults are sized for a 2-core CPU (11-14 minutes of fine-tuning per model there); the
+/// paper's scale needs `--lm-train-docs 0 --lm-epochs 3` or more, which is hours per model on
+/// such a CPU and minutes on a GPU (`labor finetune` built with `--features cuda`, docs/gpu.md).
 #[derive(clap::Args, Debug, Clone)]
 pub struct LmArgs {
     /// Pretrained base to fine-tune with LoRA: a GGUF file or a Hugging Face directory (default:

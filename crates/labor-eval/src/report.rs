@@ -133,6 +133,21 @@ pub struct PairedMetrics {
     pub n_workers: usize,
 }
 
+impl GroupEstimate {
+    /// The perplexity of subgroup `group` from its bootstrap estimate on its targets' `scores`.
+    pub fn from_estimate(group: &str, e: &Estimate, scores: &ScoreSet) -> Self {
+        Self {
+            group: group.to_string(),
+            perplexity: e.value,
+            bootstrap_se: e.se,
+            ci_low: e.ci.0,
+            ci_high: e.ci.1,
+            n_targets: scores.n_targets(),
+            n_workers: scores.n_workers(),
+        }
+    }
+}
+
 impl ModelMetrics {
     /// The perplexity row of the model `name` from its bootstrap estimate on `scores`, with
     /// every distribution metric and subgroup empty.

@@ -390,15 +390,7 @@ impl Evaluator {
                     Err(Error::Empty) => continue,
                     Err(e) => return Err(e),
                 };
-                rows.push(GroupEstimate {
-                    group: g.to_string(),
-                    perplexity: e.value,
-                    bootstrap_se: e.se,
-                    ci_low: e.ci.0,
-                    ci_high: e.ci.1,
-                    n_targets: sub.n_targets(),
-                    n_workers: sub.n_workers(),
-                });
+                rows.push(GroupEstimate::from_estimate(g, &e, &sub));
             }
             out.insert(dim, rows);
         }
