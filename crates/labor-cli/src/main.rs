@@ -409,52 +409,33 @@ fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
         .with_fractions(tr, va, te)
         .build()?;
     for s in labor_data::Split::ALL {
-        check_output(
-            &a.out_dir.join(format!("{}.parquet", s.as_str())),
-            [a.panel.as_path()],
-        )?;
+        check_output(&a.out_dir.join(s.file_name()), [a.panel.as_path()])?;
     }
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let parts = splitter.split(&panel);
-    if let Some(parent) = a.out_dir.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    // The three parts are written into a staging directory and swapped in together: a failure
-    // part-way never leaves a new train.parquet beside an old test.parquet.
-    let set = atomic::AtomicDir::create(&a.out_dir)?;
-    let mut paths = Vec::new();
-    let mut lines = Vec::new();
-    for s in labor_data::Split::ALL {
-        let name = format!("{}.parquet", s.as_str());
+    let paths = parts
+        .write_dir(&a.out_dir)
+        .with_context(|| format!("replacing {}", a.out_dir.display()))?;
+    for (s, p) in labor_data::Split::ALL.into_iter().zip(&paths) {
         let part = parts.get(s);
-        io::write_panel(part, set.path().join(&name))?;
-        let p = a.out_dir.join(name);
-        lines.push(format!(
+        println!(
             "{:>5}: {:>6} workers, {:>8} worker-years -> {}",
             s.as_str(),
             part.len(),
             part.n_worker_years(),
             p.display()
-        ));
+        );
         if part.is_empty() {
-            lines.push(format!(
+            println!(
                 "warning: the {} part is empty ({} workers in the panel, fractions {:?})",
                 s.as_str(),
                 panel.len(),
                 a.fractions
-            ));
+            );
         }
-        paths.push(p);
     }
-    set.commit()
-        .with_context(|| format!("replacing {}", a.out_dir.display()))?;
-    for l in lines {
-        println!("{l}");
-    }
-    let [a, b, c] = <[PathBuf; 3]>::try_from(paths).map_err(|_| anyhow::anyhow!("three splits"))?;
-    Ok([a, b, c])
+    Ok(paths)
 }
 
 fn sample(a: &SampleArgs) -> Result<()> {

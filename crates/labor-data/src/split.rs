@@ -15,8 +15,11 @@
 
 use std::hash::Hasher;
 
+use std::path::{Path, PathBuf};
+
 use siphasher::sip::SipHasher13;
 
+use crate::atomic::AtomicDir;
 use crate::error::{Error, Result};
 use crate::panel::Panel;
 
@@ -42,6 +45,12 @@ impl Split {
             Split::Valid => "valid",
             Split::Test => "test",
         }
+    }
+
+    /// `train.parquet`, `valid.parquet` or `test.parquet`: the file of this part in a split
+    /// directory ([`SplitPanels::write_dir`]).
+    pub fn file_name(self) -> String {
+        format!("{}.parquet", self.as_str())
     }
 }
 
@@ -132,6 +141,26 @@ impl SplitPanels {
             Split::Test => &self.test,
         }
     }
+
+    /// Writes `train.parquet`, `valid.parquet` and `test.parquet` into `dir` (its parent is
+    /// created if needed) as one set: they are written into a staging directory swapped in
+    /// together, so a failure part-way never leaves a new `train.parquet` beside an old
+    /// `test.parquet`. Returns the three paths in [`Split::ALL`] order.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Parquet`] naming the file; nothing in `dir` changes then.
+    pub fn write_dir(&self, dir: impl AsRef<Path>) -> Result<[PathBuf; 3]> {
+        let dir = dir.as_ref();
+        if let Some(parent) = dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let set = AtomicDir::create(dir)?;
+        for s in Split::ALL {
+            crate::io::write_parquet(self.get(s), set.path().join(s.file_name()))?;
+        }
+        set.commit()?;
+        Ok(Split::ALL.map(|s| dir.join(s.file_name())))
+    }
 }
 
 impl Splitter {
@@ -216,6 +245,33 @@ pub fn subsample(panel: &Panel, workers: usize, seed: u64) -> Result<Panel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The three files come back as the three parts, in `Split::ALL` order, under a parent
+    /// directory that did not exist; a second write replaces the set.
+    #[test]
+    fn write_dir_writes_the_three_parts_as_one_set() {
+        let panel = crate::SynthBuilder::new(crate::Preset::Nlsy79)
+            .with_workers(30)
+            .with_seed(4)
+            .build()
+            .unwrap()
+            .generate()
+            .panel;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("new/split");
+        for seed in [0, 1] {
+            let parts = SplitterBuilder::new()
+                .with_seed(seed)
+                .build()
+                .unwrap()
+                .split(&panel);
+            let paths = parts.write_dir(&out).unwrap();
+            for (s, p) in Split::ALL.into_iter().zip(&paths) {
+                assert_eq!(p, &out.join(format!("{}.parquet", s.as_str())));
+                assert_eq!(&crate::io::read_parquet(p).unwrap(), parts.get(s));
+            }
+        }
+    }
 
     #[test]
     fn fractions_are_respected_and_checked() {
