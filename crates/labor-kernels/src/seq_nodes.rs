@@ -483,7 +483,8 @@ impl Backward<Flex, 1> for TwoStageNll {
 #[cfg(test)]
 mod tests {
     use super::{add_bias, clamp, layer_norm};
-    use crate::test_util::{relative_difference, values};
+    use crate::relative_difference;
+    use crate::test_util::values;
     use crate::{enabled, with_burn_ops as without};
     use burn::tensor::{Device, Tensor};
 

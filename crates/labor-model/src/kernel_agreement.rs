@@ -5,7 +5,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use labor_data::{Education, Ethnicity, Gender, Region, StateId, Worker, YearRecord};
-use labor_kernels::{enabled, with_burn_ops as without};
+use labor_kernels::{enabled, relative_difference, with_burn_ops as without};
 
 use crate::llm::lora::{LoraOptions, apply_lora};
 use crate::llm::model::KvCache;
@@ -83,17 +83,6 @@ fn kernels_agree_with_burn_on_a_whole_model() {
         let d = largest_difference(&tree_fast, &tree_slow);
         assert!(d < 1e-4, "tree logits differ by {d} (tied: {tied})");
     }
-}
-
-/// The largest difference between `a` and `b`, relative to the largest value of `b`.
-fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-        / scale
 }
 
 /// A weighted next-token loss and the gradients of every parameter named in `params`.
