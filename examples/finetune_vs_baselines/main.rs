@@ -92,7 +92,8 @@ fn main() -> Result<()> {
     let predictor = LlmPredictor::new(name, scorer(), resume, &tax)?;
     let free = predict(&predictor, &data.test)?;
     println!("scored {name} in {:.0} s", t.elapsed().as_secs_f64());
-    rows.push((name.into(), free.clone()));
+    let kept = rows.len();
+    rows.push((name.into(), free));
     if args.constrained {
         let name = format!("{name}, constrained");
         let t = std::time::Instant::now();
@@ -103,7 +104,7 @@ fn main() -> Result<()> {
             "scored {name} in {:.0} s; the free model keeps {} of its probability on \
              tokens that continue some title along the true titles (geometric mean)",
             t.elapsed().as_secs_f64(),
-            fmt_prob(kept_mass(&free, &constrained)?)
+            fmt_prob(kept_mass(&rows[kept].1, &constrained)?)
         );
         rows.push((name, constrained));
     }

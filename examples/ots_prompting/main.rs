@@ -56,9 +56,7 @@ fn main() -> Result<()> {
     let mut rows = vec![];
     for path in &models {
         let (_, model, tok) = load_llm(path, &device)?;
-        let stem = path
-            .file_stem()
-            .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned());
+        let stem = labor_model::model_name(path);
         for (kind, label) in [
             (TemplateKind::Prompt, "prompt"),
             (TemplateKind::PromptWithTitles, "prompt + list of titles"),

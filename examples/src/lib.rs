@@ -265,11 +265,7 @@ impl LmArgs {
     /// scratch".
     pub fn label(&self) -> String {
         match self.source() {
-            LmSource::Pretrained(p) => format!(
-                "fine-tuned {} (LoRA)",
-                p.file_stem()
-                    .map_or_else(|| "LLM".into(), |s| s.to_string_lossy().into_owned())
-            ),
+            LmSource::Pretrained(p) => format!("fine-tuned {} (LoRA)", labor_model::model_name(&p)),
             LmSource::Scratch => "small LM from scratch".into(),
         }
     }

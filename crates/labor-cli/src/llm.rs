@@ -154,11 +154,10 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     if a.constrained {
         scorer = scorer.with_constrained_titles(&continuations)?;
     }
-    let name = a.name.clone().unwrap_or_else(|| {
-        a.model
-            .file_stem()
-            .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned())
-    });
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| labor_model::model_name(&a.model));
     let n_targets: usize = docs.iter().map(|d| d.targets.len()).sum();
     let pb = progress(n_targets as u64, "score");
     let start = Instant::now();

@@ -14,7 +14,6 @@
 //! ```
 
 use std::hash::Hasher;
-
 use std::path::{Path, PathBuf};
 
 use siphasher::sip::SipHasher13;

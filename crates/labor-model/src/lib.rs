@@ -38,7 +38,7 @@ pub use llm::scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use llm::speed::{
     DistributionSpeed, ForwardSpeed, ScoringSpeed, distribution_speed, forward_speed, scoring_speed,
 };
-pub use score::load::{LoadedModel, load_predictor};
+pub use score::load::{LoadedModel, load_predictor, model_name};
 pub use score::predict::{LlmPredictor, Predictor, StepPrediction, TruthPredictor, predict_panel};
 pub use score::texts::{FreeMass, TextScores, score_texts};
 pub use score::{Distribution, Scorer, TitleScore};

@@ -87,7 +87,7 @@ pub fn load_predictor(path: &Path, taxonomy: &Taxonomy, device: &Device) -> Resu
     }
     match crate::checkpoint::loader::load_llm(path, device) {
         Ok((_, model, tokenizer)) => Ok(LoadedModel::Llm {
-            name: stem(path),
+            name: model_name(path),
             model,
             tokenizer,
             device: device.clone(),
@@ -99,7 +99,16 @@ pub fn load_predictor(path: &Path, taxonomy: &Taxonomy, device: &Device) -> Resu
     }
 }
 
-fn stem(path: &Path) -> String {
+/// The name a model read from `path` gets in predictions files and reports: the file stem
+/// (`SmolLM2-135M-Instruct.Q4_1` for `SmolLM2-135M-Instruct.Q4_1.gguf`, `best` for a `best/`
+/// directory), or `llm` for a path without one.
+///
+/// ```
+/// use std::path::Path;
+/// assert_eq!(labor_model::model_name(Path::new("m/SmolLM2.Q4_1.gguf")), "SmolLM2.Q4_1");
+/// assert_eq!(labor_model::model_name(Path::new("/")), "llm");
+/// ```
+pub fn model_name(path: &Path) -> String {
     path.file_stem()
         .map_or_else(|| "llm".into(), |s| s.to_string_lossy().into_owned())
 }
