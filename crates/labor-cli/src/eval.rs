@@ -7,59 +7,58 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use labor_data::{Panel, Predictions};
-use labor_eval::{EvalOptions, LossCurve, TargetRule, Weights, evaluate_predictions};
+use labor_data::Predictions;
+use labor_eval::{EvalOptions, LossCurve, evaluate_predictions};
 
 /// Arguments of `labor eval`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// Predictions files (Parquet, from `labor predict`, `labor score` or `labor synth --truth`);
     /// the first is the baseline of the paired differences.
     #[arg(long, num_args = 1.., required_unless_present = "model")]
-    pub predictions: Vec<PathBuf>,
+    predictions: Vec<PathBuf>,
     /// Models to predict `--panel` with before evaluating (after any `--predictions`): a
     /// directory from `labor train` (CAREER, logit, bag-of-jobs, empirical), or a language
     /// model (a GGUF file, or a Hugging Face directory with `tokenizer.json`) scored with the
     /// resume template.
     #[arg(long, num_args = 1.., requires = "panel")]
-    pub model: Vec<PathBuf>,
+    model: Vec<PathBuf>,
     /// With `--model`: predict the full distribution over outcomes (calibration, top-k
     /// accuracy, and for language models the mass on valid titles).
     #[arg(long)]
-    pub full_distribution: bool,
+    full_distribution: bool,
     /// With `--model`: language models decode constrained to the taxonomy's titles (each
     /// token renormalised over the tokens that continue some title; see `labor score
     /// --constrained`).
     #[arg(long)]
-    pub constrained: bool,
+    constrained: bool,
     /// The test panel (Parquet): restricts the targets to its workers, gives the previous
     /// states and the subgroup attributes (gender, ethnicity, region, dataset).
     #[arg(long)]
-    pub panel: Option<PathBuf>,
+    panel: Option<PathBuf>,
     /// Which worker-years are targets: all, exclude-first, changes (moves) or stays.
     #[arg(long, default_value = "all")]
-    pub targets: String,
+    targets: String,
     /// Bootstrap replicates (workers resampled with replacement).
     #[arg(long, default_value_t = 1000)]
-    pub resamples: usize,
+    resamples: usize,
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    seed: u64,
     /// Target weights: none (every target counts 1) or survey (the survey weight of the
     /// predictions file, else of the panel).
     #[arg(long, default_value = "none")]
-    pub weights: String,
+    weights: String,
     /// A training log to plot, as NAME=CSV (header step,epoch,tokens,train_loss,valid_loss,
     /// learning_rate); repeat for several runs.
     #[arg(long, value_parser = parse_named)]
-    pub loss_curve: Vec<(String, PathBuf)>,
+    loss_curve: Vec<(String, PathBuf)>,
     /// Calibration bins.
     #[arg(long, default_value_t = 10)]
-    pub bins: usize,
+    bins: usize,
     /// Output directory for metrics.json, report.md, report.csv and the PNG plots.
     #[arg(long)]
-    pub out: PathBuf,
+    out: PathBuf,
 }
 
 fn parse_named(s: &str) -> std::result::Result<(String, PathBuf), String> {
@@ -71,40 +70,26 @@ fn parse_named(s: &str) -> std::result::Result<(String, PathBuf), String> {
     }
 }
 
-/// A spinner on stderr showing the evaluation's current step.
-pub fn spinner() -> ProgressBar {
-    let pb = ProgressBar::new_spinner();
-    if let Ok(s) = ProgressStyle::with_template("{spinner} eval {elapsed:>4} {msg}") {
-        pb.set_style(s);
-    }
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb
-}
-
 /// Runs `labor eval`.
 ///
 /// # Errors
 /// Unreadable inputs, invalid options, or as [`evaluate_predictions`] and
 /// [`labor_eval::EvalOutput::write_dir`].
-pub fn run(a: &EvalArgs) -> Result<()> {
+pub(crate) fn run(a: &EvalArgs) -> Result<()> {
     let t0 = Instant::now();
-    if !(2..=labor_eval::MAX_RESAMPLES).contains(&a.resamples) {
-        bail!(
-            "--resamples {} is not in 2..={} (1,000 give SEs to about 2%)",
-            a.resamples,
-            labor_eval::MAX_RESAMPLES
-        );
-    }
-    if a.bins == 0 || a.bins > 1000 {
-        bail!("--bins {} is not in 1..=1000", a.bins);
-    }
-    let targets: TargetRule = a.targets.parse()?;
-    let weights: Weights = a.weights.parse()?;
-    let mut loss_curves = Vec::new();
+    let mut opts = EvalOptions {
+        targets: a.targets.parse()?,
+        resamples: a.resamples,
+        seed: a.seed,
+        weights: a.weights.parse()?,
+        bins: a.bins,
+        loss_curves: Vec::new(),
+    };
+    opts.validate()?;
     for (name, path) in &a.loss_curve {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        loss_curves.push(LossCurve::from_csv_str(name, &text)?);
+        opts.loss_curves.push(LossCurve::from_csv_str(name, &text)?);
     }
     let panel = match &a.panel {
         Some(p) => Some(
@@ -123,26 +108,15 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let Some(panel) = &panel else {
             bail!("--model needs --panel (the workers to predict)");
         };
-        let model =
-            labor_model::load_predictor(p, panel.taxonomy(), &burn::tensor::Device::default())
-                .with_context(|| format!("loading {}", p.display()))?;
-        let predictor = model.predictor(panel.taxonomy(), a.constrained)?;
-        models.push(predict_with_progress(
-            predictor.as_ref(),
+        models.push(crate::progress::predict_model(
+            p,
             panel,
+            a.constrained,
             a.full_distribution,
         )?);
     }
     let t_read = t0.elapsed().as_secs_f64();
-    let opts = EvalOptions {
-        targets,
-        resamples: a.resamples,
-        seed: a.seed,
-        weights,
-        bins: a.bins,
-        loss_curves,
-    };
-    let pb = spinner();
+    let pb = crate::progress::spinner();
     let out = evaluate_predictions(&models, panel.as_ref(), &opts, |s| {
         pb.set_message(s.to_string())
     })?;
@@ -173,35 +147,4 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
-}
-
-/// Runs `predictor` over every worker-year of `panel` (see [`labor_model::predict_panel`]) with
-/// a progress bar, and prints how long it took.
-///
-/// # Errors
-/// As [`labor_model::predict_panel`].
-pub fn predict_with_progress(
-    predictor: &dyn labor_model::Predictor,
-    panel: &Panel,
-    full_distribution: bool,
-) -> Result<Predictions> {
-    let pb = ProgressBar::new(panel.n_worker_years() as u64);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:>12} [{bar:30}] {pos}/{len} worker-years {per_sec} eta {eta}",
-    ) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_message(predictor.name().to_string());
-    let start = Instant::now();
-    let preds = labor_model::predict_panel(predictor, panel, full_distribution, |done| {
-        pb.set_position(done as u64);
-    })?;
-    pb.finish_and_clear();
-    eprintln!(
-        "{}: {} worker-years predicted in {:.1}s",
-        preds.model(),
-        preds.len(),
-        start.elapsed().as_secs_f64()
-    );
-    Ok(preds)
 }

@@ -2,20 +2,13 @@
 //! from scratch) on the resumes of one or more training panels.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use burn::module::Module;
-use burn::tensor::Device;
-use indicatif::{ProgressBar, ProgressStyle};
-use labor_data::atomic::check_output;
+use indicatif::ProgressBar;
 use labor_data::io;
-use labor_model::{
-    FinetuneBuilder, FinetuneOptions, LoraOptions, LoraTarget, LossOn, Progress, ScratchBuilder,
-    load_base, title_perplexity,
-};
-use labor_template::{TemplateBuilder, TemplateKind};
+use labor_model::{BaseModel, FinetuneJobBuilder, LoraOptions, LoraTarget, LossOn, Progress};
 
 /// Arguments of `labor finetune`.
 #[derive(clap::Args, Debug)]
@@ -126,15 +119,6 @@ pub struct FinetuneArgs {
     seed: u64,
 }
 
-fn bar(total: u64) -> ProgressBar {
-    let pb = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("train [{bar:30}] {pos}/{len} {msg}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    pb.set_style(style);
-    pb
-}
-
 fn on_progress(pb: &ProgressBar) -> impl FnMut(&Progress) -> ControlFlow<()> + '_ {
     move |p: &Progress| {
         pb.set_length(p.total_steps as u64);
@@ -166,110 +150,96 @@ fn on_progress(pb: &ProgressBar) -> impl FnMut(&Progress) -> ControlFlow<()> + '
     }
 }
 
-fn sample<T>(mut v: Vec<T>, n: usize, seed: u64) -> Vec<T> {
-    if v.len() > n {
-        labor_data::SeededRng::with_stream(seed, 7).shuffle(&mut v);
-        v.truncate(n);
-    }
-    v
-}
-
 /// Runs `labor finetune`.
 pub fn finetune(a: &FinetuneArgs) -> Result<()> {
-    let scratch = a.base == "scratch";
-    if a.title_tokens && !scratch {
-        bail!("--title-tokens trains a vocabulary, so it needs --base scratch");
-    }
     if a.title_tokens && a.numbered_seed.is_some() {
         bail!(
             "--title-tokens makes English titles whole tokens; it does not go with --numbered-seed"
         );
     }
-    if a.base != "scratch" {
-        check_output(&a.out, [Path::new(&a.base)])?;
-    }
+    let base = match a.base.as_str() {
+        "scratch" => BaseModel::Scratch {
+            vocab_size: a.vocab_size,
+            title_tokens: a.title_tokens,
+        },
+        _ if a.title_tokens => {
+            bail!("--title-tokens trains a vocabulary, so it needs --base scratch")
+        }
+        path => BaseModel::Pretrained {
+            path: path.into(),
+            tokenizer: a.tokenizer.clone(),
+        },
+    };
     let read =
         |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
     let train: Vec<_> = a.train.iter().map(read).collect::<Result<_>>()?;
     let extra: Vec<_> = a.extra.iter().map(read).collect::<Result<_>>()?;
-    if a.extra_fraction > 0.0 && extra.is_empty() {
-        bail!("--extra-fraction needs at least one --extra panel");
-    }
-    let panel = labor_data::MixtureBuilder::new(train)
-        .with_fraction(a.mix_fraction)
-        .with_extra(extra, a.extra_fraction)
-        .with_seed(a.seed)
-        .build()?;
-    let valid_panel = read(&a.valid)?;
-    let mut template = TemplateBuilder::new(panel.taxonomy().clone(), TemplateKind::Resume);
-    if let Some(seed) = a.numbered_seed {
-        template = template.with_numbered_titles(seed);
-    }
-    let template = template.build()?;
-    let train_docs = template.render_panel(&panel)?;
-    let valid_docs = sample(
-        template.render_panel(&valid_panel)?,
-        a.max_valid_docs,
-        a.seed,
-    );
-    println!(
-        "training on {} workers ({} documents), validating on {}",
-        panel.len(),
-        train_docs.len(),
-        valid_docs.len()
-    );
     let loss_on = match a.loss_on.as_str() {
         "all" => LossOn::All,
         "titles" => LossOn::Titles,
         other => bail!("--loss-on must be `all` or `titles`, not `{other}`"),
     };
-    let lora = match a.lora_rank {
-        Some(r) => {
-            let mut l = LoraOptions::with_rank(r);
-            if let Some(alpha) = a.lora_alpha {
-                l.alpha = alpha;
-            }
-            l.targets = a
-                .lora_targets
-                .iter()
-                .map(|t| t.parse::<LoraTarget>())
-                .collect::<Result<_, _>>()?;
-            Some(l)
-        }
-        None => None,
-    };
-    // Documents actually trained on (a --max-train-docs sample of them).
-    let n_train = a
-        .max_train_docs
-        .map_or(train_docs.len(), |m| m.min(train_docs.len()));
-    let mut o = FinetuneOptions::default();
-    o.batch_size = a.batch_size.unwrap_or(if scratch { 2 } else { 8 });
-    o.grad_accum = a.grad_accum;
-    match a.epochs {
-        Some(e) => o.epochs = e,
-        None => o = o.scaled_to(n_train),
+    let mut b = FinetuneJobBuilder::new(base, train, read(&a.valid)?, &a.out)
+        .with_mixture(a.mix_fraction, extra, a.extra_fraction)
+        .with_grad_accum(a.grad_accum)
+        .with_warmup_ratio(a.warmup_ratio)
+        .with_weight_decay(a.weight_decay)
+        .with_max_grad_norm((a.max_grad_norm > 0.0).then_some(a.max_grad_norm))
+        .with_loss_on(loss_on)
+        .with_max_valid_docs(a.max_valid_docs)
+        .with_seed(a.seed)
+        .with_resume(a.resume)
+        .with_overwrite(a.force);
+    if let Some(r) = a.lora_rank {
+        let mut l = LoraOptions::with_rank(r);
+        l.alpha = a.lora_alpha.unwrap_or(l.alpha);
+        l.targets = a
+            .lora_targets
+            .iter()
+            .map(|t| t.parse::<LoraTarget>())
+            .collect::<Result<_, _>>()?;
+        b = b.with_lora(l);
     }
-    o.learning_rate = a.lr.unwrap_or(match (scratch, lora.is_some()) {
-        (true, _) => 3e-3,
-        (false, true) => 1e-4,
-        (false, false) => 5e-5,
-    });
-    o.warmup_ratio = a.warmup_ratio;
-    o.weight_decay = a.weight_decay;
-    o.max_grad_norm = (a.max_grad_norm > 0.0).then_some(a.max_grad_norm);
-    o.loss_on = loss_on;
-    o.eval_every = a.eval_every.or(o.eval_every);
-    o.patience = a.patience.or(o.patience);
-    o.checkpoint_every = a.checkpoint_every;
-    o.max_tokens = a.max_tokens;
-    o.seed = a.seed;
-    o.lora = lora;
-    let per_epoch = n_train.div_ceil(o.batch_size.max(1) * o.grad_accum.max(1));
+    if let Some(seed) = a.numbered_seed {
+        b = b.with_numbered_titles(seed);
+    }
+    if let Some(n) = a.epochs {
+        b = b.with_epochs(n);
+    }
+    if let Some(n) = a.batch_size {
+        b = b.with_batch_size(n);
+    }
+    if let Some(n) = a.eval_every {
+        b = b.with_eval_every(n);
+    }
+    if let Some(n) = a.patience {
+        b = b.with_patience(n);
+    }
+    if let Some(n) = a.checkpoint_every {
+        b = b.with_checkpoint_every(n);
+    }
+    if let Some(n) = a.max_tokens {
+        b = b.with_max_tokens(n);
+    }
+    if let Some(n) = a.max_train_docs {
+        b = b.with_max_train_docs(n);
+    }
+    if let Some(lr) = a.lr {
+        b = b.with_learning_rate(lr);
+    }
+    let job = b.build()?;
+    let s = job.summary();
+    let o = &s.options;
     println!(
-        "schedule: {} epoch{} of {per_epoch} updates{}{}{}",
+        "training on {} workers ({} documents), validating on {}",
+        s.workers, s.documents, s.valid_docs
+    );
+    println!(
+        "schedule: {} epoch{} of {} updates{}{}{}",
         o.epochs,
         if o.epochs == 1 { "" } else { "s" },
-        if a.epochs.is_none() {
+        s.updates_per_epoch(),
+        if s.scaled {
             " (scaled to the training set; --epochs fixes it)"
         } else {
             ""
@@ -280,85 +250,39 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
             ", early stopping after {p} validations without improvement"
         )),
     );
-    let pb = bar((train_docs.len() / o.batch_size.max(1)) as u64);
-    if scratch {
-        let titles: Vec<String> = if a.title_tokens {
-            panel
-                .taxonomy()
-                .outcomes()
-                .map(|(_, o)| format!(" {}", o.title))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut b = ScratchBuilder::new(train_docs, valid_docs, &a.out)
-            .with_whole_tokens(titles)
-            .with_vocab_size(a.vocab_size)
-            .with_options(o)
-            .with_seed(a.seed)
-            .with_max_valid_docs(a.max_valid_docs)
-            .with_resume(a.resume)
-            .with_overwrite(a.force);
-        if let Some(n) = a.max_train_docs {
-            b = b.with_max_train_docs(n);
-        }
-        let r = b.build()?.run(on_progress(&pb))?;
-        pb.finish_and_clear();
-        println!(
-            "validation title perplexity {:.3} -> {:.3} over {} titles; valid loss {:.4} -> {:.4}; {:.1}s; model in {}",
-            r.title_ppl_before,
-            r.title_ppl_after,
-            r.n_titles,
-            r.report.initial_valid_loss.unwrap_or(f64::NAN),
-            r.report.best_valid_loss.unwrap_or(f64::NAN),
-            r.wall.as_secs_f64(),
-            r.report.best_dir.display()
-        );
-        return Ok(());
+    if let Some((before, n)) = job.title_ppl_before() {
+        println!("validation title perplexity before: {before:.3} over {n} titles");
     }
-    let base = PathBuf::from(&a.base);
-    let device = Device::default().autodiff();
-    let (config, model, tokenizer) = load_base(&base, a.tokenizer.as_deref(), &device)
-        .with_context(|| format!("loading {}", base.display()))?;
-    let train_docs = match a.max_train_docs {
-        Some(n) => sample(train_docs, n, a.seed.wrapping_add(1)),
-        None => train_docs,
-    };
-    let (before, n) = title_perplexity(&model.valid(), &tokenizer, &valid_docs)?;
-    println!("validation title perplexity before: {before:.3} over {n} titles");
-    let report = FinetuneBuilder::new(model, config, tokenizer.clone(), &a.out)
-        .with_train(train_docs)
-        .with_valid(valid_docs.clone())
-        .with_options(o)
-        .with_resume(a.resume)
-        .with_overwrite(a.force)
-        .build()?;
-    let plan = report.memory_plan()?;
-    println!(
-        "memory: about {} (weights {}, optimizer {}, activations {}, logits {} at the longest batch; `labor plan` for other sizes)",
-        labor_model::gib(plan.per_device()),
-        labor_model::gib(plan.weights + plan.master + plan.adapted),
-        labor_model::gib(plan.gradients + plan.optimizer),
-        labor_model::gib(plan.activations),
-        labor_model::gib(plan.logits),
-    );
-    let report = report.run(on_progress(&pb))?;
+    if let Some(plan) = job.memory_plan()? {
+        println!(
+            "memory: about {} (weights {}, optimizer {}, activations {}, logits {} at the longest batch; `labor plan` for other sizes)",
+            labor_model::gib(plan.per_device()),
+            labor_model::gib(plan.weights + plan.master + plan.adapted),
+            labor_model::gib(plan.gradients + plan.optimizer),
+            labor_model::gib(plan.activations),
+            labor_model::gib(plan.logits),
+        );
+    }
+    let patience = o.patience.unwrap_or_default();
+    let pb = crate::progress::bar(0, "train", "{msg}");
+    let r = job.run(on_progress(&pb))?;
     pb.finish_and_clear();
-    if report.stopped_early {
+    if r.report.stopped_early {
         println!(
             "stopped early at step {}: no better validation loss for {} validations",
-            report.steps,
-            a.patience.unwrap_or_default()
+            r.report.steps, patience
         );
     }
-    let (after, _) = title_perplexity(&report.model, &tokenizer, &valid_docs)?;
     println!(
-        "validation title perplexity {before:.3} -> {after:.3}; valid loss {:.4} -> {:.4}; {} steps in {:.1}s; model in {}",
-        report.initial_valid_loss.unwrap_or(f64::NAN),
-        report.best_valid_loss.unwrap_or(f64::NAN),
-        report.steps,
-        report.wall.as_secs_f64(),
-        report.best_dir.display()
+        "validation title perplexity {:.3} -> {:.3} over {} titles; valid loss {:.4} -> {:.4}; {} steps in {:.1}s; model in {}",
+        r.title_ppl_before,
+        r.title_ppl_after,
+        r.n_titles,
+        r.report.initial_valid_loss.unwrap_or(f64::NAN),
+        r.report.best_valid_loss.unwrap_or(f64::NAN),
+        r.report.steps,
+        r.wall.as_secs_f64(),
+        r.report.best_dir.display()
     );
     Ok(())
 }

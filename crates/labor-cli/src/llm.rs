@@ -1,13 +1,12 @@
 //! `labor logprobs` and `labor score`: language models on text.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
-use labor_data::atomic::{AtomicFile, check_output};
+use labor_data::atomic::check_output;
 use labor_data::{Taxonomy, io};
 use labor_model::{Scorer, TextTokenizer, load_llm, score_texts};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
@@ -85,11 +84,10 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
     let (model, tok) = load(&a.model)?;
     let tok = tok.with_bos(a.bos);
     let scorer = Scorer::new(&model, &tok, Device::default());
-    // Written to a temporary file and renamed into place once every line is scored.
-    let mut out = AtomicFile::create(&a.output)?;
     let pb = progress(lines.len() as u64, "logprobs");
     let start = Instant::now();
     let mut tokens = 0usize;
+    let mut rows = Vec::with_capacity(lines.len());
     for (n, v) in &lines {
         let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
             bail!("{}: line {n}: no \"text\" string", a.input.display());
@@ -98,11 +96,7 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
             .token_log_probs(text)
             .with_context(|| format!("{}: line {n} ({})", a.input.display(), a.model.display()))?;
         tokens += ids.len();
-        serde_json::to_writer(
-            &mut out,
-            &serde_json::json!({"tokens": ids, "logprobs": lps}),
-        )?;
-        out.write_all(b"\n")?;
+        rows.push(serde_json::json!({"tokens": ids, "logprobs": lps}));
         pb.inc(1);
         pb.set_message(format!(
             "{:.0} tok/s",
@@ -110,7 +104,7 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
         ));
     }
     pb.finish_and_clear();
-    out.commit()?;
+    io::write_json_lines(&a.output, rows)?;
     eprintln!(
         "{} texts, {tokens} tokens in {:.1} s ({:.0} tokens/s) -> {}",
         lines.len(),
@@ -183,30 +177,12 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
         "{n_targets} targets in {} texts ({} tokens) in {secs:.1} s: {:.1} targets/s, \
-         {:.0} tokens/s; perplexity {:.3}{}{} -> {}",
+         {:.0} tokens/s; {} -> {}",
         docs.len(),
         scores.tokens,
         n_targets as f64 / secs,
         scores.tokens as f64 / secs,
-        scores.perplexity(),
-        match (&scores.free, scores.free_perplexity()) {
-            (Some(f), Some(free)) => format!(
-                " (decoding constrained to {} titles; free decoding {free:.3}, which keeps on \
-                 titles {:.4} of its mass at a title's first token and {:.4} at each later \
-                 token, geometric means)",
-                continuations.len(),
-                f.first_token_mass(),
-                f.later_token_mass(),
-            ),
-            _ if a.constrained =>
-                format!(" (decoding constrained to {} titles)", continuations.len()),
-            _ => String::new(),
-        },
-        scores
-            .mean_valid_mass()
-            .map_or_else(String::new, |m| format!(
-                ", mean mass on valid titles {m:.4}"
-            )),
+        scores.summary(a.constrained.then_some(continuations.len())),
         a.out.display()
     );
     Ok(())

@@ -9,14 +9,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use labor_data::atomic::{self, check_output};
 use labor_data::ingest::{Format, IngestBuilder, OnError};
 use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
 
+mod eval;
 mod finetune;
 mod llm;
 mod plan;
+mod progress;
 mod quickstart;
 mod speed;
 mod train;
@@ -52,7 +53,7 @@ enum Command {
     /// full-distribution cost), printed as JSON.
     Speed(speed::SpeedArgs),
     /// Evaluate predictions: perplexity with bootstrap SEs, paired differences, subgroups, calibration, plots.
-    Eval(labor_cli::eval::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Train CAREER or a baseline (empirical, logit, bag-of-jobs) on a panel.
     Train(train::TrainArgs),
     /// Predict every worker-year of a panel with a trained model (Parquet predictions).
@@ -235,17 +236,17 @@ fn run(cli: Cli) -> Result<()> {
             | Command::Predict(_)
             | Command::Finetune(_)
     ) {
-        check_device(&burn::tensor::Device::default())?;
+        labor_model::check_device(&burn::tensor::Device::default())?;
     }
     match cli.command {
         Command::Synth(a) => synth(&a),
         Command::Ingest(a) => ingest(&a),
-        Command::Split(a) => split(&a).map(|_| ()),
+        Command::Split(a) => split(&a),
         Command::Sample(a) => sample(&a),
         Command::Describe(a) => describe(&a),
         Command::Plan(a) => plan::run(&a),
         Command::Render(a) => render(&a),
-        Command::Eval(a) => labor_cli::eval::run(&a),
+        Command::Eval(a) => eval::run(&a),
         Command::Quickstart(a) => quickstart::quickstart(&a),
         Command::Logprobs(a) => llm::logprobs(&a),
         Command::Score(a) => llm::score(&a),
@@ -256,39 +257,8 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// With a GPU backend built in, burn's default device is the GPU, and on a machine where it cannot
-/// start (no driver, no NVRTC) cubecl panics at the first operation. One small operation first
-/// turns that into an error that says what to do. Without a GPU feature there is nothing to check.
-pub(crate) fn check_device(device: &burn::tensor::Device) -> Result<()> {
-    if !cfg!(any(feature = "cuda", feature = "wgpu")) {
-        return Ok(());
-    }
-    let d = device.clone();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        burn::tensor::Tensor::<1>::zeros([1], &d).into_data();
-    }))
-    .map_err(|_| {
-        anyhow::anyhow!(
-            "the device {device:?} could not be started (see the message above); \
-             `BURN_DEVICE=flex` runs on the CPU{}",
-            if cfg!(feature = "cuda") {
-                ", and CUDA needs the NVIDIA driver and NVRTC (CUDA_PATH, LD_LIBRARY_PATH; docs/gpu.md)"
-            } else {
-                ""
-            }
-        )
-    })
-}
-
-fn progress(len: u64, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    let style =
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-    pb.set_style(style);
-    pb.set_message(what.to_string());
-    pb
+fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    progress::bar(len, what, "{per_sec} eta {eta}")
 }
 
 fn synth(a: &SynthArgs) -> Result<()> {
@@ -400,7 +370,7 @@ fn ingest(a: &IngestArgs) -> Result<()> {
     Ok(())
 }
 
-fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
+fn split(a: &SplitArgs) -> Result<()> {
     let [tr, va, te] = a.fractions[..] else {
         bail!("--fractions takes three numbers");
     };
@@ -414,28 +384,23 @@ fn split(a: &SplitArgs) -> Result<[PathBuf; 3]> {
     let panel =
         io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
     let parts = splitter.split(&panel);
-    let paths = parts
+    parts
         .write_dir(&a.out_dir)
         .with_context(|| format!("replacing {}", a.out_dir.display()))?;
-    for (s, p) in labor_data::Split::ALL.into_iter().zip(&paths) {
-        let part = parts.get(s);
+    print!("{parts}");
+    println!("wrote {}", a.out_dir.display());
+    for s in labor_data::Split::ALL
+        .into_iter()
+        .filter(|s| parts.get(*s).is_empty())
+    {
         println!(
-            "{:>5}: {:>6} workers, {:>8} worker-years -> {}",
+            "warning: the {} part is empty ({} workers in the panel, fractions {:?})",
             s.as_str(),
-            part.len(),
-            part.n_worker_years(),
-            p.display()
+            panel.len(),
+            a.fractions
         );
-        if part.is_empty() {
-            println!(
-                "warning: the {} part is empty ({} workers in the panel, fractions {:?})",
-                s.as_str(),
-                panel.len(),
-                a.fractions
-            );
-        }
     }
-    Ok(paths)
+    Ok(())
 }
 
 fn sample(a: &SampleArgs) -> Result<()> {
@@ -476,7 +441,6 @@ fn describe(a: &DescribeArgs) -> Result<()> {
 
 fn render(a: &RenderArgs) -> Result<()> {
     use labor_template::{DemographicFields, TargetRule, TemplateBuilder, TemplateKind};
-    use std::io::Write;
     check_output(
         &a.out,
         std::iter::once(a.panel.as_path()).chain(a.train.as_deref()),
@@ -514,22 +478,9 @@ fn render(a: &RenderArgs) -> Result<()> {
         b = b.with_randomization(fields, a.seed, Arc::clone(t));
     }
     let template = b.build()?;
-    let mut out = atomic::AtomicFile::create(&a.out)?;
-    let pb = progress(panel.len() as u64, "render");
-    let (mut docs, mut targets) = (0usize, 0usize);
-    for (i, w) in panel.workers().iter().enumerate() {
-        for doc in template.render(w)?.into_documents() {
-            targets += doc.targets.len();
-            docs += 1;
-            serde_json::to_writer(&mut out, &doc)?;
-            out.write_all(b"\n")?;
-        }
-        if i % 1000 == 0 {
-            pb.set_position(i as u64);
-        }
-    }
-    pb.finish_and_clear();
-    out.commit()?;
+    let docs = template.render_panel(&panel)?;
+    let targets: usize = docs.iter().map(|d| d.targets.len()).sum();
+    let docs = io::write_json_lines(&a.out, &docs)?;
     println!(
         "rendered {} workers as {docs} texts with {targets} targets ({}) -> {}",
         panel.len(),

@@ -1,10 +1,8 @@
 //! `labor plan`: the memory a run needs on each device, before it starts.
 
-use std::path::Path;
-
 use anyhow::{Context, Result, bail};
 use labor_model::{
-    GgufFile, LlamaConfig, LoraTarget, MemoryPlanBuilder, PlanMode, PlanPrecision, gguf_config, gib,
+    LoraTarget, MemoryPlanBuilder, PlanMode, PlanPrecision, PlanRow, llm_config, plans_table,
 };
 
 /// Arguments of `labor plan`.
@@ -45,24 +43,6 @@ pub struct PlanArgs {
     device_memory: Option<f64>,
 }
 
-fn config_of(model: &str) -> Result<LlamaConfig> {
-    if let Some(c) = LlamaConfig::preset(model) {
-        return Ok(c);
-    }
-    let path = Path::new(model);
-    if path.is_dir() {
-        return Ok(LlamaConfig::from_hf_config_file(path.join("config.json"))?);
-    }
-    if path.is_file() {
-        return Ok(gguf_config(&GgufFile::open(path)?)?);
-    }
-    let names: Vec<&str> = LlamaConfig::presets().into_iter().map(|(n, _)| n).collect();
-    bail!(
-        "`{model}` is neither a preset ({}) nor a GGUF file or model directory",
-        names.join(", ")
-    )
-}
-
 /// Runs `labor plan`.
 ///
 /// # Errors
@@ -73,30 +53,17 @@ pub fn run(a: &PlanArgs) -> Result<()> {
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
-    let available = a
-        .device_memory
-        .map(|g| {
-            if g.is_finite() && g > 0.0 {
-                Ok((g * (1u64 << 30) as f64) as u64)
-            } else {
-                bail!("--device-memory must be a positive number of GiB, not {g}")
-            }
-        })
-        .transpose()?;
+    let available = match a.device_memory {
+        Some(g) if g.is_finite() && g > 0.0 => Some((g * (1u64 << 30) as f64) as u64),
+        Some(g) => bail!("--device-memory must be a positive number of GiB, not {g}"),
+        None => None,
+    };
     let mut rows = Vec::new();
     let mut refused = Vec::new();
     for model in &a.model {
-        let config = config_of(model).with_context(|| format!("--model {model}"))?;
+        let config = llm_config(model).with_context(|| format!("--model {model}"))?;
         for mode_name in &a.mode {
-            let mode = match mode_name.as_str() {
-                "inference" => PlanMode::Inference,
-                "full" => PlanMode::Full,
-                "lora" => PlanMode::Lora {
-                    rank: a.lora_rank,
-                    targets: targets.clone(),
-                },
-                other => bail!("--mode `{other}` (inference, full or lora)"),
-            };
+            let mode = PlanMode::named(mode_name, a.lora_rank, &targets)?;
             for precision in &a.precision {
                 let precision: PlanPrecision = precision.parse()?;
                 for &devices in &a.devices {
@@ -112,60 +79,39 @@ pub fn run(a: &PlanArgs) -> Result<()> {
                     if let Some(Err(e)) = &fits {
                         refused.push(format!("{model} {mode_name} {precision} x{devices}: {e}"));
                     }
-                    rows.push((
-                        model.clone(),
-                        mode_name.clone(),
+                    rows.push(PlanRow {
+                        model: model.clone(),
+                        mode: mode_name.clone(),
                         precision,
                         devices,
                         plan,
-                        fits,
-                    ));
+                        fits: fits.map(|f| f.is_ok()),
+                    });
                 }
             }
         }
     }
-    if let [(model, mode, precision, devices, plan, _)] = rows.as_slice() {
-        println!(
-            "{model}, {mode}, {precision}, {devices} device(s), batch {} x {} tokens{}: {:.1}M parameters, {:.1}M trainable\n",
-            a.batch,
-            a.seq_len,
-            if a.activation_checkpointing {
-                ", activation checkpointing"
-            } else {
-                ""
-            },
-            plan.params as f64 / 1e6,
-            plan.trainable as f64 / 1e6
-        );
-        print!("{}", plan.to_markdown());
+    let checkpointing = if a.activation_checkpointing {
+        ", activation checkpointing"
     } else {
+        ""
+    };
+    if let [r] = rows.as_slice() {
         println!(
-            "batch {} x {} tokens{}\n",
+            "{}, {}, {}, {} device(s), batch {} x {} tokens{checkpointing}: {:.1}M parameters, {:.1}M trainable\n",
+            r.model,
+            r.mode,
+            r.precision,
+            r.devices,
             a.batch,
             a.seq_len,
-            if a.activation_checkpointing {
-                ", activation checkpointing"
-            } else {
-                ""
-            }
+            r.plan.params as f64 / 1e6,
+            r.plan.trainable as f64 / 1e6
         );
-        println!(
-            "| model | mode | precision | devices | weights + states | activations + logits | per device |"
-        );
-        println!("|---|---|---|---|---|---|---|");
-        for (model, mode, precision, devices, p, fits) in &rows {
-            let states = p.weights + p.master + p.gradients + p.optimizer + p.adapted;
-            println!(
-                "| {model} | {mode} | {precision} | {devices} | {} | {} | {}{} |",
-                gib(states),
-                gib(p.activations + p.logits),
-                gib(p.per_device()),
-                match fits {
-                    Some(Err(_)) => " (does not fit)",
-                    _ => "",
-                }
-            );
-        }
+        print!("{}", r.plan.to_markdown());
+    } else {
+        println!("batch {} x {} tokens{checkpointing}\n", a.batch, a.seq_len);
+        print!("{}", plans_table(&rows));
     }
     if !refused.is_empty() {
         bail!("{}", refused.join("\n"));

@@ -1,11 +1,9 @@
 //! `labor speed`: how fast a language model runs here (forward pass, scoring, full distribution),
 //! printed as one JSON object so that a script can set it beside the PyTorch reference.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::Device;
 use labor_data::Taxonomy;
 use labor_model::{Scorer, distribution_speed, forward_speed, load_llm, scoring_speed};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
@@ -40,56 +38,9 @@ pub struct SpeedArgs {
     backend: String,
 }
 
-fn read_docs(path: &PathBuf, limit: usize) -> Result<Vec<Document>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut docs = vec![];
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        if docs.len() == limit {
-            break;
-        }
-        let line = line?;
-        docs.push(
-            serde_json::from_str(&line)
-                .with_context(|| format!("{}: line {}", path.display(), i + 1))?,
-        );
-    }
-    Ok(docs)
-}
-
 pub fn speed(a: &SpeedArgs) -> Result<()> {
-    let device = match a.backend.as_str() {
-        "flex" => Device::flex(),
-        // Deprecated upstream (removed in burn 0.23); kept for backend comparisons.
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        "ndarray" => Device::new(burn::backend::NdArrayDevice::Cpu),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Device::wgpu(Default::default()),
-        #[cfg(feature = "cuda")]
-        "cuda" => Device::cuda(0),
-        other => {
-            let mut built = vec!["flex"];
-            let mut missing = vec![];
-            for (name, on) in [
-                ("ndarray", cfg!(feature = "ndarray")),
-                ("wgpu", cfg!(feature = "wgpu")),
-                ("cuda", cfg!(feature = "cuda")),
-            ] {
-                if on {
-                    built.push(name);
-                } else {
-                    missing.push(format!("{name} needs `--features {name}`"));
-                }
-            }
-            bail!(
-                "backend `{other}` is not built in (built: {}{}{})",
-                built.join(", "),
-                if missing.is_empty() { "" } else { "; " },
-                missing.join(", ")
-            )
-        }
-    };
-    crate::check_device(&device)?;
+    let device = labor_model::device_named(&a.backend)?;
+    labor_model::check_device(&device)?;
     let (config, model, tok) =
         load_llm(&a.model, &device).with_context(|| format!("loading {}", a.model.display()))?;
     let scorer = Scorer::new(&model, &tok, device.clone());
@@ -135,4 +86,9 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
     }
     println!("{out}");
     Ok(())
+}
+
+fn read_docs(path: &std::path::Path, limit: usize) -> Result<Vec<Document>> {
+    let docs = labor_data::io::read_json_lines::<Document>(path)?;
+    Ok(docs.into_iter().take(limit).map(|(_, d)| d).collect())
 }

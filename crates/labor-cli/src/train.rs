@@ -4,8 +4,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use labor_cli::eval::predict_with_progress;
 use labor_data::atomic::check_output;
 use labor_data::{io, resume_corpus};
 use labor_model::{CareerSize, ModelKind, TrainBuilder};
@@ -149,13 +147,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         b = b.with_pretrained(p);
     }
     let trainer = b.build()?;
-    let pb = ProgressBar::new(0);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} steps, {prefix} eta {eta}")
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb.set_message(a.kind.name());
+    let pb = crate::progress::bar(0, a.kind.name(), "steps, {msg} eta {eta}");
     let start = Instant::now();
     let (_, summary) =
         trainer.run(|ev| {
@@ -171,7 +163,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
                 v.exp(),
                 ev.learning_rate
             )),
-            None => pb.set_prefix(format!(
+            None => pb.set_message(format!(
                 "epoch {} loss {:.4} {:.0} tok/s",
                 ev.epoch, ev.train_loss, ev.tokens_per_second
             )),
@@ -215,11 +207,7 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     if panel.n_worker_years() == 0 {
         bail!("{} has no worker-years to predict", a.panel.display());
     }
-    let model =
-        labor_model::load_predictor(&a.model, panel.taxonomy(), &burn::tensor::Device::default())
-            .with_context(|| format!("loading {}", a.model.display()))?;
-    let predictor = model.predictor(panel.taxonomy(), false)?;
-    let mut preds = predict_with_progress(predictor.as_ref(), &panel, a.full_distribution)?;
+    let mut preds = crate::progress::predict_model(&a.model, &panel, false, a.full_distribution)?;
     if let Some(name) = &a.name {
         preds = preds.with_model(name);
     }
@@ -229,11 +217,10 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     preds
         .write_parquet(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;
-    let nll = -preds.rows().iter().map(|r| r.log_prob).sum::<f64>() / preds.len().max(1) as f64;
     eprintln!(
         "{}: perplexity {:.3}; wrote {}",
         preds.model(),
-        nll.exp(),
+        preds.perplexity(),
         a.out.display()
     );
     Ok(())

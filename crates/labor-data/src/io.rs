@@ -560,33 +560,49 @@ struct JsonWorker {
 /// # Errors
 /// [`Error::Io`].
 pub fn write_jsonl(panel: &Panel, path: impl AsRef<Path>) -> Result<()> {
+    let tax = panel.taxonomy();
+    let workers = panel.workers().iter().map(|w| JsonWorker {
+        id: w.id.clone(),
+        dataset: w.dataset.clone(),
+        gender: w.gender,
+        ethnicity: w.ethnicity,
+        region: w.region,
+        birth_year: w.birth_year,
+        weight: w.weight,
+        records: w
+            .records
+            .iter()
+            .map(|r| JsonRecord {
+                year: r.year,
+                state: tax.code(r.state).to_string(),
+                title: tax.title(r.state).to_string(),
+                education: r.education,
+            })
+            .collect(),
+    });
+    write_json_lines(path, workers).map(|_| ())
+}
+
+/// Writes one JSON object per item, one per line, atomically (a temporary file renamed into
+/// place once every line is written); the counterpart of [`read_json_lines`]. Returns the number
+/// of lines.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_json_lines<T: serde::Serialize>(
+    path: impl AsRef<Path>,
+    items: impl IntoIterator<Item = T>,
+) -> Result<usize> {
     let path = path.as_ref();
     let mut out = AtomicFile::create(path)?;
-    let tax = panel.taxonomy();
-    for w in panel.workers() {
-        let jw = JsonWorker {
-            id: w.id.clone(),
-            dataset: w.dataset.clone(),
-            gender: w.gender,
-            ethnicity: w.ethnicity,
-            region: w.region,
-            birth_year: w.birth_year,
-            weight: w.weight,
-            records: w
-                .records
-                .iter()
-                .map(|r| JsonRecord {
-                    year: r.year,
-                    state: tax.code(r.state).to_string(),
-                    title: tax.title(r.state).to_string(),
-                    education: r.education,
-                })
-                .collect(),
-        };
-        serde_json::to_writer(&mut out, &jw).map_err(|e| Error::io(path, e.into()))?;
+    let mut n = 0;
+    for item in items {
+        serde_json::to_writer(&mut out, &item).map_err(|e| Error::io(path, e.into()))?;
         out.write_all(b"\n").map_err(|e| Error::io(path, e))?;
+        n += 1;
     }
-    out.commit()
+    out.commit()?;
+    Ok(n)
 }
 
 /// Reads a panel written by [`write_jsonl`], resolving state codes with `taxonomy`.

@@ -109,6 +109,14 @@ impl Predictions {
         &self.model
     }
 
+    /// Perplexity of the rows: `exp` of the mean negative log-probability (unweighted, every
+    /// row; 1 without rows). `labor-eval` gives it with standard errors, weights and target
+    /// rules.
+    pub fn perplexity(&self) -> f64 {
+        let sum: f64 = self.rows.iter().map(|r| r.log_prob).sum();
+        (-sum / self.rows.len().max(1) as f64).exp()
+    }
+
     /// The same predictions under another model name (the name reports and tables show).
     #[must_use]
     pub fn with_model(mut self, model: impl Into<String>) -> Self {

@@ -131,6 +131,23 @@ pub struct SplitPanels {
     pub test: Panel,
 }
 
+/// One line per part: its name, workers and worker-years.
+impl std::fmt::Display for SplitPanels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in Split::ALL {
+            let part = self.get(s);
+            writeln!(
+                f,
+                "{:>5}: {:>6} workers, {:>8} worker-years",
+                s.as_str(),
+                part.len(),
+                part.n_worker_years()
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl SplitPanels {
     /// The part for `split`.
     pub fn get(&self, split: Split) -> &Panel {

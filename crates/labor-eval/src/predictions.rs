@@ -88,6 +88,40 @@ pub struct EvalOptions {
     pub loss_curves: Vec<LossCurve>,
 }
 
+impl EvalOptions {
+    /// Checks the ranges: 2 to [`MAX_RESAMPLES`](crate::MAX_RESAMPLES) resamples, 1 to 1,000
+    /// calibration bins.
+    ///
+    /// ```
+    /// let mut o = labor_eval::EvalOptions::default();
+    /// assert!(o.validate().is_ok());
+    /// o.resamples = 1;
+    /// assert!(o.validate().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        if !(2..=crate::MAX_RESAMPLES).contains(&self.resamples) {
+            return Err(Error::InvalidArgument {
+                name: "resamples",
+                detail: format!(
+                    "{} is not in 2..={} (1,000 give SEs to about 2%)",
+                    self.resamples,
+                    crate::MAX_RESAMPLES
+                ),
+            });
+        }
+        if !(1..=1000).contains(&self.bins) {
+            return Err(Error::InvalidArgument {
+                name: "bins",
+                detail: format!("{} is not in 1..=1000", self.bins),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for EvalOptions {
     fn default() -> Self {
         Self {
@@ -289,6 +323,7 @@ pub fn evaluate_predictions(
     mut progress: impl FnMut(&str),
 ) -> Result<EvalOutput> {
     let t0 = Instant::now();
+    opts.validate()?;
     let Some(first) = models.first() else {
         return Err(Error::InvalidArgument {
             name: "predictions",

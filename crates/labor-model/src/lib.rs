@@ -4,6 +4,7 @@
 pub mod baselines;
 pub mod career;
 mod checkpoint;
+mod device;
 mod error;
 #[cfg(test)]
 mod kernel_agreement;
@@ -21,19 +22,23 @@ pub use baselines::logit::{Logit, LogitConfig};
 pub use career::{Career, CareerConfig};
 pub use checkpoint::gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use checkpoint::hf::{load_hf, save_hf};
-pub use checkpoint::loader::{gguf_config, load_gguf, load_llm, unpermute_qk_rows};
+pub use checkpoint::loader::{gguf_config, llm_config, load_gguf, load_llm, unpermute_qk_rows};
+pub use device::{backends, check_device, device_named};
 pub use error::{Error, Result};
 pub use llm::config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use llm::finetune::{
     CurveRow, Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LinearSchedule, LossOn,
     Progress, SCALED_MAX_EPOCHS, SCALED_MIN_UPDATES, load_base, render_resumes, title_perplexity,
 };
+pub use llm::job::{BaseModel, FinetuneJob, FinetuneJobBuilder, JobReport, JobSummary};
 pub use llm::lora::{LoraOptions, LoraTarget, apply_lora, merge_lora, seed_adapters};
 pub use llm::model::{
     Attention, AttentionConfig, Block, FeedForward, FeedForwardConfig, KvCache, Llama,
     rope_inv_freq,
 };
-pub use llm::plan::{MemoryPlan, MemoryPlanBuilder, PlanMode, PlanPrecision, gib};
+pub use llm::plan::{
+    MemoryPlan, MemoryPlanBuilder, PlanMode, PlanPrecision, PlanRow, gib, plans_table,
+};
 pub use llm::scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use llm::speed::{
     DistributionSpeed, ForwardSpeed, ScoringSpeed, distribution_speed, forward_speed, scoring_speed,

@@ -588,3 +588,83 @@ fn exported_directory_matches_transformers() {
     // 30 float32 layers summed in another order than PyTorch: differences of order 1e-4.
     assert!(max < 1e-3, "{max}");
 }
+
+/// A fine-tuning job resolves its defaults from the base and the data: from scratch, batches of
+/// 2 and a peak learning rate of 3e-3, epochs scaled to the documents trained on (so that about
+/// 1,000 updates run), about 20 validations and a patience of 4; fixed epochs leave validation
+/// to the epochs' ends. It refuses contradictory options before any work.
+#[test]
+fn a_job_resolves_the_defaults_of_its_base_and_its_data() {
+    use labor_model::{BaseModel, FinetuneJobBuilder};
+    let panel = |seed| {
+        SynthBuilder::new(Preset::Nlsy79)
+            .with_workers(30)
+            .with_seed(seed)
+            .build()
+            .unwrap()
+            .generate()
+            .panel
+    };
+    let scratch = BaseModel::Scratch {
+        vocab_size: 300,
+        title_tokens: false,
+    };
+    let out = tmp("job-defaults");
+    let job = FinetuneJobBuilder::new(scratch.clone(), vec![panel(1)], panel(2), &out)
+        .with_max_train_docs(20)
+        .build()
+        .unwrap();
+    let s = job.summary();
+    assert_eq!(
+        (s.workers, s.documents, s.train_docs, s.valid_docs),
+        (30, 30, 20, 30)
+    );
+    let o = &s.options;
+    assert_eq!((o.batch_size, o.learning_rate), (2, 3e-3));
+    // 10 updates per epoch: 100 epochs would be needed for 1,000 updates, capped at 20.
+    assert_eq!(s.updates_per_epoch(), 10);
+    assert_eq!(
+        (o.epochs, o.eval_every, o.patience),
+        (SCALED_MAX_EPOCHS, Some(10), Some(4))
+    );
+    assert!(s.scaled);
+    assert!(job.title_ppl_before().is_none());
+
+    let job = FinetuneJobBuilder::new(scratch, vec![panel(1)], panel(2), &out)
+        .with_epochs(3)
+        .with_batch_size(4)
+        .with_learning_rate(1e-3)
+        .build()
+        .unwrap();
+    let o = &job.summary().options;
+    assert_eq!((o.epochs, o.batch_size, o.learning_rate), (3, 4, 1e-3));
+    assert_eq!((o.eval_every, o.patience), (None, None));
+
+    let numbered_title_tokens = FinetuneJobBuilder::new(
+        BaseModel::Scratch {
+            vocab_size: 300,
+            title_tokens: true,
+        },
+        vec![panel(1)],
+        panel(2),
+        &out,
+    )
+    .with_numbered_titles(0)
+    .build();
+    assert!(matches!(
+        numbered_title_tokens,
+        Err(Error::InvalidOption { .. })
+    ));
+    let no_extra = FinetuneJobBuilder::new(
+        BaseModel::Scratch {
+            vocab_size: 300,
+            title_tokens: false,
+        },
+        vec![panel(1)],
+        panel(2),
+        &out,
+    )
+    .with_mixture(1.0, vec![], 0.3)
+    .build();
+    assert!(matches!(no_extra, Err(Error::InvalidOption { .. })));
+}

@@ -53,6 +53,38 @@ fn meta_u64(f: &GgufFile, key: &str) -> Result<u64> {
         })
 }
 
+/// The configuration of a model named by a preset of [`LlamaConfig::presets`], a Hugging Face
+/// directory (its `config.json`) or a GGUF file (its metadata); no weights are read.
+///
+/// ```
+/// let c = labor_model::llm_config("smollm2-135m").unwrap();
+/// assert_eq!(c.n_layers, 30);
+/// assert!(labor_model::llm_config("no-such-model").is_err());
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidOption`] for a name that is none of these; the readers' errors.
+pub fn llm_config(model: &str) -> Result<LlamaConfig> {
+    if let Some(c) = LlamaConfig::preset(model) {
+        return Ok(c);
+    }
+    let path = Path::new(model);
+    if path.is_dir() {
+        return LlamaConfig::from_hf_config_file(path.join("config.json"));
+    }
+    if path.is_file() {
+        return gguf_config(&GgufFile::open(path)?);
+    }
+    let names: Vec<&str> = LlamaConfig::presets().into_iter().map(|(n, _)| n).collect();
+    Err(Error::InvalidOption {
+        name: "model",
+        detail: format!(
+            "`{model}` is neither a preset ({}) nor a GGUF file or model directory",
+            names.join(", ")
+        ),
+    })
+}
+
 /// The model configuration a GGUF file describes (architecture `llama`).
 ///
 /// # Errors

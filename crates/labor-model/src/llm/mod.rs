@@ -3,6 +3,7 @@
 
 pub(crate) mod config;
 pub(crate) mod finetune;
+pub(crate) mod job;
 pub(crate) mod lora;
 pub(crate) mod model;
 pub(crate) mod plan;

@@ -44,6 +44,72 @@ pub enum PlanMode {
     },
 }
 
+impl PlanMode {
+    /// The mode named `inference`, `full` or `lora` (with these adapters).
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for another name.
+    pub fn named(name: &str, lora_rank: usize, lora_targets: &[LoraTarget]) -> Result<Self> {
+        match name {
+            "inference" => Ok(Self::Inference),
+            "full" => Ok(Self::Full),
+            "lora" => Ok(Self::Lora {
+                rank: lora_rank,
+                targets: lora_targets.to_vec(),
+            }),
+            other => Err(Error::InvalidOption {
+                name: "mode",
+                detail: format!("`{other}` (inference, full or lora)"),
+            }),
+        }
+    }
+}
+
+/// One row of a table of plans ([`plans_table`]).
+#[derive(Debug, Clone)]
+pub struct PlanRow {
+    /// The model as the user named it.
+    pub model: String,
+    /// The mode as the user named it.
+    pub mode: String,
+    /// The precision.
+    pub precision: PlanPrecision,
+    /// Data-parallel devices.
+    pub devices: usize,
+    /// The plan.
+    pub plan: MemoryPlan,
+    /// Whether it fits the memory available (`None` when none was given).
+    pub fits: Option<bool>,
+}
+
+/// The plans as one Markdown table: the weights and training states, the activations and
+/// logits, and the total per device of each.
+pub fn plans_table(rows: &[PlanRow]) -> String {
+    let mut s = String::from(
+        "| model | mode | precision | devices | weights + states | activations + logits | per device |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let p = &r.plan;
+        let states = p.weights + p.master + p.gradients + p.optimizer + p.adapted;
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {}{} |\n",
+            r.model,
+            r.mode,
+            r.precision,
+            r.devices,
+            gib(states),
+            gib(p.activations + p.logits),
+            gib(p.per_device()),
+            if r.fits == Some(false) {
+                " (does not fit)"
+            } else {
+                ""
+            }
+        ));
+    }
+    s
+}
+
 /// The precision weights and activations are computed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanPrecision {

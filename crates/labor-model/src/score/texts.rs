@@ -55,15 +55,7 @@ impl FreeMass {
 impl TextScores {
     /// Perplexity of the targets (as scored: constrained when the scorer is).
     pub fn perplexity(&self) -> f64 {
-        let n = self.predictions.len().max(1) as f64;
-        (-self
-            .predictions
-            .rows()
-            .iter()
-            .map(|r| r.log_prob)
-            .sum::<f64>()
-            / n)
-            .exp()
+        self.predictions.perplexity()
     }
 
     /// Perplexity of the targets under free decoding, where it was measured.
@@ -84,6 +76,28 @@ impl TextScores {
             .map(|p| p.iter().map(|x| f64::from(*x)).sum::<f64>())
             .sum();
         Some(total / rows.len().max(1) as f64)
+    }
+
+    /// The result in words: the perplexity, and for decoding constrained to `constrained`
+    /// titles the free model's perplexity and the mass it kept on titles; the mean mass on
+    /// valid titles with full distributions.
+    pub fn summary(&self, constrained: Option<usize>) -> String {
+        let mut s = format!("perplexity {:.3}", self.perplexity());
+        match (constrained, &self.free, self.free_perplexity()) {
+            (Some(n), Some(f), Some(free)) => s.push_str(&format!(
+                " (decoding constrained to {n} titles; free decoding {free:.3}, which keeps on \
+                 titles {:.4} of its mass at a title's first token and {:.4} at each later \
+                 token, geometric means)",
+                f.first_token_mass(),
+                f.later_token_mass(),
+            )),
+            (Some(n), ..) => s.push_str(&format!(" (decoding constrained to {n} titles)")),
+            (None, ..) => {}
+        }
+        if let Some(m) = self.mean_valid_mass() {
+            s.push_str(&format!(", mean mass on valid titles {m:.4}"));
+        }
+        s
     }
 }
 

@@ -1,0 +1,90 @@
+//! Devices by name, and a check that one starts.
+
+use burn::tensor::Device;
+
+use crate::error::{Error, Result};
+
+/// The backends this build can run on: `flex` (the CPU, always) and `ndarray`, `wgpu`, `cuda`
+/// when their features are on.
+pub fn backends() -> Vec<&'static str> {
+    [
+        ("flex", true),
+        ("ndarray", cfg!(feature = "ndarray")),
+        ("wgpu", cfg!(feature = "wgpu")),
+        ("cuda", cfg!(feature = "cuda")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect()
+}
+
+/// The first device of a backend named as [`backends`] lists them.
+///
+/// ```
+/// assert!(labor_model::device_named("flex").is_ok());
+/// let err = labor_model::device_named("tpu").unwrap_err().to_string();
+/// assert!(err.contains("built: flex"), "{err}");
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidOption`] for a backend that is unknown or not built in (naming the feature
+/// that builds it).
+pub fn device_named(name: &str) -> Result<Device> {
+    match name {
+        "flex" => return Ok(Device::flex()),
+        // Deprecated upstream (removed in burn 0.23); kept for backend comparisons.
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => return Ok(Device::new(burn::backend::NdArrayDevice::Cpu)),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => return Ok(Device::wgpu(Default::default())),
+        #[cfg(feature = "cuda")]
+        "cuda" => return Ok(Device::cuda(0)),
+        _ => {}
+    }
+    let built = backends();
+    let missing: Vec<String> = ["ndarray", "wgpu", "cuda"]
+        .into_iter()
+        .filter(|b| !built.contains(b))
+        .map(|b| format!("{b} needs `--features {b}`"))
+        .collect();
+    Err(Error::InvalidOption {
+        name: "backend",
+        detail: format!(
+            "`{name}` is not built in (built: {}{}{})",
+            built.join(", "),
+            if missing.is_empty() { "" } else { "; " },
+            missing.join(", ")
+        ),
+    })
+}
+
+/// Checks that `device` starts. With a GPU backend built in, burn's default device is the GPU,
+/// and on a machine where it cannot start (no driver, no NVRTC) cubecl panics at the first
+/// operation; one small operation here turns that into an error that says what to do. Without a
+/// GPU feature there is nothing to check.
+///
+/// # Errors
+/// [`Error::InvalidOption`] naming the device when it does not start.
+pub fn check_device(device: &Device) -> Result<()> {
+    if !cfg!(any(feature = "cuda", feature = "wgpu")) {
+        return Ok(());
+    }
+    let d = device.clone();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        burn::tensor::Tensor::<1>::zeros([1], &d).into_data();
+    }))
+    .map_err(|_| Error::InvalidOption {
+        name: "device",
+        detail: format!(
+            "{device:?} could not be started (see the message above); `BURN_DEVICE=flex` runs \
+             on the CPU{}",
+            if cfg!(feature = "cuda") {
+                ", and CUDA needs the NVIDIA driver and NVRTC (CUDA_PATH, LD_LIBRARY_PATH; \
+                 docs/gpu.md)"
+            } else {
+                ""
+            }
+        ),
+    })
+}
