@@ -56,7 +56,9 @@ impl BaseModel {
     }
 }
 
-/// Builds a [`FinetuneJob`]; see the [module docs](self) for the defaults.
+/// Builds a [`FinetuneJob`]. The defaults: batches of 8 documents (2 from scratch); a peak
+/// learning rate of 5e-5 for full fine-tuning, 1e-4 with LoRA and 3e-3 from scratch; without a
+/// number of epochs, a budget scaled to the training set ([`FinetuneOptions::scaled_to`]).
 #[derive(Debug)]
 pub struct FinetuneJobBuilder {
     base: BaseModel,
