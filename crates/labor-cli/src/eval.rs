@@ -27,6 +27,10 @@ pub(crate) struct EvalArgs {
     /// accuracy, and for language models the mass on valid titles).
     #[arg(long)]
     full_distribution: bool,
+    /// With `--model`: predict on these devices at once, each a shard of the workers
+    /// (comma-separated: `flex,flex`, `cuda:0,cuda:1`; default: the default device).
+    #[arg(long, value_delimiter = ',', requires = "model")]
+    devices: Vec<String>,
     /// With `--model`: language models decode constrained to the taxonomy's titles (each
     /// token renormalised over the tokens that continue some title; see `labor score
     /// --constrained`).
@@ -113,6 +117,7 @@ pub(crate) fn run(a: &EvalArgs) -> Result<()> {
             panel,
             a.constrained,
             a.full_distribution,
+            &a.devices,
         )?);
     }
     let t_read = t0.elapsed().as_secs_f64();

@@ -3,12 +3,10 @@
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use indicatif::ProgressBar;
 use labor_data::io;
-use labor_model::{BaseModel, FinetuneJobBuilder, LoraOptions, LoraTarget, LossOn, Progress};
+use labor_model::{BaseModel, FinetuneJobBuilder, LoraOptions, LoraTarget, LossOn};
 
 /// Arguments of `labor finetune`.
 #[derive(clap::Args, Debug)]
@@ -117,37 +115,6 @@ pub struct FinetuneArgs {
     /// Seed of sampling, initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-}
-
-fn on_progress(pb: &ProgressBar) -> impl FnMut(&Progress) -> ControlFlow<()> + '_ {
-    move |p: &Progress| {
-        pb.set_length(p.total_steps as u64);
-        pb.set_position(p.row.step as u64);
-        let valid = p
-            .row
-            .valid_loss
-            .map(|v| format!(" valid {v:.3}"))
-            .unwrap_or_default();
-        pb.set_message(format!(
-            "loss {:.3}{valid} lr {:.2e} {:.0} tok/s eta {}",
-            p.row.train_loss,
-            p.row.learning_rate,
-            p.tokens_per_sec,
-            indicatif::HumanDuration(Duration::from_secs(p.eta.as_secs()))
-        ));
-        if let Some(v) = p.row.valid_loss {
-            let line = format!(
-                "step {} epoch {}: train {:.4} valid {:.4} ({:.0} tokens/s)",
-                p.row.step, p.row.epoch, p.row.train_loss, v, p.tokens_per_sec
-            );
-            if pb.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                pb.println(line);
-            }
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 /// Runs `labor finetune`.
@@ -264,8 +231,11 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         );
     }
     let patience = o.patience.unwrap_or_default();
-    let pb = crate::progress::bar(0, "train", "{msg}");
-    let r = job.run(on_progress(&pb))?;
+    let pb = crate::progress::bar(0, "train", "steps, {msg}");
+    let r = job.run(|p| {
+        crate::progress::training(&pb, p);
+        ControlFlow::Continue(())
+    })?;
     pb.finish_and_clear();
     if r.report.stopped_early {
         println!(

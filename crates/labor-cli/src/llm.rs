@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use labor_data::atomic::check_output;
 use labor_data::{Taxonomy, io};
-use labor_model::{Scorer, TextTokenizer, load_llm, score_texts};
+use labor_model::{Scorer, ShardedScoring, TextTokenizer, load_llm, score_texts_sharded};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 use crate::progress;
@@ -61,6 +61,10 @@ pub struct ScoreArgs {
     /// Padded tokens per forward pass.
     #[arg(long, default_value_t = 4096)]
     batch_tokens: usize,
+    /// Score on these devices at once, each a shard of the texts (comma-separated: `flex`,
+    /// `cuda:0,cuda:1`, `wgpu:0`; default: the default device); the file equals one device's.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
 }
 
 fn load(path: &Path) -> Result<(labor_model::Llama, TextTokenizer)> {
@@ -133,42 +137,41 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         .into_iter()
         .map(|(_, d)| d)
         .collect();
-    let (model, tok) = load(&a.model)?;
-    let mut scorer = Scorer::new(&model, &tok, Device::default()).with_batch_tokens(a.batch_tokens);
     let continuations = if a.full_distribution || a.constrained {
         let mut b = TemplateBuilder::new(Arc::clone(&taxonomy), TemplateKind::Resume);
         if let Some(seed) = a.numbered_seed {
             b = b.with_numbered_titles(seed);
         }
-        let template = b.build()?;
-        template.continuations(&taxonomy)?
+        b.build()?.continuations(&taxonomy)?
     } else {
         vec![]
     };
-    if a.constrained {
-        scorer = scorer.with_constrained_titles(&continuations)?;
-    }
+    let how = ShardedScoring {
+        batch_tokens: a.batch_tokens,
+        constrained_to: if a.constrained {
+            continuations.clone()
+        } else {
+            vec![]
+        },
+        distribution_over: a.full_distribution.then(|| continuations.clone()),
+    };
     let name = a
         .name
         .clone()
         .unwrap_or_else(|| labor_model::model_name(&a.model));
     let n_targets: usize = docs.iter().map(|d| d.targets.len()).sum();
+    let devices = crate::progress::devices(&a.devices)?;
     let pb = progress(n_targets as u64, "score");
     let start = Instant::now();
-    let scores = score_texts(
-        &scorer,
-        &docs,
-        &name,
-        &taxonomy,
-        a.full_distribution.then_some(continuations.as_slice()),
-        |done, tokens| {
-            pb.set_position(done as u64);
-            pb.set_message(format!(
-                "{:.0} tok/s",
-                tokens as f64 / start.elapsed().as_secs_f64()
-            ));
-        },
-    )?;
+    let progress = |done: usize, tokens: usize| {
+        pb.set_position(done as u64);
+        pb.set_message(format!(
+            "{:.0} tok/s",
+            tokens as f64 / start.elapsed().as_secs_f64()
+        ));
+    };
+    let scores = score_texts_sharded(&a.model, &docs, &name, &taxonomy, &devices, &how, &progress)
+        .with_context(|| format!("scoring with {}", a.model.display()))?;
     pb.finish_and_clear();
     scores
         .predictions

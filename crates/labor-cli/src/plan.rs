@@ -1,9 +1,7 @@
 //! `labor plan`: the memory a run needs on each device, before it starts.
 
-use anyhow::{Context, Result, bail};
-use labor_model::{
-    LoraTarget, MemoryPlanBuilder, PlanMode, PlanPrecision, PlanRow, llm_config, plans_table,
-};
+use anyhow::{Result, bail};
+use labor_model::{LoraTarget, PlanGrid, PlanPrecision, plans_table};
 
 /// Arguments of `labor plan`.
 #[derive(clap::Args, Debug)]
@@ -23,8 +21,8 @@ pub struct PlanArgs {
     #[arg(long, default_value = "q,k,v,o,gate,up,down")]
     lora_targets: String,
     /// f32 or bf16. Repeat for a table.
-    #[arg(long, default_values_t = ["f32".to_string()])]
-    precision: Vec<String>,
+    #[arg(long, default_values_t = [PlanPrecision::F32])]
+    precision: Vec<PlanPrecision>,
     /// Sequences per global batch.
     #[arg(long, default_value_t = 8)]
     batch: usize,
@@ -53,44 +51,34 @@ pub fn run(a: &PlanArgs) -> Result<()> {
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
-    let available = match a.device_memory {
+    let device_memory = match a.device_memory {
         Some(g) if g.is_finite() && g > 0.0 => Some((g * (1u64 << 30) as f64) as u64),
         Some(g) => bail!("--device-memory must be a positive number of GiB, not {g}"),
         None => None,
     };
-    let mut rows = Vec::new();
-    let mut refused = Vec::new();
-    for model in &a.model {
-        let config = llm_config(model).with_context(|| format!("--model {model}"))?;
-        for mode_name in &a.mode {
-            let mode = PlanMode::named(mode_name, a.lora_rank, &targets)?;
-            for precision in &a.precision {
-                let precision: PlanPrecision = precision.parse()?;
-                for &devices in &a.devices {
-                    let plan = MemoryPlanBuilder::new(config.clone())
-                        .with_mode(mode.clone())
-                        .with_precision(precision)
-                        .with_batch(a.batch)
-                        .with_seq_len(a.seq_len)
-                        .with_devices(devices)
-                        .with_activation_checkpointing(a.activation_checkpointing)
-                        .build()?;
-                    let fits = available.map(|m| plan.check_fits(m));
-                    if let Some(Err(e)) = &fits {
-                        refused.push(format!("{model} {mode_name} {precision} x{devices}: {e}"));
-                    }
-                    rows.push(PlanRow {
-                        model: model.clone(),
-                        mode: mode_name.clone(),
-                        precision,
-                        devices,
-                        plan,
-                        fits: fits.map(|f| f.is_ok()),
-                    });
-                }
-            }
-        }
+    let rows = PlanGrid {
+        models: a.model.clone(),
+        modes: a.mode.clone(),
+        lora_rank: a.lora_rank,
+        lora_targets: targets,
+        precisions: a.precision.clone(),
+        devices: a.devices.clone(),
+        batch: a.batch,
+        seq_len: a.seq_len,
+        activation_checkpointing: a.activation_checkpointing,
+        device_memory,
     }
+    .plans()?;
+    let refused: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let why = r.refusal.as_ref()?;
+            Some(format!(
+                "{} {} {} x{}: {why}",
+                r.model, r.mode, r.precision, r.devices
+            ))
+        })
+        .collect();
     let checkpointing = if a.activation_checkpointing {
         ", activation checkpointing"
     } else {

@@ -19,6 +19,38 @@ pub(crate) fn bar(len: u64, name: &str, tail: &str) -> ProgressBar {
     pb
 }
 
+/// Shows a training run's progress on `pb`: the step on the bar, the loss, learning rate, speed
+/// and time left as its message, and every validation as a line of its own (on stderr).
+pub(crate) fn training(pb: &ProgressBar, p: &labor_model::Progress) {
+    let r = &p.row;
+    pb.set_length(p.total_steps as u64);
+    pb.set_position(r.step as u64);
+    pb.set_message(format!(
+        "epoch {} loss {:.3} lr {:.2e} {:.0} tokens/s eta {}",
+        r.epoch,
+        r.train_loss,
+        r.learning_rate,
+        p.tokens_per_sec,
+        indicatif::HumanDuration(std::time::Duration::from_secs(p.eta.as_secs()))
+    ));
+    if let Some(v) = r.valid_loss {
+        let line = format!(
+            "epoch {:>3} step {:>6}: train {:.4} valid {v:.4} nats (ppl {:.3}), lr {:.2e}, {:.0} tokens/s",
+            r.epoch,
+            r.step,
+            r.train_loss,
+            v.exp(),
+            r.learning_rate,
+            p.tokens_per_sec
+        );
+        if pb.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            pb.println(line);
+        }
+    }
+}
+
 /// A spinner showing the evaluation's current step.
 pub(crate) fn spinner() -> ProgressBar {
     let pb = ProgressBar::new_spinner();
@@ -29,41 +61,53 @@ pub(crate) fn spinner() -> ProgressBar {
     pb
 }
 
-/// Runs `predictor` over every worker-year of `panel` (see [`labor_model::predict_panel`]) with
-/// a progress bar, and prints how long it took.
-pub(crate) fn predict(
-    predictor: &dyn labor_model::Predictor,
-    panel: &Panel,
-    full_distribution: bool,
-) -> Result<Predictions> {
-    let n = panel.n_worker_years() as u64;
-    let pb = bar(n, predictor.name(), "worker-years {per_sec} eta {eta}");
-    let start = Instant::now();
-    let preds = labor_model::predict_panel(predictor, panel, full_distribution, |done| {
-        pb.set_position(done as u64);
-    })?;
-    pb.finish_and_clear();
-    eprintln!(
-        "{}: {} worker-years predicted in {:.1}s",
-        preds.model(),
-        preds.len(),
-        start.elapsed().as_secs_f64()
-    );
-    Ok(preds)
+/// The devices of `--devices` (see [`labor_model::devices_named`]), or the default device when
+/// none is given; each is checked to start.
+pub(crate) fn devices(names: &[String]) -> Result<Vec<burn::tensor::Device>> {
+    let devices = if names.is_empty() {
+        vec![burn::tensor::Device::default()]
+    } else {
+        labor_model::devices_named(names)?
+    };
+    for d in &devices {
+        labor_model::check_device(d)?;
+    }
+    Ok(devices)
 }
 
-/// Loads the model at `path` (see [`labor_model::load_predictor`]) and predicts `panel` with it
-/// (see [`predict`]).
+/// Predicts every worker-year of `panel` with the model at `path` (see
+/// [`labor_model::load_predictor`]) on `devices` at once (see
+/// [`labor_model::predict_panel_sharded`]), with a progress bar, and prints how long it took.
 pub(crate) fn predict_model(
     path: &std::path::Path,
     panel: &Panel,
     constrained: bool,
     full_distribution: bool,
+    devices: &[String],
 ) -> Result<Predictions> {
     use anyhow::Context;
-    let device = burn::tensor::Device::default();
-    let model = labor_model::load_predictor(path, panel.taxonomy(), &device)
-        .with_context(|| format!("loading {}", path.display()))?;
-    let predictor = model.predictor(panel.taxonomy(), constrained)?;
-    predict(predictor.as_ref(), panel, full_distribution)
+    let devices = self::devices(devices)?;
+    let n = panel.n_worker_years() as u64;
+    let name = labor_model::model_name(path);
+    let pb = bar(n, &name, "worker-years {per_sec} eta {eta}");
+    let start = Instant::now();
+    let preds = labor_model::predict_panel_sharded(
+        path,
+        panel,
+        &devices,
+        constrained,
+        full_distribution,
+        &|done| pb.set_position(done as u64),
+    )
+    .with_context(|| format!("predicting with {}", path.display()))?;
+    pb.finish_and_clear();
+    eprintln!(
+        "{}: {} worker-years predicted in {:.1}s on {} device{}",
+        preds.model(),
+        preds.len(),
+        start.elapsed().as_secs_f64(),
+        devices.len(),
+        if devices.len() == 1 { "" } else { "s" }
+    );
+    Ok(preds)
 }

@@ -104,6 +104,11 @@ pub struct PredictArgs {
     /// `career`).
     #[arg(long)]
     name: Option<String>,
+    /// Predict on these devices at once, each a shard of the workers (comma-separated:
+    /// `flex,flex`, `cuda:0,cuda:1`, `wgpu:0`; default: the default device); the file equals
+    /// one device's.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
 }
 
 /// `labor train`.
@@ -147,28 +152,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         b = b.with_pretrained(p);
     }
     let trainer = b.build()?;
-    let pb = crate::progress::bar(0, a.kind.name(), "steps, {msg} eta {eta}");
+    let pb = crate::progress::bar(0, a.kind.name(), "steps, {msg}");
     let start = Instant::now();
-    let (_, summary) =
-        trainer.run(|ev| {
-            pb.set_length(ev.total_steps as u64);
-            pb.set_position(ev.step as u64);
-            match ev.valid_loss {
-            Some(v) => pb.suspend(|| eprintln!(
-                "epoch {:>3}  step {:>6}  train {:.4}  valid {:.4} nats (ppl {:.3})  lr {:.2e}",
-                ev.epoch,
-                ev.step,
-                ev.train_loss,
-                v,
-                v.exp(),
-                ev.learning_rate
-            )),
-            None => pb.set_message(format!(
-                "epoch {} loss {:.4} {:.0} tok/s",
-                ev.epoch, ev.train_loss, ev.tokens_per_second
-            )),
-        }
-        })?;
+    let (_, summary) = trainer.run(|p| crate::progress::training(&pb, p))?;
     pb.finish_and_clear();
     let s = &summary.state;
     if summary.stopped_early {
@@ -207,7 +193,8 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
     if panel.n_worker_years() == 0 {
         bail!("{} has no worker-years to predict", a.panel.display());
     }
-    let mut preds = crate::progress::predict_model(&a.model, &panel, false, a.full_distribution)?;
+    let mut preds =
+        crate::progress::predict_model(&a.model, &panel, false, a.full_distribution, &a.devices)?;
     if let Some(name) = &a.name {
         preds = preds.with_model(name);
     }

@@ -432,6 +432,23 @@ fn train_predict_pretrain_finetune() {
         let p = labor_data::Predictions::read_parquet(d(&format!("{kind}.parquet"))).unwrap();
         assert_eq!(p.model(), kind);
         assert!(p.has_distribution());
+        // Sharded over two devices (two CPU shards here): the same file.
+        run_stderr(labor().args([
+            "predict",
+            "--model",
+            &d(kind),
+            "--panel",
+            &test,
+            "--out",
+            &d(&format!("{kind}-sharded.parquet")),
+            "--full-distribution",
+            "--devices",
+            "flex,flex",
+        ]));
+        assert_eq!(
+            std::fs::read(d(&format!("{kind}-sharded.parquet"))).unwrap(),
+            std::fs::read(d(&format!("{kind}.parquet"))).unwrap()
+        );
     }
     // `labor eval --model` predicts and evaluates in one go: the same numbers as evaluating the
     // predictions file, with the model directory's predictions after the file's.

@@ -104,6 +104,30 @@ impl Predictions {
         Ok(())
     }
 
+    /// Appends the rows of `other` (predictions of the same model over the same taxonomy, e.g.
+    /// a shard of the workers scored elsewhere), in order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the taxonomies differ; as [`Predictions::push`].
+    pub fn append(&mut self, other: Predictions) -> Result<()> {
+        if !Arc::ptr_eq(&self.taxonomy, &other.taxonomy) && *self.taxonomy != *other.taxonomy {
+            return Err(Error::InvalidArgument {
+                name: "predictions",
+                detail: format!(
+                    "{} over taxonomy {} cannot take rows over {}",
+                    self.model,
+                    self.taxonomy.name(),
+                    other.taxonomy.name()
+                ),
+            });
+        }
+        self.rows.reserve(other.rows.len());
+        for row in other.rows {
+            self.push(row)?;
+        }
+        Ok(())
+    }
+
     /// The model's name.
     pub fn model(&self) -> &str {
         &self.model

@@ -13,8 +13,6 @@
 //! assert_eq!(c.points[1].valid_loss, Some(3.0));
 //! ```
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -52,42 +50,44 @@ impl LossCurve {
     /// [`Error::Malformed`] for a missing `step` column, a line with too few fields, or a value
     /// that is not a number.
     pub fn from_csv_str(name: &str, text: &str) -> Result<Self> {
-        let bad = |line: usize, detail: String| Error::Malformed {
+        let bad = |line: u64, detail: String| Error::Malformed {
             what: format!("loss curve `{name}`"),
-            line,
+            line: line as usize,
             detail,
         };
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let Some((_, header)) = lines.next() else {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let header = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+        if header.is_empty() {
             return Err(bad(0, "empty file".into()));
-        };
-        let cols: HashMap<&str, usize> = header
-            .split(',')
-            .enumerate()
-            .map(|(i, c)| (c.trim(), i))
-            .collect();
-        let Some(&c_step) = cols.get("step") else {
-            return Err(bad(1, format!("no `step` column in `{header}`")));
+        }
+        let column = |c: &str| header.iter().position(|h| h == c);
+        let Some(c_step) = column("step") else {
+            let names: Vec<&str> = header.iter().collect();
+            return Err(bad(1, format!("no `step` column in `{}`", names.join(","))));
         };
         let mut points = Vec::new();
-        for (no, line) in lines {
-            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-            let get = |col: &str| -> Result<Option<f64>> {
-                match cols.get(col).and_then(|&i| fields.get(i)) {
-                    None | Some(&"") => Ok(None),
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(0, csv::Position::line);
+                bad(line, e.to_string())
+            })?;
+            let line = record.position().map_or(0, csv::Position::line);
+            let get = |c: &str| -> Result<Option<f64>> {
+                match column(c).and_then(|i| record.get(i)) {
+                    None | Some("") => Ok(None),
                     Some(v) => v
                         .parse::<f64>()
                         .map(Some)
-                        .map_err(|_| bad(no + 1, format!("`{col}` = `{v}` is not a number"))),
+                        .map_err(|_| bad(line, format!("`{c}` = `{v}` is not a number"))),
                 }
             };
-            let step = fields
+            let step = record
                 .get(c_step)
                 .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| bad(no + 1, "`step` is not a whole number".into()))?;
+                .ok_or_else(|| bad(line, "`step` is not a whole number".into()))?;
             points.push(LossPoint {
                 step,
                 epoch: get("epoch")?,

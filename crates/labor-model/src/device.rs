@@ -18,28 +18,52 @@ pub fn backends() -> Vec<&'static str> {
     .collect()
 }
 
-/// The first device of a backend named as [`backends`] lists them.
+/// A device named by its backend as [`backends`] lists them, optionally with an index for GPU
+/// backends: `flex` (the CPU), `cuda` or `cuda:1`, `wgpu` or `wgpu:1` (the first, or that
+/// discrete GPU).
 ///
 /// ```
 /// assert!(labor_model::device_named("flex").is_ok());
 /// let err = labor_model::device_named("tpu").unwrap_err().to_string();
 /// assert!(err.contains("built: flex"), "{err}");
+/// assert!(labor_model::device_named("flex:1").is_err());
 /// ```
 ///
 /// # Errors
 /// [`Error::InvalidOption`] for a backend that is unknown or not built in (naming the feature
-/// that builds it).
+/// that builds it), or an index that is not a number.
 pub fn device_named(name: &str) -> Result<Device> {
-    match name {
+    let (backend, index) = match name.split_once(':') {
+        Some((b, i)) => match i.parse::<usize>() {
+            Ok(i) if b != "flex" && b != "ndarray" => (b, Some(i)),
+            _ => {
+                return Err(Error::InvalidOption {
+                    name: "device",
+                    detail: format!(
+                        "`{name}`: an index is a number, and only GPU backends take one"
+                    ),
+                });
+            }
+        },
+        None => (name, None),
+    };
+    #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+    let _ = index;
+    match backend {
         "flex" => return Ok(Device::flex()),
         // Deprecated upstream (removed in burn 0.23); kept for backend comparisons.
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         "ndarray" => return Ok(Device::new(burn::backend::NdArrayDevice::Cpu)),
         #[cfg(feature = "wgpu")]
-        "wgpu" => return Ok(Device::wgpu(Default::default())),
+        "wgpu" => {
+            return Ok(Device::wgpu(match index {
+                Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
+                None => Default::default(),
+            }));
+        }
         #[cfg(feature = "cuda")]
-        "cuda" => return Ok(Device::cuda(0)),
+        "cuda" => return Ok(Device::cuda(index.unwrap_or(0))),
         _ => {}
     }
     let built = backends();
@@ -51,7 +75,7 @@ pub fn device_named(name: &str) -> Result<Device> {
     Err(Error::InvalidOption {
         name: "backend",
         detail: format!(
-            "`{name}` is not built in (built: {}{}{})",
+            "`{backend}` is not built in (built: {}{}{})",
             built.join(", "),
             if missing.is_empty() { "" } else { "; " },
             missing.join(", ")
@@ -87,4 +111,32 @@ pub fn check_device(device: &Device) -> Result<()> {
             }
         ),
     })
+}
+
+/// The devices of a comma-separated list or of several names (see [`device_named`]), e.g.
+/// `cuda:0,cuda:1`; `flex,flex` gives the CPU twice (two shards on threads of one CPU).
+///
+/// ```
+/// let d = labor_model::devices_named(&["flex,flex".to_string()]).unwrap();
+/// assert_eq!(d.len(), 2);
+/// assert!(labor_model::devices_named(&[]).is_err());
+/// ```
+///
+/// # Errors
+/// An empty list; as [`device_named`].
+pub fn devices_named(names: &[String]) -> Result<Vec<Device>> {
+    let devices: Vec<Device> = names
+        .iter()
+        .flat_map(|n| n.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(device_named)
+        .collect::<Result<_>>()?;
+    if devices.is_empty() {
+        return Err(Error::InvalidOption {
+            name: "devices",
+            detail: "no device named".into(),
+        });
+    }
+    Ok(devices)
 }

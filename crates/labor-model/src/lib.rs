@@ -9,6 +9,7 @@ mod error;
 #[cfg(test)]
 mod kernel_agreement;
 mod llm;
+mod rundir;
 mod score;
 pub mod seq;
 mod tokenize;
@@ -23,12 +24,12 @@ pub use career::{Career, CareerConfig};
 pub use checkpoint::gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use checkpoint::hf::{load_hf, save_hf};
 pub use checkpoint::loader::{gguf_config, llm_config, load_gguf, load_llm, unpermute_qk_rows};
-pub use device::{backends, check_device, device_named};
+pub use device::{backends, check_device, device_named, devices_named};
 pub use error::{Error, Result};
 pub use llm::config::{HfRopeScaling, LlamaConfig, LlamaHfConfig, RopeScaling};
 pub use llm::finetune::{
-    CurveRow, Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LinearSchedule, LossOn,
-    Progress, SCALED_MAX_EPOCHS, SCALED_MIN_UPDATES, load_base, render_resumes, title_perplexity,
+    Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LinearSchedule, LossOn,
+    SCALED_MAX_EPOCHS, SCALED_MIN_UPDATES, load_base, render_resumes, title_perplexity,
 };
 pub use llm::job::{BaseModel, FinetuneJob, FinetuneJobBuilder, JobReport, JobSummary};
 pub use llm::lora::{LoraOptions, LoraTarget, apply_lora, merge_lora, seed_adapters};
@@ -37,14 +38,16 @@ pub use llm::model::{
     rope_inv_freq,
 };
 pub use llm::plan::{
-    MemoryPlan, MemoryPlanBuilder, PlanMode, PlanPrecision, PlanRow, gib, plans_table,
+    MemoryPlan, MemoryPlanBuilder, PlanGrid, PlanMode, PlanPrecision, PlanRow, gib, plans_table,
 };
 pub use llm::scratch::{Scratch, ScratchBuilder, ScratchReport};
 pub use llm::speed::{
     DistributionSpeed, ForwardSpeed, ScoringSpeed, distribution_speed, forward_speed, scoring_speed,
 };
+pub use rundir::{CurveRow, Progress};
 pub use score::load::{LoadedModel, load_predictor, model_name};
 pub use score::predict::{LlmPredictor, Predictor, StepPrediction, TruthPredictor, predict_panel};
+pub use score::shard::{ShardedScoring, predict_panel_sharded, score_texts_sharded, shard_ranges};
 pub use score::texts::{FreeMass, TextScores, score_texts};
 pub use score::{Distribution, Scorer, TitleScore};
 pub use seq::models::{
@@ -56,7 +59,7 @@ pub use seq::{
 };
 pub use tokenize::bpe::{BpeTrainer, BpeTrainerBuilder, END_OF_TEXT};
 pub use tokenize::tokenizer::{Encoded, TextTokenizer};
-pub use train::{EarlyStopping, TrainEvent, TrainOptions, TrainSummary};
+pub use train::{EarlyStopping, TrainOptions, TrainSummary};
 
 /// Whether the crate's own CPU kernels run for inference on the flex device: the CPU has AVX2
 /// and FMA, and `LABOR_CPU_KERNELS` is not `0` (see the crate documentation).

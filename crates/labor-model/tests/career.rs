@@ -423,7 +423,7 @@ fn training_lowers_validation_loss_and_the_saved_model_predicts_the_same() {
         .unwrap()
         .run(|e| events.push(e.clone()))
         .unwrap();
-    let valids: Vec<f64> = events.iter().filter_map(|e| e.valid_loss).collect();
+    let valids: Vec<f64> = events.iter().filter_map(|e| e.row.valid_loss).collect();
     assert_eq!(valids.len(), 2);
     // Uniform over ~344 states is ln 344 ≈ 5.84 nats; two epochs of a tiny model do better.
     let uniform = (train.taxonomy().len() as f64).ln();
@@ -540,8 +540,8 @@ fn career_killed_mid_epoch_and_resumed_equals_uninterrupted() {
             b.build()
                 .unwrap()
                 .run(|e| {
-                    if Some(e.step) == kill_at {
-                        panic!("killed at step {}", e.step);
+                    if Some(e.row.step) == kill_at {
+                        panic!("killed at step {}", e.row.step);
                     }
                 })
                 .unwrap()
@@ -588,7 +588,7 @@ fn early_stopping_stops_after_the_patience_keeps_the_best_and_stays_stopped_on_r
             .with_resume(resume)
             .build()
             .unwrap()
-            .run(|e| valids.extend(e.valid_loss))
+            .run(|e| valids.extend(e.row.valid_loss))
             .unwrap();
         (m, s, valids)
     };

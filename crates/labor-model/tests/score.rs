@@ -326,3 +326,78 @@ fn constrained_scoring_refuses_targets_and_title_sets_it_cannot_decode() {
         );
     }
 }
+
+/// Prediction and scoring sharded over two devices (two CPU devices here; GPUs the same way)
+/// give exactly the one-device predictions: workers are predicted alone, and texts are sharded
+/// in whole scoring chunks, so every forward pass sees the batches one device would.
+#[test]
+fn sharded_prediction_and_scoring_equal_one_device() {
+    use labor_model::{
+        ShardedScoring, load_predictor, predict_panel, predict_panel_sharded, save_hf, score_texts,
+        score_texts_sharded,
+    };
+    let device = Device::default();
+    let config = LlamaConfig::new(48, 2, 4, 2, 96, 600)
+        .with_max_seq_len(1024)
+        .with_tie_embeddings(true);
+    let dir = std::env::temp_dir().join(format!("labor-sharded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    save_hf(&config.init(&device), &config, &dir).unwrap();
+    tiny_bpe().save(dir.join("tokenizer.json")).unwrap();
+    let panel = SynthBuilder::new(Preset::Nlsy79)
+        .with_workers(70)
+        .with_seed(4)
+        .build()
+        .unwrap()
+        .generate()
+        .panel;
+    let tax = Arc::clone(panel.taxonomy());
+    let two = [Device::flex(), Device::flex()];
+    let rows = |p: &labor_data::Predictions| -> Vec<(String, i32, u64)> {
+        p.rows()
+            .iter()
+            .map(|r| (r.worker_id.clone(), r.year, r.log_prob.to_bits()))
+            .collect()
+    };
+
+    let loaded = load_predictor(&dir, &tax, &device).unwrap();
+    let one = predict_panel(
+        loaded.predictor(&tax, true).unwrap().as_ref(),
+        &panel,
+        false,
+        |_| {},
+    )
+    .unwrap();
+    let sharded = predict_panel_sharded(&dir, &panel, &two, true, false, &|_| {}).unwrap();
+    assert_eq!(one.len(), panel.n_worker_years());
+    assert_eq!(rows(&sharded), rows(&one));
+
+    let template = TemplateBuilder::new(Arc::clone(&tax), TemplateKind::Resume)
+        .build()
+        .unwrap();
+    let docs = template.render_panel(&panel).unwrap();
+    let titles = template.continuations(&tax).unwrap();
+    let (_, model, tok) = labor_model::load_llm(&dir, &device).unwrap();
+    let scorer = Scorer::new(&model, &tok, device.clone())
+        .with_batch_tokens(512)
+        .with_constrained_titles(&titles)
+        .unwrap();
+    let one = score_texts(&scorer, &docs, "m", &tax, None, |_, _| {}).unwrap();
+    let how = ShardedScoring {
+        batch_tokens: 512,
+        constrained_to: titles,
+        distribution_over: None,
+    };
+    let sharded = score_texts_sharded(&dir, &docs, "m", &tax, &two, &how, &|_, _| {}).unwrap();
+    assert_eq!(rows(&sharded.predictions), rows(&one.predictions));
+    assert_eq!(sharded.tokens, one.tokens);
+    let (a, b) = (one.free.unwrap(), sharded.free.unwrap());
+    assert_eq!(
+        (a.first_token.1, a.later_tokens.1),
+        (b.first_token.1, b.later_tokens.1)
+    );
+    assert!((a.log_likelihood - b.log_likelihood).abs() < 1e-9 * a.log_likelihood.abs());
+    // No device is an error, not an empty result.
+    assert!(predict_panel_sharded(&dir, &panel, &[], false, false, &|_| {}).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

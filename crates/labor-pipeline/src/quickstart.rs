@@ -256,11 +256,11 @@ impl Quickstart {
                 .run(|e| {
                     on_event(QuickstartEvent::Progress {
                         task: kind.name(),
-                        done: e.step,
+                        done: e.row.step,
                         total: e.total_steps,
                         status: format!(
                             "loss {:.3} {:.0} worker-years/s",
-                            e.train_loss, e.tokens_per_second
+                            e.row.train_loss, e.tokens_per_sec
                         ),
                     });
                 })?;

@@ -20,13 +20,13 @@ use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 use crate::error::{Error, Result};
 use crate::llm::finetune::{
-    Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LossOn, Progress, load_base,
-    title_perplexity,
+    Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LossOn, load_base, title_perplexity,
 };
 use crate::llm::lora::LoraOptions;
 use crate::llm::model::Llama;
 use crate::llm::plan::MemoryPlan;
 use crate::llm::scratch::{Scratch, ScratchBuilder};
+use crate::rundir::Progress;
 use crate::tokenize::tokenizer::TextTokenizer;
 
 /// The model a [`FinetuneJob`] starts from.

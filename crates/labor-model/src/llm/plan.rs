@@ -80,6 +80,73 @@ pub struct PlanRow {
     pub plan: MemoryPlan,
     /// Whether it fits the memory available (`None` when none was given).
     pub fits: Option<bool>,
+    /// Why it does not fit, with what would make it fit.
+    pub refusal: Option<String>,
+}
+
+/// Every combination of models, modes, precisions and device counts at one batch shape: the
+/// rows of `labor plan`'s table.
+#[derive(Debug, Clone)]
+pub struct PlanGrid {
+    /// Models: presets, GGUF files or Hugging Face directories (see [`crate::llm_config`]).
+    pub models: Vec<String>,
+    /// Modes by name (see [`PlanMode::named`]).
+    pub modes: Vec<String>,
+    /// LoRA rank of the `lora` mode.
+    pub lora_rank: usize,
+    /// LoRA targets of the `lora` mode.
+    pub lora_targets: Vec<LoraTarget>,
+    /// Precisions.
+    pub precisions: Vec<PlanPrecision>,
+    /// Data-parallel device counts.
+    pub devices: Vec<usize>,
+    /// Sequences per global batch.
+    pub batch: usize,
+    /// Tokens per sequence.
+    pub seq_len: usize,
+    /// Recompute activations in the backward pass.
+    pub activation_checkpointing: bool,
+    /// Bytes per device, to check each plan against.
+    pub device_memory: Option<u64>,
+}
+
+impl PlanGrid {
+    /// The plans, models outermost and device counts innermost.
+    ///
+    /// # Errors
+    /// An unknown model or mode, and as [`MemoryPlanBuilder::build`].
+    pub fn plans(&self) -> Result<Vec<PlanRow>> {
+        let mut rows = Vec::new();
+        for model in &self.models {
+            let config = crate::llm_config(model)?;
+            for mode_name in &self.modes {
+                let mode = PlanMode::named(mode_name, self.lora_rank, &self.lora_targets)?;
+                for &precision in &self.precisions {
+                    for &devices in &self.devices {
+                        let plan = MemoryPlanBuilder::new(config.clone())
+                            .with_mode(mode.clone())
+                            .with_precision(precision)
+                            .with_batch(self.batch)
+                            .with_seq_len(self.seq_len)
+                            .with_devices(devices)
+                            .with_activation_checkpointing(self.activation_checkpointing)
+                            .build()?;
+                        let fits = self.device_memory.map(|m| plan.check_fits(m));
+                        rows.push(PlanRow {
+                            model: model.clone(),
+                            mode: mode_name.clone(),
+                            precision,
+                            devices,
+                            plan,
+                            fits: fits.as_ref().map(Result::is_ok),
+                            refusal: fits.and_then(|f| f.err()).map(|e| e.to_string()),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
 }
 
 /// The plans as one Markdown table: the weights and training states, the activations and

@@ -34,10 +34,10 @@ use labor_template::Document;
 use crate::error::{Error, Result};
 use crate::llm::config::LlamaConfig;
 use crate::llm::finetune::{
-    FinetuneBuilder, FinetuneOptions, FinetuneReport, Progress, RUN_FILES, title_perplexity,
+    FinetuneBuilder, FinetuneOptions, FinetuneReport, RUN_FILES, title_perplexity,
 };
 use crate::llm::model::Llama;
-use crate::seq::train::{check_run_dir, clear_run_dir};
+use crate::rundir::{Progress, check_run_dir, clear_run_dir};
 use crate::tokenize::bpe::BpeTrainerBuilder;
 use crate::tokenize::tokenizer::TextTokenizer;
 

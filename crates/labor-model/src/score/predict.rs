@@ -59,11 +59,28 @@ pub fn predict_panel(
     predictor: &dyn Predictor,
     panel: &Panel,
     full_distribution: bool,
+    progress: impl FnMut(usize),
+) -> Result<Predictions> {
+    predict_workers(
+        predictor,
+        panel.taxonomy(),
+        panel.workers(),
+        full_distribution,
+        progress,
+    )
+}
+
+/// [`predict_panel`] over a slice of a panel's workers (a shard).
+pub(crate) fn predict_workers(
+    predictor: &dyn Predictor,
+    taxonomy: &std::sync::Arc<labor_data::Taxonomy>,
+    workers: &[Worker],
+    full_distribution: bool,
     mut progress: impl FnMut(usize),
 ) -> Result<Predictions> {
-    let mut out = Predictions::new(predictor.name(), std::sync::Arc::clone(panel.taxonomy()));
+    let mut out = Predictions::new(predictor.name(), std::sync::Arc::clone(taxonomy));
     let mut done = 0;
-    for w in panel.workers() {
+    for w in workers {
         let steps = predictor.predict_worker(w, full_distribution)?;
         for (k, (r, s)) in w.records.iter().zip(steps).enumerate() {
             out.push(Prediction {

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::score::Scorer;
 
 /// Texts scored together between two progress reports (batched within, by the scorer).
-const CHUNK: usize = 32;
+pub(crate) const CHUNK: usize = 32;
 
 /// Per text: the targets' log-probabilities and, optionally, their distributions.
 type ScoredText = (Vec<f64>, Option<Vec<Vec<f32>>>);

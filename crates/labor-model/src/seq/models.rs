@@ -22,10 +22,10 @@ use crate::baselines::logit::{Logit, LogitConfig};
 use crate::career::{Career, CareerConfig};
 use crate::checkpoint::consistency::check_record;
 use crate::error::{Error, Result};
+use crate::rundir::{Progress, check_run_dir, clear_run_dir, write_atomic};
 use crate::score::predict::{Predictor, StepPrediction};
 use crate::seq::train::{
-    EarlyStopping, TrainEvent, TrainOptions, TrainSummary, check_run_dir, clear_run_dir,
-    load_weights, save_weights, train_seq, weights_path, write_atomic,
+    EarlyStopping, TrainOptions, TrainSummary, load_weights, save_weights, train_seq, weights_path,
 };
 use crate::seq::{HostBatch, SeqModel, SeqVocab, two_stage_log_probs};
 
@@ -405,7 +405,7 @@ pub enum CareerSize {
 ///     .with_epochs(4)
 ///     .with_out_dir("models/career")
 ///     .build()?
-///     .run(|ev| eprintln!("step {} loss {:.3}", ev.step, ev.train_loss))?;
+///     .run(|p| eprintln!("step {} loss {:.3}", p.row.step, p.row.train_loss))?;
 /// assert_eq!(model.name(), "career");
 /// # Ok(()) }
 /// ```
@@ -637,10 +637,7 @@ impl Trainer<'_> {
     ///
     /// # Errors
     /// As [`train_seq`], and I/O errors.
-    pub fn run(
-        self,
-        mut progress: impl FnMut(&TrainEvent),
-    ) -> Result<(TrainedModel, TrainSummary)> {
+    pub fn run(self, mut progress: impl FnMut(&Progress)) -> Result<(TrainedModel, TrainSummary)> {
         let b = &self.b;
         let tax = b.train.taxonomy().name().to_string();
         let n = b.train.taxonomy().len();
@@ -671,15 +668,18 @@ impl Trainer<'_> {
                         .sum::<f64>();
                 }
                 let valid_loss = nll / b.valid.n_worker_years().max(1) as f64;
-                progress(&TrainEvent {
-                    step: 0,
-                    epoch: 1,
-                    tokens,
-                    train_loss: f64::NAN,
-                    valid_loss: Some(valid_loss),
-                    learning_rate: 0.0,
-                    tokens_per_second: tokens as f64 / seconds.max(1e-9),
+                progress(&Progress {
+                    row: crate::rundir::CurveRow {
+                        step: 0,
+                        epoch: 1,
+                        tokens,
+                        train_loss: f64::NAN,
+                        valid_loss: Some(valid_loss),
+                        learning_rate: 0.0,
+                    },
                     total_steps: 0,
+                    tokens_per_sec: tokens as f64 / seconds.max(1e-9),
+                    eta: std::time::Duration::ZERO,
                 });
                 let summary = TrainSummary {
                     stopped_early: false,
@@ -753,7 +753,7 @@ impl Trainer<'_> {
         model: M,
         max_len: usize,
         config: &C,
-        progress: &mut dyn FnMut(&TrainEvent),
+        progress: &mut dyn FnMut(&Progress),
         wrap: impl Fn(M, C) -> TrainedModel,
     ) -> Result<(TrainedModel, TrainSummary)>
     where

@@ -36,19 +36,21 @@
 //! interrupted. A resume may change only `epochs` and `max_steps`.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use labor_data::{Panel, SeededRng, Worker};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::llm::finetune::{recover_swap, write_dir_swapped};
+use crate::rundir::{
+    CurveRow, LossLog, Progress, io_err, load_checkpoint_model, number_params, option_difference,
+    recover_swap, write_dir_swapped,
+};
 use crate::seq::{HostBatch, SeqModel, masked_nll, two_stage_log_probs, two_stage_nll};
 
 /// Hyper-parameters of a training run.
@@ -137,27 +139,6 @@ pub fn inverse_sqrt_lr(step: usize, peak: f64, warmup: usize) -> f64 {
     } else {
         peak * (warmup.max(1.0) / step).sqrt()
     }
-}
-
-/// What the trainer reports after each update and each validation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainEvent {
-    /// Updates done.
-    pub step: usize,
-    /// Current epoch (from 1).
-    pub epoch: usize,
-    /// Training worker-years seen.
-    pub tokens: u64,
-    /// Loss of the last update (or the epoch's mean at validation), nats per worker-year.
-    pub train_loss: f64,
-    /// Validation loss, at the end of an epoch.
-    pub valid_loss: Option<f64>,
-    /// Learning rate of the last update.
-    pub learning_rate: f64,
-    /// Training throughput since the start of the run (worker-years per second).
-    pub tokens_per_second: f64,
-    /// Total updates planned.
-    pub total_steps: usize,
 }
 
 /// Counters saved with a checkpoint.
@@ -250,19 +231,6 @@ fn scalar(t: burn::tensor::Tensor<1>) -> f64 {
         .map_or(f64::NAN, f64::from)
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename (nothing is left behind
-/// when the write fails).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(labor_data::atomic::write(path, bytes)?)
-}
-
 /// Saves the weights of `model` to `path` (burnpack, parameter ids included) atomically; a
 /// failed save (a full disk) leaves the old file and no temporary one.
 pub(crate) fn save_weights<M: Module>(model: &M, path: &Path) -> Result<()> {
@@ -311,7 +279,7 @@ pub fn train_seq<M>(
     out: Option<&Path>,
     resume: bool,
     on_model_improved: &mut dyn FnMut(&M, &Path) -> Result<()>,
-    progress: &mut dyn FnMut(&TrainEvent),
+    progress: &mut dyn FnMut(&Progress),
 ) -> Result<(M, TrainSummary)>
 where
     M: SeqModel + Module + Clone,
@@ -364,14 +332,13 @@ where
         best_epoch: 0,
     };
     let ckpt_dir = out.map(|o| o.join("checkpoint"));
-    let mut csv = None;
+    let mut log = None;
     if let Some(o) = out {
         fs::create_dir_all(o).map_err(io_err(o))?;
         recover_swap(&o.join("checkpoint"))?;
-        let csv_path = o.join("loss.csv");
         // After `recover_swap`, the checkpoint is `checkpoint/` or there is none.
         let found = Some(o.join("checkpoint")).filter(|d| d.join("state.json").is_file());
-        match found.filter(|_| resume) {
+        let resumed = match found.filter(|_| resume) {
             Some(ck) => {
                 let state_path = ck.join("state.json");
                 let text = fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
@@ -388,18 +355,20 @@ where
                     path: opath.clone(),
                     detail: format!("{e:?}"),
                 })?;
-                // Rows past the checkpoint belong to the interrupted part of an epoch, which
-                // is about to run again.
-                truncate_curve(&csv_path, state.step)?;
+                Some(state.step)
             }
-            None => write_atomic(&csv_path, CURVE_HEADER.as_bytes())?,
-        }
-        let f = fs::OpenOptions::new()
-            .append(true)
-            .open(&csv_path)
-            .map_err(io_err(&csv_path))?;
-        csv = Some((std::io::BufWriter::new(f), csv_path));
+            None => None,
+        };
+        // Resumed, the rows past the checkpoint belong to the interrupted part of an epoch,
+        // which is about to run again.
+        log = Some(LossLog::open(&o.join("loss.csv"), resumed)?);
     }
+    let eta = |done: usize, at: usize, secs: f64| {
+        std::time::Duration::from_secs_f64(
+            secs / done.max(1) as f64 * total_steps.saturating_sub(at) as f64,
+        )
+    };
+    let start_step = state.step;
     let mut best = if state.best_epoch > 0 {
         // Resumed: the best model is the one saved in `out`.
         None
@@ -446,24 +415,22 @@ where
             sum += l * b.n_tokens as f64;
             count += b.n_tokens;
             last_train = l;
-            let ev = TrainEvent {
-                step: state.step,
-                epoch,
-                tokens: state.tokens,
-                train_loss: l,
-                valid_loss: None,
-                learning_rate: lr,
-                tokens_per_second: (state.tokens - start_tokens) as f64
-                    / start.elapsed().as_secs_f64().max(1e-9),
+            let secs = start.elapsed().as_secs_f64().max(1e-9);
+            let ev = Progress {
+                row: CurveRow {
+                    step: state.step,
+                    epoch,
+                    tokens: state.tokens,
+                    train_loss: l,
+                    valid_loss: None,
+                    learning_rate: lr,
+                },
                 total_steps,
+                tokens_per_sec: (state.tokens - start_tokens) as f64 / secs,
+                eta: eta(state.step - start_step, state.step, secs),
             };
-            if let Some((w, p)) = csv.as_mut() {
-                writeln!(
-                    w,
-                    "{},{},{},{:.6},,{:.6e}",
-                    ev.step, epoch, ev.tokens, l, lr
-                )
-                .map_err(io_err(p))?;
+            if let Some(log) = log.as_mut() {
+                log.push(&ev.row)?;
             }
             progress(&ev);
         }
@@ -483,25 +450,23 @@ where
             }
             best = Some(current);
         }
-        let ev = TrainEvent {
-            step: state.step,
-            epoch,
-            tokens: state.tokens,
-            train_loss: epoch_loss,
-            valid_loss: Some(v),
-            learning_rate: lr,
-            tokens_per_second: (state.tokens - start_tokens) as f64
-                / start.elapsed().as_secs_f64().max(1e-9),
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        let ev = Progress {
+            row: CurveRow {
+                step: state.step,
+                epoch,
+                tokens: state.tokens,
+                train_loss: epoch_loss,
+                valid_loss: Some(v),
+                learning_rate: lr,
+            },
             total_steps,
+            tokens_per_sec: (state.tokens - start_tokens) as f64 / secs,
+            eta: eta(state.step - start_step, state.step, secs),
         };
-        if let Some((w, p)) = csv.as_mut() {
-            writeln!(
-                w,
-                "{},{},{},{:.6},{:.6},{:.6e}",
-                ev.step, epoch, ev.tokens, epoch_loss, v, lr
-            )
-            .map_err(io_err(p))?;
-            w.flush().map_err(io_err(p))?;
+        if let Some(log) = log.as_mut() {
+            log.push(&ev.row)?;
+            log.flush()?;
         }
         if let Some(ck) = &ckpt_dir {
             save_checkpoint(ck, &model, &optim, &state, opts)?;
@@ -530,105 +495,6 @@ where
         },
     ))
 }
-
-/// Refuses to start a new run in `dir` when it holds any of `names` (a model, a checkpoint, a
-/// loss curve), unless the run resumes or may overwrite: a new run must neither lose a finished
-/// model nor leave a checkpoint that a later resume would take for its own.
-///
-/// # Errors
-/// [`Error::ModelDir`] naming the files found.
-pub(crate) fn check_run_dir(
-    dir: &Path,
-    names: &[&str],
-    resume: bool,
-    overwrite: bool,
-) -> Result<()> {
-    if resume || overwrite {
-        return Ok(());
-    }
-    let found: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| dir.join(n).exists())
-        .collect();
-    if found.is_empty() {
-        return Ok(());
-    }
-    Err(Error::ModelDir {
-        path: dir.to_path_buf(),
-        detail: format!(
-            "already holds a model or a run ({}); resume it (--resume) or replace it (--force)",
-            found.join(", ")
-        ),
-    })
-}
-
-/// Removes the files and directories of `names` present in `dir` (before a run that
-/// overwrites).
-///
-/// # Errors
-/// [`Error::Io`] naming the entry that could not be removed.
-pub(crate) fn clear_run_dir(dir: &Path, names: &[&str]) -> Result<()> {
-    for n in names {
-        let p = dir.join(n);
-        let gone = if p.is_dir() {
-            fs::remove_dir_all(&p)
-        } else if p.exists() {
-            fs::remove_file(&p)
-        } else {
-            continue;
-        };
-        gone.map_err(io_err(&p))?;
-    }
-    Ok(())
-}
-
-/// Loads weights written by `Module::save_file` into `model`, keeping what the file does not
-/// restore: which parameters are trainable (burn's record load marks every one trainable, which
-/// would let a resumed run train a frozen table or a LoRA base) and the parameter ids that the
-/// optimizer's state is keyed by ([`number_params`]).
-///
-/// # Errors
-/// [`Error::Checkpoint`] naming the file.
-pub(crate) fn load_checkpoint_model<M: Module>(model: M, path: &Path) -> Result<M> {
-    struct Trainable(Vec<bool>);
-    impl ModuleVisitor for Trainable {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().is_require_grad());
-        }
-    }
-    struct Restore(std::vec::IntoIter<bool>);
-    impl ModuleMapper for Restore {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let trainable = self.0.next().unwrap_or(true);
-            param.set_require_grad(trainable)
-        }
-    }
-    let mut flags = Trainable(Vec::new());
-    model.visit(&mut flags);
-    let loaded = model.try_load_file(path).map_err(|e| Error::Checkpoint {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    Ok(number_params(loaded.map(&mut Restore(flags.0.into_iter()))))
-}
-
-/// Gives the float parameters of `model` the ids 1, 2, ... in visiting order, so that two
-/// instances of one architecture (a run and its resumption) key the optimizer's state alike.
-pub(crate) fn number_params<M: Module>(model: M) -> M {
-    struct Numbering(u64);
-    impl ModuleMapper for Numbering {
-        fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            self.0 += 1;
-            param.id = ParamId::from(self.0);
-            param
-        }
-    }
-    model.map(&mut Numbering(0))
-}
-
-/// The header of `loss.csv`.
-const CURVE_HEADER: &str = "step,epoch,tokens,train_loss,valid_loss,learning_rate\n";
 
 /// Writes the checkpoint of the end of an epoch as one directory swapped in for `dir`: the
 /// model (burn's record format), the optimizer, the counters and the options. A crash leaves the previous checkpoint whole (in `dir` or `dir.old`).
@@ -706,46 +572,6 @@ fn check_resumed_options(ck: &Path, opts: &TrainOptions) -> Result<()> {
             option_difference(&saved, opts)
         ),
     })
-}
-
-/// Keeps the header and the rows of steps up to `step` in the loss curve at `path`.
-fn truncate_curve(path: &Path, step: usize) -> Result<()> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let mut kept = String::from(CURVE_HEADER);
-    let columns = CURVE_HEADER.split(',').count();
-    for line in text.split_inclusive('\n').skip(1) {
-        // A row cut short by a crash or a full disk (no line end, missing fields) is dropped.
-        let Some(row) = line.strip_suffix('\n') else {
-            continue;
-        };
-        let row_step = row.split(',').next().and_then(|s| s.parse::<usize>().ok());
-        if row.split(',').count() == columns && row_step.is_some_and(|s| s <= step) {
-            kept.push_str(row);
-            kept.push('\n');
-        }
-    }
-    write_atomic(path, kept.as_bytes())
-}
-
-/// The first option in which `saved` (a checkpoint's) and `now` (this run's) differ, as
-/// ``lr = 0.001 (this run: 0.002)``; options serialise to JSON objects.
-pub(crate) fn option_difference<T: Serialize>(saved: &T, now: &T) -> String {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-        (serde_json::to_value(saved), serde_json::to_value(now))
-    else {
-        return "other options".into();
-    };
-    a.iter()
-        .find(|(k, v)| b.get(*k) != Some(*v))
-        .map(|(k, v)| {
-            let now = b.get(k).map_or_else(|| "none".into(), |x| x.to_string());
-            format!("{k} = {v} (this run: {now})")
-        })
-        .unwrap_or_else(|| "other options".into())
 }
 
 /// Path of the best weights in a model directory.

@@ -48,26 +48,23 @@ use crate::llm::config::LlamaConfig;
 use crate::llm::lora::{apply_lora, merge_lora, seed_adapters};
 use crate::llm::model::Llama;
 use crate::llm::plan::{MemoryPlan, MemoryPlanBuilder, PlanMode};
-use crate::seq::train::{
-    check_run_dir, clear_run_dir, load_checkpoint_model, number_params, option_difference,
+use crate::rundir::{
+    CurveRow, Progress, check_run_dir, ck_err, clear_run_dir, io_err, load_checkpoint_model,
+    number_params, option_difference, recover_swap, write_curve, write_dir_swapped,
 };
 use crate::tokenize::tokenizer::TextTokenizer;
 
 mod clip;
 mod data;
 mod options;
-mod rundir;
 
 pub use data::{render_resumes, title_perplexity};
 pub use options::{
-    CurveRow, FinetuneOptions, FinetuneReport, LinearSchedule, LossOn, Progress, SCALED_MAX_EPOCHS,
-    SCALED_MIN_UPDATES,
+    FinetuneOptions, FinetuneReport, LinearSchedule, LossOn, SCALED_MAX_EPOCHS, SCALED_MIN_UPDATES,
 };
-pub(crate) use rundir::{recover_swap, write_dir_swapped};
 
 use clip::clip_global_norm;
 use data::{Example, batch, loss_sum, mean_loss, scalar, tokenize};
-use rundir::{ck_err, io_err, write_curve};
 
 /// Builds a [`Finetune`] run.
 #[derive(Debug)]
@@ -546,7 +543,7 @@ impl Finetune {
                 };
                 let row = CurveRow {
                     step: state.step,
-                    epoch: state.epoch,
+                    epoch: state.epoch + 1,
                     tokens: state.tokens,
                     train_loss: step_loss,
                     valid_loss,

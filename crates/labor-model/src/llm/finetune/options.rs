@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::llm::config::LlamaConfig;
 use crate::llm::lora::LoraOptions;
 use crate::llm::model::Llama;
+use crate::rundir::CurveRow;
 
 /// Which tokens the loss covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -182,36 +183,6 @@ impl LinearSchedule {
                     .max(0.0)
         }
     }
-}
-
-/// One row of the loss curve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CurveRow {
-    /// Optimizer steps done (1-based).
-    pub step: usize,
-    /// Epoch of the step (0-based).
-    pub epoch: usize,
-    /// Non-padding input tokens processed so far.
-    pub tokens: u64,
-    /// Mean loss per loss token of the step (nats).
-    pub train_loss: f64,
-    /// Mean validation loss per loss token, when evaluated after this step.
-    pub valid_loss: Option<f64>,
-    /// Learning rate of the step.
-    pub learning_rate: f64,
-}
-
-/// What the progress callback sees after each optimizer step.
-#[derive(Debug, Clone)]
-pub struct Progress {
-    /// The row just added to the loss curve.
-    pub row: CurveRow,
-    /// Steps scheduled in the whole run.
-    pub total_steps: usize,
-    /// Input tokens per second since this process started (or resumed) the run.
-    pub tokens_per_sec: f64,
-    /// Estimated time to the end of the run.
-    pub eta: Duration,
 }
 
 /// The result of [`Finetune::run`](super::Finetune::run).
