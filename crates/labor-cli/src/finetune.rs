@@ -115,6 +115,10 @@ pub struct FinetuneArgs {
     /// Seed of sampling, initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Recompute activations in the backward pass instead of keeping them (burn's gradient
+    /// checkpointing), to fit longer texts or larger batches; slower (docs/scale.md).
+    #[arg(long)]
+    activation_checkpointing: bool,
 }
 
 /// Runs `labor finetune`.
@@ -155,6 +159,7 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         .with_loss_on(loss_on)
         .with_max_valid_docs(a.max_valid_docs)
         .with_seed(a.seed)
+        .with_activation_checkpointing(a.activation_checkpointing)
         .with_resume(a.resume)
         .with_overwrite(a.force);
     if let Some(r) = a.lora_rank {
@@ -193,6 +198,12 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
     }
     if let Some(lr) = a.lr {
         b = b.with_learning_rate(lr);
+    }
+    if a.activation_checkpointing && labor_model::cpu_kernels() {
+        eprintln!(
+            "note: with activation checkpointing the model runs on burn's operations instead of \
+             labor's CPU kernels, which on the CPU need more memory, not less (docs/scale.md)"
+        );
     }
     let job = b.build()?;
     let s = job.summary();

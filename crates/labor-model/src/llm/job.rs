@@ -80,6 +80,7 @@ pub struct FinetuneJobBuilder {
     resume: bool,
     overwrite: bool,
     device: Device,
+    activation_checkpointing: bool,
 }
 
 impl FinetuneJobBuilder {
@@ -106,6 +107,7 @@ impl FinetuneJobBuilder {
             resume: false,
             overwrite: false,
             device: Device::default(),
+            activation_checkpointing: false,
         }
     }
 
@@ -262,6 +264,17 @@ impl FinetuneJobBuilder {
         self
     }
 
+    /// Recompute activations in the backward pass instead of keeping them (burn's balanced
+    /// gradient checkpointing: memory-bound operations are recomputed, compute-bound ones
+    /// kept), to fit longer texts or larger batches in memory. The models then run on burn's
+    /// own operations rather than this crate's CPU kernels (see `docs/scale.md` for the memory
+    /// and time measured).
+    #[must_use]
+    pub fn with_activation_checkpointing(mut self, on: bool) -> Self {
+        self.activation_checkpointing = on;
+        self
+    }
+
     /// Mixes and renders the panels, resolves the defaults, loads a pretrained base and
     /// measures its validation title perplexity.
     ///
@@ -333,6 +346,11 @@ impl FinetuneJobBuilder {
             options: o.clone(),
             scaled,
         };
+        let device = if self.activation_checkpointing {
+            self.device.autodiff().gradient_checkpointing()
+        } else {
+            self.device.autodiff()
+        };
         let run = match self.base {
             BaseModel::Scratch {
                 vocab_size,
@@ -355,14 +373,13 @@ impl FinetuneJobBuilder {
                     .with_max_valid_docs(self.max_valid_docs)
                     .with_resume(self.resume)
                     .with_overwrite(self.overwrite)
-                    .with_device(self.device);
+                    .with_device(device);
                 if let Some(n) = self.max_train_docs {
                     b = b.with_max_train_docs(n);
                 }
                 Run::Scratch(Box::new(b.build()?))
             }
             BaseModel::Pretrained { path, tokenizer } => {
-                let device = self.device.autodiff();
                 let (config, model, tok) = load_base(&path, tokenizer.as_deref(), &device)?;
                 let train_docs = match self.max_train_docs {
                     Some(n) => sample(train_docs, n, seed.wrapping_add(1)),
