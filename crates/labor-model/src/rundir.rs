@@ -47,6 +47,27 @@ pub struct Progress {
     pub eta: Duration,
 }
 
+impl Progress {
+    /// The event of `row` in a run of `total_steps` steps, of which this process has done
+    /// `steps` over `tokens` tokens in `secs` seconds (for the speed and the time left).
+    pub(crate) fn new(
+        row: CurveRow,
+        total_steps: usize,
+        tokens: u64,
+        steps: usize,
+        secs: f64,
+    ) -> Self {
+        let secs = secs.max(1e-9);
+        let left = total_steps.saturating_sub(row.step) as f64;
+        Self {
+            eta: Duration::from_secs_f64(secs / steps.max(1) as f64 * left),
+            tokens_per_sec: tokens as f64 / secs,
+            row,
+            total_steps,
+        }
+    }
+}
+
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),

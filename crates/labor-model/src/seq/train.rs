@@ -363,11 +363,6 @@ where
         // which is about to run again.
         log = Some(LossLog::open(&o.join("loss.csv"), resumed)?);
     }
-    let eta = |done: usize, at: usize, secs: f64| {
-        std::time::Duration::from_secs_f64(
-            secs / done.max(1) as f64 * total_steps.saturating_sub(at) as f64,
-        )
-    };
     let start_step = state.step;
     let mut best = if state.best_epoch > 0 {
         // Resumed: the best model is the one saved in `out`.
@@ -377,6 +372,25 @@ where
     };
     let start = Instant::now();
     let start_tokens = state.tokens;
+    // The row of the step just done (or of a validation), with this process's speed.
+    let progress_of = |state: &TrainState, epoch, train_loss, valid_loss, learning_rate| {
+        let row = CurveRow {
+            step: state.step,
+            epoch,
+            tokens: state.tokens,
+            train_loss,
+            valid_loss,
+            learning_rate,
+        };
+        let (tokens, steps) = (state.tokens - start_tokens, state.step - start_step);
+        Progress::new(
+            row,
+            total_steps,
+            tokens,
+            steps,
+            start.elapsed().as_secs_f64(),
+        )
+    };
     let mut lr = inverse_sqrt_lr(state.step.max(1), opts.lr, opts.warmup);
     let mut last_train = f64::NAN;
     'epochs: for epoch in state.epoch + 1..=opts.epochs {
@@ -415,20 +429,7 @@ where
             sum += l * b.n_tokens as f64;
             count += b.n_tokens;
             last_train = l;
-            let secs = start.elapsed().as_secs_f64().max(1e-9);
-            let ev = Progress {
-                row: CurveRow {
-                    step: state.step,
-                    epoch,
-                    tokens: state.tokens,
-                    train_loss: l,
-                    valid_loss: None,
-                    learning_rate: lr,
-                },
-                total_steps,
-                tokens_per_sec: (state.tokens - start_tokens) as f64 / secs,
-                eta: eta(state.step - start_step, state.step, secs),
-            };
+            let ev = progress_of(&state, epoch, l, None, lr);
             if let Some(log) = log.as_mut() {
                 log.push(&ev.row)?;
             }
@@ -450,20 +451,7 @@ where
             }
             best = Some(current);
         }
-        let secs = start.elapsed().as_secs_f64().max(1e-9);
-        let ev = Progress {
-            row: CurveRow {
-                step: state.step,
-                epoch,
-                tokens: state.tokens,
-                train_loss: epoch_loss,
-                valid_loss: Some(v),
-                learning_rate: lr,
-            },
-            total_steps,
-            tokens_per_sec: (state.tokens - start_tokens) as f64 / secs,
-            eta: eta(state.step - start_step, state.step, secs),
-        };
+        let ev = progress_of(&state, epoch, epoch_loss, Some(v), lr);
         if let Some(log) = log.as_mut() {
             log.push(&ev.row)?;
             log.flush()?;

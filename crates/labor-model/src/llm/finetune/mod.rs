@@ -33,7 +33,7 @@
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use burn::module::{Module, ParamGroup};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
@@ -550,16 +550,13 @@ impl Finetune {
                     learning_rate: lr,
                 };
                 state.curve.push(row.clone());
-                let secs = session_start.elapsed().as_secs_f64().max(1e-9);
-                let done = (state.step - session_step_start) as f64;
-                let p = Progress {
+                let p = Progress::new(
                     row,
-                    total_steps: total,
-                    tokens_per_sec: (state.tokens - session_tokens_start) as f64 / secs,
-                    eta: Duration::from_secs_f64(
-                        secs / done * total.saturating_sub(state.step) as f64,
-                    ),
-                };
+                    total,
+                    state.tokens - session_tokens_start,
+                    state.step - session_step_start,
+                    session_start.elapsed().as_secs_f64(),
+                );
                 if progress(&p).is_break() {
                     stopped = true;
                     break 'epochs;
