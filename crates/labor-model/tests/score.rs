@@ -397,7 +397,9 @@ fn sharded_prediction_and_scoring_equal_one_device() {
         (b.first_token.1, b.later_tokens.1)
     );
     assert!((a.log_likelihood - b.log_likelihood).abs() < 1e-9 * a.log_likelihood.abs());
-    // No device is an error, not an empty result.
+    // No text gives no prediction, and no device is an error, not an empty result.
+    let none = score_texts_sharded(&dir, &[], "m", &tax, &two, &how, &|_, _| {}).unwrap();
+    assert!(none.predictions.is_empty());
     assert!(predict_panel_sharded(&dir, &panel, &[], false, false, &|_| {}).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }

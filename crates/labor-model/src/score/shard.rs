@@ -21,13 +21,15 @@ use crate::score::predict::predict_workers;
 use crate::score::texts::{CHUNK, FreeMass, TextScores, score_texts};
 
 /// `n` items cut into at most `parts` contiguous ranges of whole `unit`s (the last may be
-/// shorter), as even as they can be; empty ranges are left out.
+/// shorter), as even as they can be; empty ranges are left out, except the one range of no
+/// items (so that an empty input still gives one, empty, result).
 ///
 /// ```
 /// # use labor_model::shard_ranges;
 /// assert_eq!(shard_ranges(10, 3, 1), [0..4, 4..7, 7..10]);
 /// assert_eq!(shard_ranges(70, 2, 32), [0..64, 64..70]);
 /// assert_eq!(shard_ranges(5, 4, 32), [0..5]);
+/// assert_eq!(shard_ranges(0, 2, 1), [0..0]);
 /// ```
 pub fn shard_ranges(n: usize, parts: usize, unit: usize) -> Vec<Range<usize>> {
     let units = n.div_ceil(unit.max(1));
@@ -41,6 +43,9 @@ pub fn shard_ranges(n: usize, parts: usize, unit: usize) -> Vec<Range<usize>> {
             ranges.push(start..end);
         }
         start = end;
+    }
+    if ranges.is_empty() {
+        ranges.push(0..0);
     }
     ranges
 }
@@ -86,7 +91,8 @@ fn no_devices() -> Error {
 }
 
 /// Predicts every worker-year of `panel` with the model at `path` (see [`load_predictor`]),
-/// sharded over `devices` (see the [module docs](self)); `progress` gets the worker-years done
+/// sharded over `devices`: one contiguous shard of the workers per device, each loading the
+/// model and predicting on a thread of its own; `progress` gets the worker-years done
 /// on all devices together. Equal to [`predict_panel`](crate::predict_panel) on one device.
 ///
 /// # Errors
@@ -149,7 +155,8 @@ pub struct ShardedScoring {
 
 /// Scores every target of `docs` with the language model at `path` (see
 /// [`load_llm`](crate::load_llm)) into predictions named `name`, sharded over `devices` in whole
-/// scoring chunks (see the [module docs](self)); `progress` gets the targets done on all devices
+/// scoring chunks (32 texts), one contiguous shard per device, so that every forward pass sees
+/// the batches one device would; `progress` gets the targets done on all devices
 /// together. The predictions equal those of [`score_texts`] on one device; the free-decoding
 /// sums of [`TextScores::free`] are added shard by shard.
 ///
