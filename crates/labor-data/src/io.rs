@@ -22,7 +22,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -44,9 +44,9 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::AtomicFile;
+
 use crate::error::panic_message;
 use crate::error::{Error, Location, Result};
-use crate::ingest::mapping::map_value;
 use crate::panel::{Panel, Worker, YearRecord};
 use crate::taxonomy::{StateId, Taxonomy};
 use crate::vocab::{Education, Ethnicity, Gender, Region};
@@ -666,4 +666,24 @@ pub fn read_json_lines<T: serde::de::DeserializeOwned>(
         out.push((at, value));
     }
     Ok(out)
+}
+
+/// Maps a raw value through an optional table onto a vocabulary.
+pub(crate) fn map_value<T>(
+    raw: &str,
+    table: &Option<BTreeMap<String, String>>,
+    parse: impl Fn(&str) -> Option<T>,
+    vocabulary: &'static str,
+    location: impl FnOnce() -> Location,
+) -> Result<T> {
+    let key = raw.trim();
+    let canon = match table {
+        Some(t) => t.get(key).map(String::as_str),
+        None => Some(key),
+    };
+    canon.and_then(parse).ok_or_else(|| Error::UnmappedValue {
+        location: location(),
+        value: raw.to_string(),
+        vocabulary,
+    })
 }

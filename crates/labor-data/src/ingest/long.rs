@@ -4,9 +4,10 @@ use std::path::Path;
 
 use arrow_array::Array;
 
-use super::mapping::{LongMapping, SpecialValue, map_education, map_value};
+use super::mapping::{LongMapping, SpecialValue, map_education};
 use super::{IngestReport, OnError};
 use crate::error::{Error, Location, Result};
+use crate::io::map_value;
 use crate::io::{WorkerAssembler, cell_text, open_parquet, parse_int, readable_type};
 use crate::panel::{Worker, YearRecord};
 use crate::taxonomy::Taxonomy;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::error::{Error, Location, Result};
+use crate::io::map_value;
 use crate::taxonomy::{Scheme, SpecialState, StateId, Taxonomy};
 use crate::vocab::{Education, Ethnicity, Gender, Region};
 
@@ -432,26 +433,6 @@ impl WideMapping {
         }
         v
     }
-}
-
-/// Maps a raw value through an optional table onto a vocabulary.
-pub(crate) fn map_value<T>(
-    raw: &str,
-    table: &Option<BTreeMap<String, String>>,
-    parse: impl Fn(&str) -> Option<T>,
-    vocabulary: &'static str,
-    location: impl FnOnce() -> Location,
-) -> Result<T> {
-    let key = raw.trim();
-    let canon = match table {
-        Some(t) => t.get(key).map(String::as_str),
-        None => Some(key),
-    };
-    canon.and_then(parse).ok_or_else(|| Error::UnmappedValue {
-        location: location(),
-        value: raw.to_string(),
-        vocabulary,
-    })
 }
 
 /// Reads an education value under `coding`.

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::mapping::{IdSpec, SpecialValue, WideMapping, map_education, map_value};
+use super::mapping::{IdSpec, SpecialValue, WideMapping, map_education};
 use super::{Format, IngestReport, OnError};
 use crate::error::{Error, Location, Result};
+use crate::io::map_value;
 use crate::io::parse_int;
 use crate::panel::{Worker, YearRecord};
 use crate::taxonomy::Taxonomy;

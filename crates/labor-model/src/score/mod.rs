@@ -14,9 +14,8 @@
 
 use std::collections::HashMap;
 
-pub(crate) mod load;
 pub(crate) mod predict;
-pub(crate) mod shard;
+pub(crate) mod speed;
 pub(crate) mod texts;
 
 use burn::tensor::{Device, Int, Tensor};

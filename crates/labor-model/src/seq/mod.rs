@@ -37,7 +37,6 @@ use burn::tensor::{Device, Int, Tensor};
 use labor_data::{Education, Ethnicity, Gender, Region, Worker};
 use serde::{Deserialize, Serialize};
 
-pub(crate) mod models;
 pub mod train;
 
 use crate::error::{Error, Result};

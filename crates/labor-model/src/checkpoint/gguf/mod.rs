@@ -31,6 +31,7 @@ use memmap2::Mmap;
 use crate::checkpoint::mapped;
 use crate::error::{Error, Result};
 
+mod tokenizer;
 mod write;
 
 pub use write::{GgufTensor, write_gguf};

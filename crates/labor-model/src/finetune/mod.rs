@@ -56,7 +56,9 @@ use crate::tokenize::tokenizer::TextTokenizer;
 
 mod clip;
 mod data;
+pub(crate) mod job;
 mod options;
+pub(crate) mod scratch;
 
 pub use data::{render_resumes, title_perplexity};
 pub use options::{

@@ -19,13 +19,13 @@ use labor_data::{MixtureBuilder, Panel, SeededRng};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 use crate::error::{Error, Result};
-use crate::llm::finetune::{
+use crate::finetune::scratch::{Scratch, ScratchBuilder};
+use crate::finetune::{
     Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LossOn, load_base, title_perplexity,
 };
 use crate::llm::lora::LoraOptions;
 use crate::llm::model::Llama;
 use crate::llm::plan::MemoryPlan;
-use crate::llm::scratch::{Scratch, ScratchBuilder};
 use crate::rundir::Progress;
 use crate::tokenize::tokenizer::TextTokenizer;
 

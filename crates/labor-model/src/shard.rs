@@ -15,8 +15,8 @@ use labor_data::{Panel, Predictions, Taxonomy};
 use labor_template::Document;
 
 use crate::error::{Error, Result};
+use crate::load::load_predictor;
 use crate::score::Scorer;
-use crate::score::load::load_predictor;
 use crate::score::predict::predict_workers;
 use crate::score::texts::{CHUNK, FreeMass, TextScores, score_texts};
 

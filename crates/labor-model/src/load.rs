@@ -10,9 +10,9 @@ use labor_template::{TemplateBuilder, TemplateKind};
 
 use crate::error::{Error, Result};
 use crate::llm::model::Llama;
+use crate::registry::{TrainedModel, load_model, read_meta};
 use crate::score::Scorer;
 use crate::score::predict::{LlmPredictor, Predictor};
-use crate::seq::models::{TrainedModel, load_model, read_meta};
 use crate::tokenize::tokenizer::TextTokenizer;
 
 /// A model read by [`load_predictor`], ready to predict panels over its taxonomy.
@@ -116,7 +116,7 @@ pub fn model_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seq::models::{ModelKind, TrainBuilder};
+    use crate::registry::{ModelKind, TrainBuilder};
     use labor_data::{Preset, SplitterBuilder, SynthBuilder};
 
     /// A trained directory loads as itself and predicts like the model it saved; over another

@@ -78,7 +78,7 @@ pub(super) fn clip_global_norm(
 mod tests {
     use super::*;
     use crate::LlamaConfig;
-    use crate::llm::finetune::data::loss_sum;
+    use crate::finetune::data::loss_sum;
     use burn::tensor::{Device, Int};
 
     /// The gradients of a random model under a next-token loss.

@@ -32,10 +32,10 @@ use labor_data::SeededRng;
 use labor_template::Document;
 
 use crate::error::{Error, Result};
-use crate::llm::config::LlamaConfig;
-use crate::llm::finetune::{
+use crate::finetune::{
     FinetuneBuilder, FinetuneOptions, FinetuneReport, RUN_FILES, title_perplexity,
 };
+use crate::llm::config::LlamaConfig;
 use crate::llm::model::Llama;
 use crate::rundir::{Progress, check_run_dir, clear_run_dir};
 use crate::tokenize::bpe::BpeTrainerBuilder;
