@@ -418,33 +418,24 @@ fn train_predict_pretrain_finetune() {
                 .args(["--train", &train, "--valid", &valid, "--out", &d(kind)]),
         );
         assert!(err.contains(&format!("trained {kind}")), "{err}");
-        let err = run_stderr(labor().args([
-            "predict",
-            "--model",
-            &d(kind),
-            "--panel",
-            &test,
-            "--out",
-            &d(&format!("{kind}.parquet")),
-            "--full-distribution",
-        ]));
+        let predict = |out: &str, extra: &[&str]| {
+            run_stderr(
+                labor()
+                    .args(["predict", "--model", &d(kind), "--panel", &test])
+                    .args(["--out", &d(out), "--full-distribution"])
+                    .args(extra),
+            )
+        };
+        let err = predict(&format!("{kind}.parquet"), &[]);
         assert!(err.contains("perplexity"), "{err}");
         let p = labor_data::Predictions::read_parquet(d(&format!("{kind}.parquet"))).unwrap();
         assert_eq!(p.model(), kind);
         assert!(p.has_distribution());
         // Sharded over two devices (two CPU shards here): the same file.
-        run_stderr(labor().args([
-            "predict",
-            "--model",
-            &d(kind),
-            "--panel",
-            &test,
-            "--out",
-            &d(&format!("{kind}-sharded.parquet")),
-            "--full-distribution",
-            "--devices",
-            "flex,flex",
-        ]));
+        predict(
+            &format!("{kind}-sharded.parquet"),
+            &["--devices", "flex,flex"],
+        );
         assert_eq!(
             std::fs::read(d(&format!("{kind}-sharded.parquet"))).unwrap(),
             std::fs::read(d(&format!("{kind}.parquet"))).unwrap()
