@@ -145,6 +145,15 @@ pub enum Error {
         /// States the model knows.
         n_states: usize,
     },
+    /// burn could not write or read a record (weights or optimizer state) at `path`.
+    #[error("checkpoint {path}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// burn's error.
+        #[source]
+        source: burn::store::RecordError,
+    },
     /// Saving or loading weights, optimizer state or a training checkpoint failed.
     #[error("checkpoint {path}: {detail}")]
     Checkpoint {

@@ -75,10 +75,11 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-pub(crate) fn ck_err(path: &Path, e: impl std::fmt::Debug) -> Error {
-    Error::Checkpoint {
+/// burn's error writing or reading the record at `path`.
+pub(crate) fn record_err(path: &Path) -> impl FnOnce(burn::store::RecordError) -> Error + '_ {
+    move |source| Error::Record {
         path: path.to_path_buf(),
-        detail: format!("{e:?}"),
+        source,
     }
 }
 

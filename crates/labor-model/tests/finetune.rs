@@ -707,3 +707,29 @@ fn gradient_checkpointing_follows_the_plain_loss_curve() {
         );
     }
 }
+
+/// A checkpoint whose optimizer state burn cannot read is an error naming the file, with burn's
+/// error kept as its source.
+#[test]
+fn an_unreadable_optimizer_state_is_an_error_with_its_source() {
+    let (train, valid, tok, config) = setup(10);
+    let out = tmp("bad-optimizer");
+    let build = |resume: bool| {
+        FinetuneBuilder::new(config.init(&ad()), config.clone(), tok.clone(), &out)
+            .with_train(train.clone())
+            .with_valid(valid.clone())
+            .with_options(options())
+            .with_resume(resume)
+            .build()
+            .unwrap()
+    };
+    build(false).run(|_| ControlFlow::Continue(())).unwrap();
+    let state = out.join("checkpoint/optimizer.bpk");
+    std::fs::write(&state, b"not a burn record").unwrap();
+    let err = build(true).run(|_| ControlFlow::Continue(())).unwrap_err();
+    assert!(
+        matches!(&err, Error::Record { path, .. } if path == &state),
+        "{err}"
+    );
+    assert!(std::error::Error::source(&err).is_some());
+}

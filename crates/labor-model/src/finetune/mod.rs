@@ -49,8 +49,8 @@ use crate::llm::lora::{apply_lora, merge_lora, seed_adapters};
 use crate::llm::model::Llama;
 use crate::llm::plan::{MemoryPlan, MemoryPlanBuilder, PlanMode};
 use crate::rundir::{
-    CurveRow, Progress, check_run_dir, ck_err, clear_run_dir, io_err, load_checkpoint_model,
-    number_params, option_difference, recover_swap, write_curve, write_dir_swapped,
+    CurveRow, Progress, check_run_dir, clear_run_dir, io_err, load_checkpoint_model, number_params,
+    option_difference, record_err, recover_swap, write_curve, write_dir_swapped,
 };
 use crate::tokenize::tokenizer::TextTokenizer;
 
@@ -351,11 +351,14 @@ impl Finetune {
         let tmp = self.out.join("checkpoint.tmp");
         write_dir_swapped(&tmp, &self.checkpoint_dir(), |tmp| {
             let mp = tmp.join("model.bpk");
-            model.clone().save_file(&mp).map_err(|e| ck_err(&mp, e))?;
+            model.clone().save_file(&mp).map_err(record_err(&mp))?;
             let op = tmp.join("optimizer.bpk");
-            optim.save(&op).map_err(|e| ck_err(&op, e))?;
+            optim.save(&op).map_err(record_err(&op))?;
             let sp = tmp.join("state.json");
-            let text = serde_json::to_string_pretty(state).map_err(|e| ck_err(&sp, e))?;
+            let text = serde_json::to_string_pretty(state).map_err(|source| Error::ConfigJson {
+                path: sp.clone(),
+                source,
+            })?;
             std::fs::write(&sp, text).map_err(io_err(&sp))
         })?;
         write_curve(&self.out.join("loss.csv"), &state.curve)
@@ -375,7 +378,10 @@ impl Finetune {
     ) -> Result<(Llama, ModuleOptimizer, State)> {
         let sp = dir.join("state.json");
         let text = std::fs::read_to_string(&sp).map_err(io_err(&sp))?;
-        let state: State = serde_json::from_str(&text).map_err(|e| ck_err(&sp, e))?;
+        let state: State = serde_json::from_str(&text).map_err(|source| Error::ConfigJson {
+            path: sp.clone(),
+            source,
+        })?;
         if state.options != self.options {
             return Err(Error::InvalidOption {
                 name: "resume",
@@ -399,7 +405,7 @@ impl Finetune {
         }
         let model = load_checkpoint_model(model, &dir.join("model.bpk"))?;
         let op = dir.join("optimizer.bpk");
-        let optim = optim.load(&op).map_err(|e| ck_err(&op, e))?;
+        let optim = optim.load(&op).map_err(record_err(&op))?;
         Ok((model, optim, state))
     }
 

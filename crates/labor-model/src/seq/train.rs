@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::rundir::{
     CurveRow, LossLog, Progress, io_err, load_checkpoint_model, number_params, option_difference,
-    recover_swap, write_dir_swapped,
+    record_err, recover_swap, write_dir_swapped,
 };
 use crate::seq::{HostBatch, SeqModel, masked_nll, two_stage_log_probs, two_stage_nll};
 
@@ -351,10 +351,7 @@ where
                 // is the uninterrupted one.
                 model = load_checkpoint_model(model, &ck.join("model.bpk"))?;
                 let opath = ck.join("optimizer.bpk");
-                optim = optim.load(&opath).map_err(|e| Error::Checkpoint {
-                    path: opath.clone(),
-                    detail: format!("{e:?}"),
-                })?;
+                optim = optim.load(&opath).map_err(record_err(&opath))?;
                 Some(state.step)
             }
             None => None,
@@ -516,10 +513,7 @@ fn write_checkpoint_files<M: Module>(
             detail: e.to_string(),
         })?;
     let op = tmp.join("optimizer.bpk");
-    optim.save(&op).map_err(|e| Error::Checkpoint {
-        path: op.clone(),
-        detail: format!("{e:?}"),
-    })?;
+    optim.save(&op).map_err(record_err(&op))?;
     for (name, json) in [
         ("state.json", serde_json::to_vec_pretty(state)),
         ("options.json", serde_json::to_vec_pretty(opts)),
