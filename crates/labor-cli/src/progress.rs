@@ -61,14 +61,14 @@ pub(crate) fn spinner() -> ProgressBar {
     pb
 }
 
-/// The devices of `--devices` (see [`labor_model::devices_named`]), or the default device when
-/// none is given; each is checked to start.
+/// The devices of `--devices` (see [`labor_model::devices_named`]), each checked to start, or
+/// the default device when none is given.
 pub(crate) fn devices(names: &[String]) -> Result<Vec<burn::tensor::Device>> {
-    let devices = if names.is_empty() {
-        vec![burn::tensor::Device::default()]
-    } else {
-        labor_model::devices_named(names)?
-    };
+    if names.is_empty() {
+        // `main` has checked the default device already.
+        return Ok(vec![burn::tensor::Device::default()]);
+    }
+    let devices = labor_model::devices_named(names)?;
     for d in &devices {
         labor_model::check_device(d)?;
     }

@@ -15,16 +15,16 @@ use std::time::Duration;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use labor_data::{MixtureBuilder, Panel, SeededRng};
+use labor_data::{MixtureBuilder, Panel};
 use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 use crate::error::{Error, Result};
 use crate::finetune::scratch::{Scratch, ScratchBuilder};
 use crate::finetune::{
-    Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LossOn, load_base, title_perplexity,
+    Finetune, FinetuneBuilder, FinetuneOptions, FinetuneReport, LossOn, load_base, sample,
+    title_perplexity,
 };
 use crate::llm::lora::LoraOptions;
-use crate::llm::model::Llama;
 use crate::llm::plan::MemoryPlan;
 use crate::rundir::Progress;
 use crate::tokenize::tokenizer::TextTokenizer;
@@ -317,6 +317,7 @@ impl FinetuneJobBuilder {
             template.render_panel(&self.valid)?,
             self.max_valid_docs,
             seed,
+            7,
         );
         let (n_workers, n_docs) = (panel.len(), train_docs.len());
         let scratch = self.base.is_scratch();
@@ -382,7 +383,7 @@ impl FinetuneJobBuilder {
             BaseModel::Pretrained { path, tokenizer } => {
                 let (config, model, tok) = load_base(&path, tokenizer.as_deref(), &device)?;
                 let train_docs = match self.max_train_docs {
-                    Some(n) => sample(train_docs, n, seed.wrapping_add(1)),
+                    Some(n) => sample(train_docs, n, seed.wrapping_add(1), 7),
                     None => train_docs,
                 };
                 let before = title_perplexity(&model.valid(), &tok, &valid_docs)?;
@@ -410,15 +411,6 @@ fn invalid(detail: &str) -> Error {
         name: "finetune",
         detail: detail.into(),
     }
-}
-
-/// A seeded sample of at most `n` of `v` (all of them, in order, when there are no more).
-fn sample<T>(mut v: Vec<T>, n: usize, seed: u64) -> Vec<T> {
-    if v.len() > n {
-        SeededRng::with_stream(seed, 7).shuffle(&mut v);
-        v.truncate(n);
-    }
-    v
 }
 
 /// What a [`FinetuneJob`] will train on and how.
@@ -485,13 +477,6 @@ pub struct JobReport {
     pub n_titles: usize,
     /// Wall time of the job (from scratch: the tokenizer's training included).
     pub wall: Duration,
-}
-
-impl JobReport {
-    /// The best model.
-    pub fn model(&self) -> &Llama {
-        &self.report.model
-    }
 }
 
 impl FinetuneJob {

@@ -68,6 +68,16 @@ pub use options::{
 use clip::clip_global_norm;
 use data::{Example, batch, loss_sum, mean_loss, scalar, tokenize};
 
+/// A seeded sample of at most `n` of `v` (drawn with `seed` and `stream`; all of them, in order,
+/// when there are no more): the document samples of fine-tuning runs.
+pub(crate) fn sample<T>(mut v: Vec<T>, n: usize, seed: u64, stream: u64) -> Vec<T> {
+    if v.len() > n {
+        SeededRng::with_stream(seed, stream).shuffle(&mut v);
+        v.truncate(n);
+    }
+    v
+}
+
 /// Builds a [`Finetune`] run.
 #[derive(Debug)]
 pub struct FinetuneBuilder {

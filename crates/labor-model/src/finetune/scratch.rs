@@ -28,12 +28,11 @@ use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Distribution, Tensor};
-use labor_data::SeededRng;
 use labor_template::Document;
 
 use crate::error::{Error, Result};
 use crate::finetune::{
-    FinetuneBuilder, FinetuneOptions, FinetuneReport, RUN_FILES, title_perplexity,
+    FinetuneBuilder, FinetuneOptions, FinetuneReport, RUN_FILES, sample, title_perplexity,
 };
 use crate::llm::config::LlamaConfig;
 use crate::llm::model::Llama;
@@ -235,15 +234,13 @@ impl ScratchBuilder {
         }
         self.options.seed = self.seed;
         self.options.validate()?;
-        let sample = |mut docs: Vec<Document>, n: usize, stream| {
-            if docs.len() > n {
-                SeededRng::with_stream(self.seed, stream).shuffle(&mut docs);
-                docs.truncate(n);
-            }
-            docs
-        };
-        let train = sample(self.train, self.max_train_docs.unwrap_or(usize::MAX), 100);
-        let valid = sample(self.valid, self.max_valid_docs, 101);
+        let train = sample(
+            self.train,
+            self.max_train_docs.unwrap_or(usize::MAX),
+            self.seed,
+            100,
+        );
+        let valid = sample(self.valid, self.max_valid_docs, self.seed, 101);
         Ok(Scratch {
             train,
             valid,

@@ -78,9 +78,8 @@ pub struct PlanRow {
     pub devices: usize,
     /// The plan.
     pub plan: MemoryPlan,
-    /// Whether it fits the memory available (`None` when none was given).
-    pub fits: Option<bool>,
-    /// Why it does not fit, with what would make it fit.
+    /// Why it does not fit the memory available, with what would make it fit (`None` when it
+    /// fits or no memory was given).
     pub refusal: Option<String>,
 }
 
@@ -131,15 +130,17 @@ impl PlanGrid {
                             .with_devices(devices)
                             .with_activation_checkpointing(self.activation_checkpointing)
                             .build()?;
-                        let fits = self.device_memory.map(|m| plan.check_fits(m));
+                        let refusal = self
+                            .device_memory
+                            .and_then(|m| plan.check_fits(m).err())
+                            .map(|e| e.to_string());
                         rows.push(PlanRow {
                             model: model.clone(),
                             mode: mode_name.clone(),
                             precision,
                             devices,
                             plan,
-                            fits: fits.as_ref().map(Result::is_ok),
-                            refusal: fits.and_then(|f| f.err()).map(|e| e.to_string()),
+                            refusal,
                         });
                     }
                 }
@@ -167,7 +168,7 @@ pub fn plans_table(rows: &[PlanRow]) -> String {
             gib(states),
             gib(p.activations + p.logits),
             gib(p.per_device()),
-            if r.fits == Some(false) {
+            if r.refusal.is_some() {
                 " (does not fit)"
             } else {
                 ""
