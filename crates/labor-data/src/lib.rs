@@ -13,6 +13,7 @@ mod resumes;
 mod rng;
 mod split;
 mod synth;
+mod targets;
 mod taxonomy;
 mod vocab;
 
@@ -27,6 +28,7 @@ pub use split::{Split, SplitPanels, Splitter, SplitterBuilder, subsample};
 pub use synth::{
     CareerLaw, Preset, PresetSpec, PresetTargets, SynthBuilder, SynthOutput, Synthesizer, Truth,
 };
+pub use targets::TargetRule;
 pub use taxonomy::{
     NumberedTitles, Outcome, Scheme, SpecialState, StateId, Taxonomy, normalize_code,
 };

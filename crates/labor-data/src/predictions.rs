@@ -3,7 +3,8 @@
 //!
 //! This is the hand-off between the models (`labor predict`, `labor score`, the synthetic truth)
 //! and the evaluation (`labor eval`). On disk it is Parquet with the columns
-//! `worker_id, year, position, state_code, log_prob` (+ `weight` when known, + `probs`, a
+//! `worker_id, year, position, state_code, previous_code, log_prob` (+ `weight` when known,
+//! + `probs`, a
 //! fixed-size list of `f32` indexed by state id, when the full distribution was computed), and
 //! the model's name and the taxonomy in the schema metadata.
 
@@ -41,6 +42,9 @@ pub struct Prediction {
     pub position: u32,
     /// The observed state.
     pub state: StateId,
+    /// The state of the worker's previous record (`None` for the first record, or when unknown):
+    /// what makes a worker-year a move or a stay without the panel at hand.
+    pub previous: Option<StateId>,
     /// Natural log of the probability the model gave the observed state.
     pub log_prob: f64,
     /// Survey weight of the worker, when known.
@@ -179,6 +183,7 @@ impl Predictions {
             Field::new("year", DataType::Int32, false),
             Field::new("position", DataType::UInt32, false),
             Field::new("state_code", DataType::Utf8, false),
+            Field::new("previous_code", DataType::Utf8, true),
             Field::new("log_prob", DataType::Float64, false),
             Field::new("weight", DataType::Float64, true),
         ];
@@ -249,6 +254,11 @@ impl Predictions {
                 Arc::new(StringArray::from_iter_values(
                     chunk.iter().map(|r| self.taxonomy.code(r.state)),
                 )),
+                Arc::new(StringArray::from_iter(
+                    chunk
+                        .iter()
+                        .map(|r| r.previous.map(|p| self.taxonomy.code(p))),
+                )),
                 Arc::new(Float64Array::from_iter_values(
                     chunk.iter().map(|r| r.log_prob),
                 )),
@@ -311,7 +321,12 @@ impl Predictions {
             required("state_code")?,
             required("log_prob")?,
         );
-        let (c_pos, c_weight, c_probs) = (index("position")?, index("weight")?, index("probs")?);
+        let (c_pos, c_prev, c_weight, c_probs) = (
+            index("position")?,
+            index("previous_code")?,
+            index("weight")?,
+            index("probs")?,
+        );
         let check = |col: usize, expected: &'static str, ok: bool| -> Result<()> {
             if ok {
                 Ok(())
@@ -331,6 +346,9 @@ impl Predictions {
         check(c_lp, "Float64", f(c_lp) == &DataType::Float64)?;
         if let Some(c) = c_pos {
             check(c, "UInt32", f(c) == &DataType::UInt32)?;
+        }
+        if let Some(c) = c_prev {
+            check(c, "Utf8", f(c) == &DataType::Utf8)?;
         }
         if let Some(c) = c_weight {
             check(c, "Float64", f(c) == &DataType::Float64)?;
@@ -356,26 +374,28 @@ impl Predictions {
             let states = batch.column(c_state).as_string::<i32>();
             let lps = batch.column(c_lp).as_primitive::<Float64Type>();
             let pos = c_pos.map(|c| batch.column(c).as_primitive::<UInt32Type>().clone());
+            let prevs = c_prev.map(|c| batch.column(c).as_string::<i32>().clone());
             let weights = c_weight.map(|c| batch.column(c).as_primitive::<Float64Type>().clone());
             let probs = c_probs.map(|c| batch.column(c).as_fixed_size_list().clone());
             for i in 0..batch.num_rows() {
                 row_no += 1;
                 let location = |column: &str| Location::new(&file_name, row_no, column);
                 let worker_id = workers.value(i).to_string();
-                let code = states.value(i);
-                let state = match codes.get(code) {
-                    Some(s) => *s,
-                    None => {
-                        let s = taxonomy.id_of_code(code).ok_or_else(|| Error::Malformed {
-                            location: location("state_code"),
-                            detail: format!(
-                                "code `{code}` is not in taxonomy `{}`",
-                                taxonomy.name()
-                            ),
-                        })?;
-                        codes.insert(code.to_string(), s);
-                        s
+                let mut state_of = |code: &str, column: &str| -> Result<StateId> {
+                    if let Some(s) = codes.get(code) {
+                        return Ok(*s);
                     }
+                    let s = taxonomy.id_of_code(code).ok_or_else(|| Error::Malformed {
+                        location: location(column),
+                        detail: format!("code `{code}` is not in taxonomy `{}`", taxonomy.name()),
+                    })?;
+                    codes.insert(code.to_string(), s);
+                    Ok(s)
+                };
+                let state = state_of(states.value(i), "state_code")?;
+                let previous = match &prevs {
+                    Some(p) if !p.is_null(i) => Some(state_of(p.value(i), "previous_code")?),
+                    _ => None,
                 };
                 if last_worker.as_deref() != Some(worker_id.as_str()) {
                     last_worker = Some(worker_id.clone());
@@ -388,6 +408,7 @@ impl Predictions {
                     year: years.value(i),
                     position,
                     state,
+                    previous,
                     log_prob: lps.value(i),
                     weight: weights
                         .as_ref()

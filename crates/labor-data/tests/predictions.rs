@@ -8,6 +8,7 @@ fn row(worker: &str, year: i32, position: u32, state: u16, lp: f64, n: usize) ->
         year,
         position,
         state: StateId(state),
+        previous: (position > 0).then_some(StateId(7)),
         log_prob: lp,
         weight: (position == 0).then_some(2.5),
         probs: (n > 0).then(|| {

@@ -12,7 +12,6 @@ pub mod plots;
 mod predictions;
 mod report;
 mod scores;
-mod targets;
 
 pub use bootstrap::{Bootstrap, Estimate, MAX_RESAMPLES};
 pub use curves::{LossCurve, LossPoint};
@@ -20,6 +19,7 @@ pub use error::{Error, Result};
 pub use evaluate::{
     Evaluation, Evaluator, EvaluatorBuilder, Event, ModelPredictions, Subgroups, TargetRow,
 };
+pub use labor_data::TargetRule;
 pub use metrics::{
     Calibration, CalibrationBin, auc, binary_perplexity, top_k_accuracy, weighted_auc,
     weighted_binary_perplexity,
@@ -31,4 +31,3 @@ pub use predictions::{
 };
 pub use report::{EventMetrics, GroupEstimate, ModelMetrics, PairedMetrics, Report, ValidMass};
 pub use scores::ScoreSet;
-pub use targets::TargetRule;

@@ -1,7 +1,8 @@
 //! Evaluation of predictions files: what `labor eval`, the quickstart and the example programs
 //! all run. It converts `labor_data::Predictions` (the rows every model writes) into the
 //! [`Evaluator`]'s targets, restricted to the workers of a test panel when one is given (which
-//! also supplies the previous states, the survey weights and the subgroup attributes), runs the
+//! also supplies the survey weights and the subgroup attributes, and checks the states and
+//! previous states the predictions carry), runs the
 //! evaluation with the standard subgroups and events, and writes the report directory.
 //!
 //! ```
@@ -19,6 +20,7 @@
 //!             year: 1990 + k as i32,
 //!             position: k,
 //!             state: StateId(3),
+//!             previous: (k > 0).then_some(StateId(3)),
 //!             log_prob,
 //!             weight: None,
 //!             probs: None,
@@ -44,7 +46,7 @@ use crate::bootstrap::Bootstrap;
 use crate::curves::LossCurve;
 use crate::error::{Error, Result};
 use crate::evaluate::{Evaluation, Evaluator, Event, ModelPredictions, Subgroups, TargetRow};
-use crate::targets::TargetRule;
+use labor_data::TargetRule;
 
 /// Which weights the targets carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -229,15 +231,28 @@ fn convert(
                         "the predictions' observed state differs from the panel's".into(),
                     ));
                 }
-                let prev = k.checked_sub(1).map(|j| w.records[j].state.index());
-                (k as u32, prev, row.weight.or(w.weight))
+                let prev = k.checked_sub(1).map(|j| w.records[j].state);
+                // (A prediction made on another panel of the worker, at another position, may
+                // have had another record before.)
+                if k == row.position as usize && row.previous.is_some() && row.previous != prev {
+                    return Err(contradiction(
+                        "the predictions' previous state differs from the panel's".into(),
+                    ));
+                }
+                (k as u32, prev.map(|s| s.index()), row.weight.or(w.weight))
             }
+            // The row's own previous state; for files written before it was recorded, the
+            // state of the row before when that is the same worker's record before.
             None => {
                 let prev = match last {
                     Some((id, pos, s)) if id == row.worker_id && pos + 1 == row.position => Some(s),
                     _ => None,
                 };
-                (row.position, prev, row.weight)
+                (
+                    row.position,
+                    row.previous.map(|s| s.index()).or(prev),
+                    row.weight,
+                )
             }
         };
         last = Some((row.worker_id.as_str(), row.position, row.state.index()));

@@ -9,4 +9,5 @@ mod evaluate;
 mod metrics;
 #[cfg(feature = "plots")]
 mod plots;
+mod predictions;
 mod report;

@@ -92,6 +92,7 @@ pub fn write_seeds(root: &Path, fixtures: &Path) -> std::io::Result<Vec<PathBuf>
                         year: r.year,
                         position: i as u32,
                         state: r.state,
+                        previous: i.checked_sub(1).map(|j| w.records[j].state),
                         log_prob: -(n_states as f64).ln(),
                         weight: Some(1.5),
                         probs: with_probs.then(|| vec![1.0 / n_states as f32; n_states]),

@@ -1,6 +1,6 @@
 //! Rendered texts and the spans of their targets.
 
-use labor_data::{StateId, Worker};
+use labor_data::StateId;
 use serde::{Deserialize, Serialize};
 
 /// One prediction target inside a rendered text: the prompt is `text[..prompt_end]`, the
@@ -14,6 +14,10 @@ pub struct Target {
     pub year: i32,
     /// The observed state.
     pub state_id: StateId,
+    /// The state of the record before (`None` for the worker's first record). Absent from the
+    /// JSON of a first record, and from files written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_state_id: Option<StateId>,
     /// The title as rendered (English, or `job_NNN` with numbered titles).
     pub title: String,
     /// Byte offset where the prompt ends.
@@ -87,52 +91,5 @@ impl Rendered {
     /// Number of targets over all documents.
     pub fn n_targets(&self) -> usize {
         self.documents().iter().map(|d| d.targets.len()).sum()
-    }
-}
-
-/// Which worker-years are prediction targets.
-///
-/// The default is [`TargetRule::All`]: every observed worker-year, the first included. That is
-/// what the paper counts (its test sets' "number of transitions" equal the test worker-years,
-/// e.g. 61,772 of PSID's ≈ 20% × 313,622) and what CAREER's perplexity script sums over, so
-/// numbers stay comparable; the first year is predicted from the covariates alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TargetRule {
-    /// Every worker-year, the first included.
-    #[default]
-    All,
-    /// Every worker-year but the first of each worker.
-    ExcludeFirst,
-    /// Only worker-years whose state differs from the previous record's.
-    Changes,
-}
-
-impl TargetRule {
-    /// `true` if record `k` of `worker` is a target.
-    pub fn selects(self, worker: &Worker, k: usize) -> bool {
-        match self {
-            TargetRule::All => k < worker.records.len(),
-            TargetRule::ExcludeFirst => k > 0 && k < worker.records.len(),
-            TargetRule::Changes => {
-                k > 0
-                    && k < worker.records.len()
-                    && worker.records[k].state != worker.records[k - 1].state
-            }
-        }
-    }
-}
-
-impl std::str::FromStr for TargetRule {
-    type Err = crate::Error;
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "all" => Ok(TargetRule::All),
-            "exclude-first" => Ok(TargetRule::ExcludeFirst),
-            "changes" => Ok(TargetRule::Changes),
-            other => Err(crate::Error::InvalidOption {
-                name: "targets",
-                detail: format!("unknown rule `{other}` (all, exclude-first, changes)"),
-            }),
-        }
     }
 }

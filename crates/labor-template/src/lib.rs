@@ -6,8 +6,9 @@ mod error;
 mod templates;
 mod wording;
 
-pub use document::{Document, Layout, Rendered, Target, TargetRule};
+pub use document::{Document, Layout, Rendered, Target};
 pub use error::{Error, Result};
+pub use labor_data::TargetRule;
 pub use templates::{
     DemographicFields, IclSampling, IclTemplate, PromptTemplate, ResumeTemplate, Template,
     TemplateBuilder, TemplateKind,

@@ -8,9 +8,10 @@ use labor_data::{
     YearRecord,
 };
 
-use crate::document::{Document, Layout, Rendered, Target, TargetRule};
+use crate::document::{Document, Layout, Rendered, Target};
 use crate::error::{Error, Result};
 use crate::wording::Wording;
+use labor_data::TargetRule;
 
 /// Renders workers as text (see the crate docs for the variants).
 pub trait Template: Send + Sync {
@@ -298,7 +299,7 @@ impl Common {
         let mut targets = Vec::new();
         for k in 0..w.records.len() {
             self.entry_open(style, &w.records, k, out);
-            if with_targets && self.rule.selects(w, k) {
+            if with_targets && self.rule.selects_record(w, k) {
                 targets.push(self.target_of(w, k, out));
             } else {
                 self.continuation(w.records[k].state, out);
@@ -337,6 +338,7 @@ impl Common {
             record: k,
             year: w.records[k].year,
             state_id: w.records[k].state,
+            previous_state_id: k.checked_sub(1).map(|j| w.records[j].state),
             title: self.title(w.records[k].state).to_string(),
             prompt_end: start,
             continuation_start: start,
@@ -549,7 +551,7 @@ impl Template for IclTemplate {
             }
             IclSampling::PerTarget => {
                 let mut docs = Vec::new();
-                for k in (0..w.records.len()).filter(|k| self.common.rule.selects(&w, *k)) {
+                for k in (0..w.records.len()).filter(|k| self.common.rule.selects_record(&w, *k)) {
                     let mut text = String::new();
                     self.examples_text(&w, k, &mut text)?;
                     self.common.prompt_text(Style::Prompt, &w, k, &mut text);

@@ -75,13 +75,23 @@ proptest! {
     #[test]
     fn target_rules_select_what_they_say(seed in any::<u64>()) {
         let p = panel(seed, 10);
-        for rule in [TargetRule::All, TargetRule::ExcludeFirst, TargetRule::Changes] {
+        for rule in TargetRule::ALL {
             let t = TemplateBuilder::new(p.taxonomy().clone(), TemplateKind::Resume).with_targets(rule).build().unwrap();
             for w in p.workers() {
                 let r = t.render(w).unwrap();
-                let got: Vec<usize> = r.documents()[0].targets.iter().map(|t| t.record).collect();
-                let want: Vec<usize> = (0..w.records.len()).filter(|k| rule.selects(w, *k)).collect();
+                let targets = &r.documents()[0].targets;
+                let got: Vec<usize> = targets.iter().map(|t| t.record).collect();
+                let want: Vec<usize> = (0..w.records.len()).filter(|k| rule.selects_record(w, *k)).collect();
                 prop_assert_eq!(&got, &want);
+                for t in targets {
+                    let previous = t.record.checked_sub(1).map(|j| w.records[j].state);
+                    prop_assert_eq!(t.previous_state_id, previous);
+                    match rule {
+                        TargetRule::Changes => prop_assert!(previous.is_some_and(|p| p != t.state_id)),
+                        TargetRule::Stays => prop_assert_eq!(previous, Some(t.state_id)),
+                        _ => {}
+                    }
+                }
                 if rule == TargetRule::All {
                     prop_assert_eq!(got.len(), w.records.len());
                 }

@@ -6,7 +6,7 @@ use crate::bootstrap::{Bootstrap, Estimate};
 use crate::error::{Error, Result};
 use crate::metrics::{Calibration, weighted_auc, weighted_binary_perplexity};
 use crate::scores::ScoreSet;
-use crate::targets::TargetRule;
+use labor_data::TargetRule;
 
 mod inputs;
 mod results;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::report::{ModelMetrics, PairedMetrics, Report, table_markdown};
-use crate::targets::TargetRule;
+use labor_data::TargetRule;
 
 /// The result of [`Evaluator::run`](super::Evaluator::run); serialises as `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

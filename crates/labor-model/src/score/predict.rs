@@ -88,6 +88,7 @@ pub(crate) fn predict_workers(
                 year: r.year,
                 position: k as u32,
                 state: r.state,
+                previous: k.checked_sub(1).map(|j| w.records[j].state),
                 log_prob: s.log_prob,
                 weight: w.weight,
                 probs: s.probs,

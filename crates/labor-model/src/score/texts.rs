@@ -167,6 +167,7 @@ pub fn score_texts(
                     year: t.year,
                     position: t.record as u32,
                     state: t.state_id,
+                    previous: t.previous_state_id,
                     log_prob: lp,
                     weight: None,
                     probs: p.as_mut().and_then(Iterator::next),
