@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use labor_data::Predictions;
 use labor_eval::{EvalOptions, LossCurve, evaluate_predictions};
 
@@ -55,7 +55,7 @@ pub(crate) struct EvalArgs {
     weights: String,
     /// A training log to plot, as NAME=CSV (header step,epoch,tokens,train_loss,valid_loss,
     /// learning_rate); repeat for several runs.
-    #[arg(long, value_parser = parse_named)]
+    #[arg(long, value_parser = crate::parse_named)]
     loss_curve: Vec<(String, PathBuf)>,
     /// Calibration bins.
     #[arg(long, default_value_t = 10)]
@@ -63,15 +63,6 @@ pub(crate) struct EvalArgs {
     /// Output directory for metrics.json, report.md, report.csv and the PNG plots.
     #[arg(long)]
     out: PathBuf,
-}
-
-fn parse_named(s: &str) -> std::result::Result<(String, PathBuf), String> {
-    match s.split_once('=') {
-        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
-            Ok((name.to_string(), PathBuf::from(path)))
-        }
-        _ => Err(format!("expected NAME=CSV, got `{s}`")),
-    }
 }
 
 /// Runs `labor eval`.
@@ -91,22 +82,16 @@ pub(crate) fn run(a: &EvalArgs) -> Result<()> {
     };
     opts.validate()?;
     for (name, path) in &a.loss_curve {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        opts.loss_curves.push(LossCurve::from_csv_str(name, &text)?);
+        opts.loss_curves.push(LossCurve::from_csv_path(name, path)?);
     }
     let panel = match &a.panel {
-        Some(p) => Some(
-            labor_data::io::read_parquet(p).with_context(|| format!("reading {}", p.display()))?,
-        ),
+        Some(p) => Some(labor_data::io::read_parquet(p)?),
         None => None,
     };
     let mut models = Vec::new();
     for p in &a.predictions {
         eprintln!("reading {}", p.display());
-        models.push(
-            Predictions::read_parquet(p).with_context(|| format!("reading {}", p.display()))?,
-        );
+        models.push(Predictions::read_parquet(p)?);
     }
     for p in &a.model {
         let Some(panel) = &panel else {
@@ -128,19 +113,8 @@ pub(crate) fn run(a: &EvalArgs) -> Result<()> {
     pb.finish_and_clear();
     let written = out.write_dir(&a.out)?;
     println!("{}", out.table());
+    print!("{}", out.accuracy_lines());
     let ev = &out.evaluation;
-    for m in &ev.models {
-        if let (Some(t1), Some(t5)) = (m.top1_accuracy, m.top5_accuracy) {
-            println!(
-                "{}: top-1 {:.3}, top-5 {:.3}, ECE {:.3}, mass on valid titles {:.4}",
-                m.name,
-                t1,
-                t5,
-                m.calibration.as_ref().map_or(f64::NAN, |c| c.ece),
-                m.valid_mass.map_or(f64::NAN, |v| v.mean)
-            );
-        }
-    }
     println!(
         "{} targets ({}), {} bootstrap replicates; read in {:.1}s, evaluated in {:.1}s; wrote {} files to {}",
         ev.models.first().map_or(0, |m| m.n_targets),

@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use labor_data::io;
 use labor_model::{BaseModel, FinetuneJobBuilder, LoraOptions, LoraTarget, LossOn};
 
@@ -44,7 +44,7 @@ pub struct FinetuneArgs {
     lora_alpha: Option<f64>,
     /// Projections that get adapters, comma-separated among q,k,v,o,gate,up,down.
     #[arg(long, default_value = "q,v", value_delimiter = ',')]
-    lora_targets: Vec<String>,
+    lora_targets: Vec<LoraTarget>,
     /// Output directory (checkpoint/, best/, loss.csv).
     #[arg(long)]
     out: PathBuf,
@@ -76,7 +76,7 @@ pub struct FinetuneArgs {
     max_grad_norm: f64,
     /// Loss on `all` tokens (the paper) or on `titles` only.
     #[arg(long, default_value = "all")]
-    loss_on: String,
+    loss_on: LossOn,
     /// Also evaluate every N optimizer steps.
     #[arg(long)]
     eval_every: Option<usize>,
@@ -105,7 +105,7 @@ pub struct FinetuneArgs {
     vocab_size: usize,
     /// Scratch only: make every title of the training panel's taxonomy one token of the trained
     /// vocabulary, so that the model predicts a title in one step.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "numbered_seed")]
     title_tokens: bool,
     /// Render the resumes with numbered titles (`job_NNN`, a permutation drawn with this seed)
     /// instead of English ones: the paper's ablation. Score the model with `labor score
@@ -123,11 +123,6 @@ pub struct FinetuneArgs {
 
 /// Runs `labor finetune`.
 pub fn finetune(a: &FinetuneArgs) -> Result<()> {
-    if a.title_tokens && a.numbered_seed.is_some() {
-        bail!(
-            "--title-tokens makes English titles whole tokens; it does not go with --numbered-seed"
-        );
-    }
     let base = match a.base.as_str() {
         "scratch" => BaseModel::Scratch {
             vocab_size: a.vocab_size,
@@ -141,129 +136,70 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
             tokenizer: a.tokenizer.clone(),
         },
     };
-    let read =
-        |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
-    let train: Vec<_> = a.train.iter().map(read).collect::<Result<_>>()?;
-    let extra: Vec<_> = a.extra.iter().map(read).collect::<Result<_>>()?;
-    let loss_on = match a.loss_on.as_str() {
-        "all" => LossOn::All,
-        "titles" => LossOn::Titles,
-        other => bail!("--loss-on must be `all` or `titles`, not `{other}`"),
-    };
-    let mut b = FinetuneJobBuilder::new(base, train, read(&a.valid)?, &a.out)
+    let train: Vec<_> = a
+        .train
+        .iter()
+        .map(io::read_parquet)
+        .collect::<Result<_, _>>()?;
+    let extra: Vec<_> = a
+        .extra
+        .iter()
+        .map(io::read_parquet)
+        .collect::<Result<_, _>>()?;
+    let b = FinetuneJobBuilder::new(base, train, io::read_parquet(&a.valid)?, &a.out)
         .with_mixture(a.mix_fraction, extra, a.extra_fraction)
         .with_grad_accum(a.grad_accum)
         .with_warmup_ratio(a.warmup_ratio)
         .with_weight_decay(a.weight_decay)
         .with_max_grad_norm((a.max_grad_norm > 0.0).then_some(a.max_grad_norm))
-        .with_loss_on(loss_on)
+        .with_loss_on(a.loss_on)
         .with_max_valid_docs(a.max_valid_docs)
         .with_seed(a.seed)
         .with_activation_checkpointing(a.activation_checkpointing)
         .with_resume(a.resume)
         .with_overwrite(a.force);
-    if let Some(r) = a.lora_rank {
+    let lora = a.lora_rank.map(|r| {
         let mut l = LoraOptions::with_rank(r);
         l.alpha = a.lora_alpha.unwrap_or(l.alpha);
-        l.targets = a
-            .lora_targets
-            .iter()
-            .map(|t| t.parse::<LoraTarget>())
-            .collect::<Result<_, _>>()?;
-        b = b.with_lora(l);
-    }
-    if let Some(seed) = a.numbered_seed {
-        b = b.with_numbered_titles(seed);
-    }
-    if let Some(n) = a.epochs {
-        b = b.with_epochs(n);
-    }
-    if let Some(n) = a.batch_size {
-        b = b.with_batch_size(n);
-    }
-    if let Some(n) = a.eval_every {
-        b = b.with_eval_every(n);
-    }
-    if let Some(n) = a.patience {
-        b = b.with_patience(n);
-    }
-    if let Some(n) = a.checkpoint_every {
-        b = b.with_checkpoint_every(n);
-    }
-    if let Some(n) = a.max_tokens {
-        b = b.with_max_tokens(n);
-    }
-    if let Some(n) = a.max_train_docs {
-        b = b.with_max_train_docs(n);
-    }
-    if let Some(lr) = a.lr {
-        b = b.with_learning_rate(lr);
-    }
-    if a.activation_checkpointing && labor_model::cpu_kernels() {
-        eprintln!(
-            "note: with activation checkpointing the model runs on burn's operations instead of \
-             labor's CPU kernels, which on the CPU need more memory, not less (docs/scale.md)"
-        );
-    }
+        l.targets.clone_from(&a.lora_targets);
+        l
+    });
+    let b = opt(b, lora, B::with_lora);
+    let b = opt(b, a.numbered_seed, B::with_numbered_titles);
+    let b = opt(b, a.epochs, B::with_epochs);
+    let b = opt(b, a.batch_size, B::with_batch_size);
+    let b = opt(b, a.eval_every, B::with_eval_every);
+    let b = opt(b, a.patience, B::with_patience);
+    let b = opt(b, a.checkpoint_every, B::with_checkpoint_every);
+    let b = opt(b, a.max_tokens, B::with_max_tokens);
+    let b = opt(b, a.max_train_docs, B::with_max_train_docs);
+    let b = opt(b, a.lr, B::with_learning_rate);
     let job = b.build()?;
-    let s = job.summary();
-    let o = &s.options;
-    println!(
-        "training on {} workers ({} documents), validating on {}",
-        s.workers, s.documents, s.valid_docs
-    );
-    println!(
-        "schedule: {} epoch{} of {} updates{}{}{}",
-        o.epochs,
-        if o.epochs == 1 { "" } else { "s" },
-        s.updates_per_epoch(),
-        if s.scaled {
-            " (scaled to the training set; --epochs fixes it)"
-        } else {
-            ""
-        },
-        o.eval_every
-            .map_or_else(String::new, |e| format!(", validation every {e} updates")),
-        o.patience.map_or_else(String::new, |p| format!(
-            ", early stopping after {p} validations without improvement"
-        )),
-    );
+    println!("{}", job.summary());
     if let Some((before, n)) = job.title_ppl_before() {
         println!("validation title perplexity before: {before:.3} over {n} titles");
     }
     if let Some(plan) = job.memory_plan()? {
-        println!(
-            "memory: about {} (weights {}, optimizer {}, activations {}, logits {} at the longest batch; `labor plan` for other sizes)",
-            labor_model::gib(plan.per_device()),
-            labor_model::gib(plan.weights + plan.master + plan.adapted),
-            labor_model::gib(plan.gradients + plan.optimizer),
-            labor_model::gib(plan.activations),
-            labor_model::gib(plan.logits),
-        );
+        let plan = plan.brief();
+        println!("memory: {plan} at the longest batch; `labor plan` for other sizes");
     }
-    let patience = o.patience.unwrap_or_default();
     let pb = crate::progress::bar(0, "train", "steps, {msg}");
     let r = job.run(|p| {
         crate::progress::training(&pb, p);
         ControlFlow::Continue(())
     })?;
     pb.finish_and_clear();
-    if r.report.stopped_early {
-        println!(
-            "stopped early at step {}: no better validation loss for {} validations",
-            r.report.steps, patience
-        );
-    }
-    println!(
-        "validation title perplexity {:.3} -> {:.3} over {} titles; valid loss {:.4} -> {:.4}; {} steps in {:.1}s; model in {}",
-        r.title_ppl_before,
-        r.title_ppl_after,
-        r.n_titles,
-        r.report.initial_valid_loss.unwrap_or(f64::NAN),
-        r.report.best_valid_loss.unwrap_or(f64::NAN),
-        r.report.steps,
-        r.wall.as_secs_f64(),
-        r.report.best_dir.display()
-    );
+    println!("{r}");
     Ok(())
+}
+
+type B = FinetuneJobBuilder;
+
+/// `f(b, v)` when an optional argument `v` is given, else `b`: a builder's `with_*` for an
+/// option whose default the library decides.
+pub(crate) fn opt<T, V>(b: T, v: Option<V>, f: impl FnOnce(T, V) -> T) -> T {
+    match v {
+        Some(v) => f(b, v),
+        None => b,
+    }
 }

@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use labor_data::atomic::check_output;
 use labor_data::{Taxonomy, io};
 use labor_model::{Scorer, ShardedScoring, TextTokenizer, load_llm, score_texts_sharded};
-use labor_template::{Document, TemplateBuilder, TemplateKind};
+use labor_template::Document;
 
 use crate::progress;
 
@@ -88,7 +88,7 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
     let (model, tok) = load(&a.model)?;
     let tok = tok.with_bos(a.bos);
     let scorer = Scorer::new(&model, &tok, Device::default());
-    let pb = progress(lines.len() as u64, "logprobs");
+    let pb = progress::bar(lines.len() as u64, "logprobs", "{msg} eta {eta}");
     let start = Instant::now();
     let mut tokens = 0usize;
     let mut rows = Vec::with_capacity(lines.len());
@@ -120,48 +120,30 @@ pub fn logprobs(a: &LogprobsArgs) -> Result<()> {
 }
 
 pub fn score(a: &ScoreArgs) -> Result<()> {
-    let taxonomy = Arc::new(match &a.taxonomy {
-        Some(p) => {
-            Taxonomy::from_csv_path(p).with_context(|| format!("reading {}", p.display()))?
-        }
-        None => Taxonomy::occ1990dd(),
-    });
-    check_output(
-        &a.out,
-        [a.texts.as_path(), a.model.as_path()]
-            .into_iter()
-            .chain(a.taxonomy.as_deref()),
-    )?;
+    let taxonomy = Arc::new(Taxonomy::from_files(a.taxonomy.as_deref(), &[])?);
+    let inputs = [a.texts.as_path(), a.model.as_path()];
+    check_output(&a.out, inputs.into_iter().chain(a.taxonomy.as_deref()))?;
     let docs: Vec<Document> = io::read_json_lines(&a.texts)
         .with_context(|| format!("{}: not rendered texts", a.texts.display()))?
         .into_iter()
         .map(|(_, d)| d)
         .collect();
-    let continuations = if a.full_distribution || a.constrained {
-        let mut b = TemplateBuilder::new(Arc::clone(&taxonomy), TemplateKind::Resume);
-        if let Some(seed) = a.numbered_seed {
-            b = b.with_numbered_titles(seed);
-        }
-        b.build()?.continuations(&taxonomy)?
-    } else {
-        vec![]
-    };
     let how = ShardedScoring {
         batch_tokens: a.batch_tokens,
-        constrained_to: if a.constrained {
-            continuations.clone()
-        } else {
-            vec![]
-        },
-        distribution_over: a.full_distribution.then(|| continuations.clone()),
+        ..ShardedScoring::over_titles(
+            &taxonomy,
+            a.numbered_seed,
+            a.constrained,
+            a.full_distribution,
+        )?
     };
     let name = a
         .name
         .clone()
         .unwrap_or_else(|| labor_model::model_name(&a.model));
     let n_targets: usize = docs.iter().map(|d| d.targets.len()).sum();
-    let devices = crate::progress::devices(&a.devices)?;
-    let pb = progress(n_targets as u64, "score");
+    let devices = labor_model::devices_or_default(&a.devices)?;
+    let pb = progress::bar(n_targets as u64, "score", "{msg} eta {eta}");
     let start = Instant::now();
     let progress = |done: usize, tokens: usize| {
         pb.set_position(done as u64);
@@ -185,7 +167,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         scores.tokens,
         n_targets as f64 / secs,
         scores.tokens as f64 / secs,
-        scores.summary(a.constrained.then_some(continuations.len())),
+        scores.summary(a.constrained.then_some(how.constrained_to.len())),
         a.out.display()
     );
     Ok(())

@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use labor_data::atomic::{self, check_output};
 use labor_data::ingest::{Format, IngestBuilder, OnError};
-use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, Taxonomy, io};
+use labor_data::{PanelSummary, Preset, SplitterBuilder, SynthBuilder, TargetRule, Taxonomy, io};
+use labor_template::DemographicFields;
 
 mod eval;
 mod finetune;
@@ -73,7 +74,7 @@ enum Command {
 struct SynthArgs {
     /// Preset: psid81, nlsy79 or nlsy97.
     #[arg(long, default_value = "nlsy79")]
-    preset: String,
+    preset: Preset,
     /// Number of workers (default: the survey's sample size).
     #[arg(long)]
     workers: Option<usize>,
@@ -98,7 +99,7 @@ struct SynthArgs {
 struct IngestArgs {
     /// Input layout: long, nlsy79, nlsy97 or psid.
     #[arg(long)]
-    format: String,
+    format: Format,
     /// The survey file.
     #[arg(long)]
     input: PathBuf,
@@ -110,7 +111,7 @@ struct IngestArgs {
     taxonomy: Option<PathBuf>,
     /// With --taxonomy: a crosswalk CSV (source_code,target_code) from SCHEME's codes onto it,
     /// as SCHEME=FILE; repeat for several schemes.
-    #[arg(long, requires = "taxonomy", value_parser = parse_crosswalk)]
+    #[arg(long, requires = "taxonomy", value_parser = parse_named)]
     crosswalk: Vec<(String, PathBuf)>,
     /// Output panel (Parquet, or JSON Lines if it ends in .jsonl).
     #[arg(long)]
@@ -120,7 +121,7 @@ struct IngestArgs {
     report: Option<PathBuf>,
     /// What to do with a bad row: fail (stop with an error) or drop (count it in the report).
     #[arg(long, default_value = "fail")]
-    on_error: String,
+    on_error: OnError,
 }
 
 #[derive(clap::Args, Debug)]
@@ -148,7 +149,7 @@ struct SplitArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train, valid and test fractions.
-    #[arg(long, num_args = 3, value_delimiter = ',', default_values_t = [0.7, 0.1, 0.2])]
+    #[arg(long, num_args = 1..=3, value_delimiter = ',', default_values_t = [0.7, 0.1, 0.2])]
     fractions: Vec<f64>,
     /// Directory for train.parquet, valid.parquet and test.parquet.
     #[arg(long)]
@@ -184,10 +185,10 @@ struct RenderArgs {
     train: Option<PathBuf>,
     /// Randomise these fields per worker from the training split: gender,ethnicity,region or all.
     #[arg(long)]
-    randomize: Option<String>,
-    /// Which worker-years are targets: all, exclude-first or changes.
+    randomize: Option<DemographicFields>,
+    /// Which worker-years are targets: all, exclude-first, changes (moves) or stays.
     #[arg(long, default_value = "all")]
-    targets: String,
+    targets: TargetRule,
     /// Write the birth-year sentence (default: in prompts, not in resumes).
     #[arg(long)]
     birth_year: Option<bool>,
@@ -209,12 +210,13 @@ pub(crate) fn parse_lr(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_crosswalk(s: &str) -> Result<(String, PathBuf), String> {
+/// `NAME=FILE` (`--crosswalk SCHEME=FILE`, `--loss-curve NAME=CSV`).
+pub(crate) fn parse_named(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
-        Some((scheme, path)) if !scheme.is_empty() && !path.is_empty() => {
-            Ok((scheme.to_string(), PathBuf::from(path)))
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
         }
-        _ => Err(format!("expected SCHEME=FILE, got `{s}`")),
+        _ => Err(format!("expected NAME=FILE, got `{s}`")),
     }
 }
 
@@ -257,20 +259,15 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
-    progress::bar(len, what, "{per_sec} eta {eta}")
-}
-
 fn synth(a: &SynthArgs) -> Result<()> {
-    let preset: Preset = a.preset.parse()?;
-    let mut b = SynthBuilder::new(preset)
+    let mut b = SynthBuilder::new(a.preset)
         .with_seed(a.seed)
         .with_world_seed(a.world_seed);
     if let Some(n) = a.workers {
         b = b.with_workers(n);
     }
     if let Some(t) = &a.truth
-        && (t == &a.out || same_file(t, &a.out))
+        && atomic::same_file(t, &a.out)
     {
         bail!(
             "--truth {} is --out; write the truth to another file",
@@ -280,7 +277,7 @@ fn synth(a: &SynthArgs) -> Result<()> {
     let synth = b.build()?;
     let n = a.workers.unwrap_or(synth.spec().workers);
     let t0 = Instant::now();
-    let pb = progress(n as u64, "synth");
+    let pb = progress::bar(n as u64, "synth", "{per_sec} eta {eta}");
     let out = synth.generate_with_progress(|done| pb.set_position(done as u64));
     pb.finish_and_clear();
     io::write_panel(&out.panel, &a.out)?;
@@ -303,64 +300,32 @@ fn synth(a: &SynthArgs) -> Result<()> {
 }
 
 fn ingest(a: &IngestArgs) -> Result<()> {
-    let format: Format = a.format.parse()?;
-    let policy: OnError = a.on_error.parse()?;
     let inputs: Vec<&Path> = [a.input.as_path(), a.mapping.as_path()]
         .into_iter()
         .chain(a.taxonomy.as_deref())
         .chain(a.crosswalk.iter().map(|(_, p)| p.as_path()))
         .collect();
-    check_output(&a.out, inputs.iter().copied())?;
-    if let Some(report) = &a.report {
-        check_output(report, inputs.iter().copied())?;
-        if report == &a.out || same_file(report, &a.out) {
-            bail!(
-                "--report {} is --out; write the report to another file",
-                report.display()
-            );
-        }
+    for out in std::iter::once(&a.out).chain(&a.report) {
+        check_output(out, inputs.iter().copied())?;
     }
-    let mut b = IngestBuilder::new(format, &a.input, &a.mapping).with_on_error(policy);
-    if let Some(t) = &a.taxonomy {
-        let mut tax =
-            Taxonomy::from_csv_path(t).with_context(|| format!("reading {}", t.display()))?;
-        for (scheme, path) in &a.crosswalk {
-            let f =
-                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            tax = tax
-                .with_crosswalk_reader(scheme, f)
-                .with_context(|| format!("reading crosswalk {}", path.display()))?;
-        }
-        b = b.with_taxonomy(Arc::new(tax));
+    if let Some(report) = a.report.as_ref().filter(|r| atomic::same_file(r, &a.out)) {
+        bail!(
+            "--report {} is --out; write the report to another file",
+            report.display()
+        );
     }
+    let taxonomy = Taxonomy::from_files(a.taxonomy.as_deref(), &a.crosswalk)?;
+    let b = IngestBuilder::new(a.format, &a.input, &a.mapping)
+        .with_on_error(a.on_error)
+        .with_taxonomy(Arc::new(taxonomy));
     let t0 = Instant::now();
     let out = b.build()?.run()?;
     io::write_panel(&out.panel, &a.out)?;
     let r = &out.report;
-    println!(
-        "read {} rows in {:.2}s: {} workers, {} worker-years -> {}",
-        r.rows_read,
-        t0.elapsed().as_secs_f64(),
-        r.workers,
-        r.worker_years,
-        a.out.display()
-    );
-    if r.rows_read == 0 {
-        eprintln!(
-            "warning: {} has no data rows; the panel is empty",
-            a.input.display()
-        );
-    } else if r.workers == 0 {
-        eprintln!(
-            "warning: every row of {} was dropped; the panel is empty",
-            a.input.display()
-        );
-    }
-    for (k, v) in &r.dropped {
-        println!("  dropped {v} ({k})");
-    }
-    for (k, v) in &r.gaps {
-        println!("  gap years {v} ({k})");
+    let secs = t0.elapsed().as_secs_f64();
+    println!("read {r}\nwrote {} in {secs:.2}s", a.out.display());
+    if let Some(warning) = r.empty_panel_warning() {
+        eprintln!("warning: {warning}");
     }
     if let Some(path) = &a.report {
         let json = serde_json::to_string_pretty(r)?;
@@ -371,42 +336,32 @@ fn ingest(a: &IngestArgs) -> Result<()> {
 }
 
 fn split(a: &SplitArgs) -> Result<()> {
-    let [tr, va, te] = a.fractions[..] else {
+    let [train, valid, test] = a.fractions[..] else {
         bail!("--fractions takes three numbers");
     };
     let splitter = SplitterBuilder::new()
         .with_seed(a.seed)
-        .with_fractions(tr, va, te)
+        .with_fractions(train, valid, test)
         .build()?;
     for s in labor_data::Split::ALL {
         check_output(&a.out_dir.join(s.file_name()), [a.panel.as_path()])?;
     }
-    let panel =
-        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let panel = io::read_parquet(&a.panel)?;
     let parts = splitter.split(&panel);
     parts
         .write_dir(&a.out_dir)
         .with_context(|| format!("replacing {}", a.out_dir.display()))?;
     print!("{parts}");
     println!("wrote {}", a.out_dir.display());
-    for s in labor_data::Split::ALL
-        .into_iter()
-        .filter(|s| parts.get(*s).is_empty())
-    {
-        println!(
-            "warning: the {} part is empty ({} workers in the panel, fractions {:?})",
-            s.as_str(),
-            panel.len(),
-            a.fractions
-        );
+    for warning in parts.empty_part_warnings() {
+        println!("warning: {warning}");
     }
     Ok(())
 }
 
 fn sample(a: &SampleArgs) -> Result<()> {
     check_output(&a.out, [a.panel.as_path()])?;
-    let panel =
-        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let panel = io::read_parquet(&a.panel)?;
     let part = labor_data::subsample(&panel, a.workers, a.seed)?;
     io::write_panel(&part, &a.out)?;
     println!(
@@ -419,17 +374,8 @@ fn sample(a: &SampleArgs) -> Result<()> {
     Ok(())
 }
 
-/// Whether two existing paths name the same file.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 fn describe(a: &DescribeArgs) -> Result<()> {
-    let panel =
-        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let panel = io::read_parquet(&a.panel)?;
     let s = PanelSummary::of(&panel);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
@@ -440,25 +386,22 @@ fn describe(a: &DescribeArgs) -> Result<()> {
 }
 
 fn render(a: &RenderArgs) -> Result<()> {
-    use labor_template::{DemographicFields, TargetRule, TemplateBuilder, TemplateKind};
+    use labor_template::{TemplateBuilder, TemplateKind};
     check_output(
         &a.out,
         std::iter::once(a.panel.as_path()).chain(a.train.as_deref()),
     )?;
-    let panel =
-        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let panel = io::read_parquet(&a.panel)?;
     let (kind, numbered) = match a.template.as_str() {
         "numbered" => (TemplateKind::Resume, true),
         other => (other.parse::<TemplateKind>()?, a.numbered),
     };
     let train = match &a.train {
-        Some(p) => Some(Arc::new(
-            io::read_parquet(p).with_context(|| format!("reading {}", p.display()))?,
-        )),
+        Some(p) => Some(Arc::new(io::read_parquet(p)?)),
         None => None,
     };
     let mut b = TemplateBuilder::new(Arc::clone(panel.taxonomy()), kind)
-        .with_targets(a.targets.parse::<TargetRule>()?)
+        .with_targets(a.targets)
         .with_icl_examples(a.icl_k)
         .with_icl_seed(a.seed);
     if numbered {
@@ -470,8 +413,7 @@ fn render(a: &RenderArgs) -> Result<()> {
     if let Some(t) = &train {
         b = b.with_icl_pool(Arc::clone(t));
     }
-    if let Some(fields) = &a.randomize {
-        let fields: DemographicFields = fields.parse()?;
+    if let Some(fields) = a.randomize {
         let Some(t) = &train else {
             bail!("--randomize draws from the training split: give it with --train");
         };

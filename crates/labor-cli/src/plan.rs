@@ -1,7 +1,7 @@
 //! `labor plan`: the memory a run needs on each device, before it starts.
 
 use anyhow::{Result, bail};
-use labor_model::{LoraTarget, PlanGrid, PlanPrecision, plans_table};
+use labor_model::{LoraTarget, PlanGrid, PlanPrecision, PlanRow};
 
 /// Arguments of `labor plan`.
 #[derive(clap::Args, Debug)]
@@ -18,8 +18,8 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 16)]
     lora_rank: usize,
     /// LoRA targets, comma-separated (q,k,v,o,gate,up,down).
-    #[arg(long, default_value = "q,k,v,o,gate,up,down")]
-    lora_targets: String,
+    #[arg(long, default_value = "q,k,v,o,gate,up,down", value_delimiter = ',')]
+    lora_targets: Vec<LoraTarget>,
     /// f32 or bf16. Repeat for a table.
     #[arg(long, default_values_t = [PlanPrecision::F32])]
     precision: Vec<PlanPrecision>,
@@ -46,61 +46,26 @@ pub struct PlanArgs {
 /// # Errors
 /// An unknown model or option, or (with `--device-memory`) a plan that does not fit.
 pub fn run(a: &PlanArgs) -> Result<()> {
-    let targets: Vec<LoraTarget> = a
-        .lora_targets
-        .split(',')
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
     let device_memory = match a.device_memory {
         Some(g) if g.is_finite() && g > 0.0 => Some((g * (1u64 << 30) as f64) as u64),
         Some(g) => bail!("--device-memory must be a positive number of GiB, not {g}"),
         None => None,
     };
-    let rows = PlanGrid {
+    let grid = PlanGrid {
         models: a.model.clone(),
         modes: a.mode.clone(),
         lora_rank: a.lora_rank,
-        lora_targets: targets,
+        lora_targets: a.lora_targets.clone(),
         precisions: a.precision.clone(),
         devices: a.devices.clone(),
         batch: a.batch,
         seq_len: a.seq_len,
         activation_checkpointing: a.activation_checkpointing,
         device_memory,
-    }
-    .plans()?;
-    let refused: Vec<String> = rows
-        .iter()
-        .filter_map(|r| {
-            let why = r.refusal.as_ref()?;
-            Some(format!(
-                "{} {} {} x{}: {why}",
-                r.model, r.mode, r.precision, r.devices
-            ))
-        })
-        .collect();
-    let checkpointing = if a.activation_checkpointing {
-        ", activation checkpointing"
-    } else {
-        ""
     };
-    if let [r] = rows.as_slice() {
-        println!(
-            "{}, {}, {}, {} device(s), batch {} x {} tokens{checkpointing}: {:.1}M parameters, {:.1}M trainable\n",
-            r.model,
-            r.mode,
-            r.precision,
-            r.devices,
-            a.batch,
-            a.seq_len,
-            r.plan.params as f64 / 1e6,
-            r.plan.trainable as f64 / 1e6
-        );
-        print!("{}", r.plan.to_markdown());
-    } else {
-        println!("batch {} x {} tokens{checkpointing}\n", a.batch, a.seq_len);
-        print!("{}", plans_table(&rows));
-    }
+    let rows = grid.plans()?;
+    print!("{}", grid.report(&rows));
+    let refused: Vec<String> = rows.iter().filter_map(PlanRow::refusal_line).collect();
     if !refused.is_empty() {
         bail!("{}", refused.join("\n"));
     }

@@ -61,20 +61,6 @@ pub(crate) fn spinner() -> ProgressBar {
     pb
 }
 
-/// The devices of `--devices` (see [`labor_model::devices_named`]), each checked to start, or
-/// the default device when none is given.
-pub(crate) fn devices(names: &[String]) -> Result<Vec<burn::tensor::Device>> {
-    if names.is_empty() {
-        // `main` has checked the default device already.
-        return Ok(vec![burn::tensor::Device::default()]);
-    }
-    let devices = labor_model::devices_named(names)?;
-    for d in &devices {
-        labor_model::check_device(d)?;
-    }
-    Ok(devices)
-}
-
 /// Predicts every worker-year of `panel` with the model at `path` (see
 /// [`labor_model::load_predictor`]) on `devices` at once (see
 /// [`labor_model::predict_panel_sharded`]), with a progress bar, and prints how long it took.
@@ -86,7 +72,7 @@ pub(crate) fn predict_model(
     devices: &[String],
 ) -> Result<Predictions> {
     use anyhow::Context;
-    let devices = self::devices(devices)?;
+    let devices = labor_model::devices_or_default(devices)?;
     let n = panel.n_worker_years() as u64;
     let name = labor_model::model_name(path);
     let pb = bar(n, &name, "worker-years {per_sec} eta {eta}");

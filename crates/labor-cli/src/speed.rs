@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use labor_data::Taxonomy;
-use labor_model::{Scorer, distribution_speed, forward_speed, load_llm, scoring_speed};
-use labor_template::{Document, TemplateBuilder, TemplateKind};
+use labor_model::{
+    Scorer, distribution_speed, forward_speed, load_llm, scoring_speed, title_continuations,
+};
+use labor_template::Document;
 
 #[derive(clap::Args, Debug)]
 pub struct SpeedArgs {
@@ -70,11 +72,7 @@ pub fn speed(a: &SpeedArgs) -> Result<()> {
         }
         "distribution" => {
             let docs = read_docs(texts()?, usize::MAX)?;
-            let taxonomy = std::sync::Arc::new(Taxonomy::occ1990dd());
-            let template =
-                TemplateBuilder::new(std::sync::Arc::clone(&taxonomy), TemplateKind::Resume)
-                    .build()?;
-            let titles = template.continuations(&taxonomy)?;
+            let titles = title_continuations(&std::sync::Arc::new(Taxonomy::occ1990dd()), None)?;
             serde_json::to_value(distribution_speed(
                 &scorer, &docs, &titles, a.limit, a.runs,
             )?)?

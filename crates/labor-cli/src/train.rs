@@ -1,7 +1,6 @@
 //! `labor train` and `labor predict`: CAREER and the baselines.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use labor_data::atomic::check_output;
@@ -62,7 +61,7 @@ pub struct TrainArgs {
     max_tokens: Option<usize>,
     /// CAREER size: small or paper (12 layers, width 192, 3 heads, FFN 768).
     #[arg(long, default_value = "small")]
-    size: String,
+    size: CareerSize,
     /// Additive smoothing of the empirical model.
     #[arg(long, default_value_t = 0.1)]
     alpha: f64,
@@ -113,18 +112,11 @@ pub struct PredictArgs {
 
 /// `labor train`.
 pub fn train(a: &TrainArgs) -> Result<()> {
-    let read =
-        |p: &PathBuf| io::read_parquet(p).with_context(|| format!("reading {}", p.display()));
-    let (mut train, mut valid) = (read(&a.train)?, read(&a.valid)?);
+    let (mut train, mut valid) = (io::read_parquet(&a.train)?, io::read_parquet(&a.valid)?);
     if a.as_resumes {
         train = resume_corpus(&train)?;
         valid = resume_corpus(&valid)?;
     }
-    let size = match a.size.as_str() {
-        "small" => CareerSize::Small,
-        "paper" => CareerSize::Paper,
-        other => bail!("unknown --size `{other}` (small, paper)"),
-    };
     let mut opts = a.kind.default_options();
     opts.epochs = a.epochs.unwrap_or(opts.epochs);
     opts.max_steps = a.max_steps;
@@ -141,36 +133,21 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         e.epochs = a.patience;
         e.updates = a.patience_updates;
     }
-    let mut b = TrainBuilder::new(a.kind, &train, &valid)
+    let b = TrainBuilder::new(a.kind, &train, &valid)
         .with_options(opts)
-        .with_size(size)
+        .with_size(a.size)
         .with_alpha(a.alpha)
         .with_resume(a.resume)
         .with_overwrite(a.force)
         .with_out_dir(&a.out);
-    if let Some(p) = &a.pretrained {
-        b = b.with_pretrained(p);
-    }
-    let trainer = b.build()?;
+    let trainer =
+        crate::finetune::opt(b, a.pretrained.as_ref(), TrainBuilder::with_pretrained).build()?;
     let pb = crate::progress::bar(0, a.kind.name(), "steps, {msg}");
-    let start = Instant::now();
     let (_, summary) = trainer.run(|p| crate::progress::training(&pb, p))?;
     pb.finish_and_clear();
-    let s = &summary.state;
-    if summary.stopped_early {
-        eprintln!(
-            "stopped early after epoch {}: no better validation loss for {} epochs",
-            s.epoch, summary.patience
-        );
-    }
     eprintln!(
-        "trained {} in {:.1}s ({:.0} worker-years/s); best valid {:.4} nats (ppl {:.3}) at epoch {}; wrote {}",
+        "trained {}: {summary}; wrote {}",
         a.kind.name(),
-        start.elapsed().as_secs_f64(),
-        summary.tokens_per_second,
-        s.best_valid,
-        s.best_valid.exp(),
-        s.best_epoch,
         a.out.display()
     );
     Ok(())
@@ -188,8 +165,7 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
             .into_iter()
             .chain(model_files.iter().map(PathBuf::as_path)),
     )?;
-    let panel =
-        io::read_parquet(&a.panel).with_context(|| format!("reading {}", a.panel.display()))?;
+    let panel = io::read_parquet(&a.panel)?;
     if panel.n_worker_years() == 0 {
         bail!("{} has no worker-years to predict", a.panel.display());
     }

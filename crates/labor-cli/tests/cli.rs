@@ -64,6 +64,34 @@ fn synth_split_describe() {
                 .is_file()
         );
     }
+    // Fractions as one comma-separated value or three values; anything else is refused.
+    for fractions in [&["0.5,0.25,0.25"][..], &["0.5", "0.25", "0.25"]] {
+        run_ok(
+            labor()
+                .args(["split", "--panel"])
+                .arg(&panel)
+                .arg("--out-dir")
+                .arg(dir.path().join("halves"))
+                .arg("--fractions")
+                .args(fractions),
+        );
+        let train = dir.path().join("halves").join("train.parquet");
+        let json = run_ok(labor().args(["describe", "--json", "--panel"]).arg(&train));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let n = v["workers"].as_u64().unwrap();
+        assert!(
+            (130..=170).contains(&n),
+            "{n} of 300 workers for a fraction of 0.5"
+        );
+    }
+    let err = fails(
+        labor()
+            .args(["split", "--fractions", "0.5,0.5", "--panel"])
+            .arg(&panel)
+            .arg("--out-dir")
+            .arg(dir.path().join("bad")),
+    );
+    assert!(err.contains("three numbers"), "{err}");
     let json = run_ok(labor().args(["describe", "--json", "--panel"]).arg(&panel));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["workers"], 300);
@@ -636,7 +664,10 @@ fn finetune_on_numbered_titles() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not go with --numbered-seed"), "{err}");
+    assert!(
+        err.contains("'--title-tokens' cannot be used with '--numbered-seed"),
+        "{err}"
+    );
 }
 
 /// `labor finetune --base FILE.gguf` on the real SmolLM2-135M (set by `scripts/test`): one

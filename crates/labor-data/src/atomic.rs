@@ -294,6 +294,16 @@ impl Drop for AtomicDir {
     }
 }
 
+/// Whether two paths name the same file: equal paths, or existing files that are one file
+/// through links or relative parts. Two outputs of one command must not be the same file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+}
+
 /// Refuses an output that names one of the inputs (the same file through any path), before
 /// anything is written.
 ///

@@ -2,10 +2,9 @@
 //! the observed state and, optionally, its whole distribution over the taxonomy.
 //!
 //! This is the hand-off between the models (`labor predict`, `labor score`, the synthetic truth)
-//! and the evaluation (`labor eval`). On disk it is Parquet with the columns
-//! `worker_id, year, position, state_code, previous_code, log_prob` (+ `weight` when known,
-//! + `probs`, a
-//! fixed-size list of `f32` indexed by state id, when the full distribution was computed), and
+//! and the evaluation (`labor eval`). On disk it is Parquet with the columns `worker_id, year,
+//! position, state_code, previous_code, log_prob`, plus `weight` when known and `probs` (a
+//! fixed-size list of `f32` indexed by state id) when the full distribution was computed, and
 //! the model's name and the taxonomy in the schema metadata.
 
 use std::collections::HashMap;

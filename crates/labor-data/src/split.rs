@@ -149,6 +149,21 @@ impl std::fmt::Display for SplitPanels {
 }
 
 impl SplitPanels {
+    /// A warning for each empty part (too few workers for the fractions).
+    pub fn empty_part_warnings(&self) -> Vec<String> {
+        let workers: usize = Split::ALL.iter().map(|s| self.get(*s).len()).sum();
+        Split::ALL
+            .into_iter()
+            .filter(|s| self.get(*s).is_empty())
+            .map(|s| {
+                format!(
+                    "the {} part is empty ({workers} workers in all)",
+                    s.as_str()
+                )
+            })
+            .collect()
+    }
+
     /// The part for `split`.
     pub fn get(&self, split: Split) -> &Panel {
         match split {

@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -254,7 +254,10 @@ impl Taxonomy {
     /// [`Error::Taxonomy`] naming the line for a missing column, an empty or duplicate code or
     /// title, or more than 65,535 outcomes.
     pub fn from_csv_reader(name: &str, reader: impl Read) -> Result<Self> {
-        let file = format!("<taxonomy {name}>");
+        Self::from_csv_named(name, reader, format!("<taxonomy {name}>"))
+    }
+
+    fn from_csv_named(name: &str, reader: impl Read, file: String) -> Result<Self> {
         let (mut rdr, headers) = table_reader(reader, &file)?;
         let col = |n: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(n));
         let (Some(code_col), Some(title_col)) = (col("code"), col("title")) else {
@@ -306,7 +309,8 @@ impl Taxonomy {
         Self::from_outcomes(name, &file, outcomes)
     }
 
-    /// Reads a taxonomy CSV file (see [`Taxonomy::from_csv_reader`]); its name is the file stem.
+    /// Reads a taxonomy CSV file (see [`Taxonomy::from_csv_reader`]); its name is the file stem, and
+    /// errors name the file.
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be read, else as [`Taxonomy::from_csv_reader`].
@@ -317,7 +321,7 @@ impl Taxonomy {
             || "custom".to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        Self::from_csv_reader(&name, file)
+        Self::from_csv_named(&name, file, path.display().to_string())
     }
 
     fn from_outcomes(name: &str, file: &str, outcomes: Vec<(u64, Outcome)>) -> Result<Self> {
@@ -372,8 +376,46 @@ impl Taxonomy {
     /// # Errors
     /// [`Error::Taxonomy`] for a missing column, a repeated source code or a target code that is
     /// not in the taxonomy, naming the line.
-    pub fn with_crosswalk_reader(mut self, scheme: &str, reader: impl Read) -> Result<Self> {
-        let file = format!("<crosswalk {scheme}>");
+    pub fn with_crosswalk_reader(self, scheme: &str, reader: impl Read) -> Result<Self> {
+        self.crosswalk_from(scheme, reader, format!("<crosswalk {scheme}>"))
+    }
+
+    /// [`Taxonomy::with_crosswalk_reader`] on the file at `path`; errors name the file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read, else as [`Taxonomy::with_crosswalk_reader`].
+    pub fn with_crosswalk_path(self, scheme: &str, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        self.crosswalk_from(scheme, file, path.display().to_string())
+    }
+
+    /// The taxonomy of the CSV file at `path` (see [`Taxonomy::from_csv_path`]) with the
+    /// crosswalks of `crosswalks` (scheme, CSV file; see [`Taxonomy::with_crosswalk_path`]), or
+    /// the built-in [`Taxonomy::occ1990dd`] when no path is given: what a command's
+    /// `--taxonomy FILE [--crosswalk SCHEME=FILE ...]` names.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for crosswalks without a taxonomy file, else as the two
+    /// readers.
+    pub fn from_files(path: Option<&Path>, crosswalks: &[(String, PathBuf)]) -> Result<Self> {
+        let Some(path) = path else {
+            if crosswalks.is_empty() {
+                return Ok(Self::occ1990dd());
+            }
+            return Err(Error::InvalidArgument {
+                name: "crosswalk",
+                detail: "a crosswalk maps onto a taxonomy file; give one".into(),
+            });
+        };
+        crosswalks
+            .iter()
+            .try_fold(Self::from_csv_path(path)?, |tax, (scheme, file)| {
+                tax.with_crosswalk_path(scheme, file)
+            })
+    }
+
+    fn crosswalk_from(mut self, scheme: &str, reader: impl Read, file: String) -> Result<Self> {
         let (mut rdr, headers) = table_reader(reader, &file)?;
         let col = |n: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(n));
         let src = col("source_code");

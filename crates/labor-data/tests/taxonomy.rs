@@ -188,6 +188,39 @@ fn user_taxonomy_with_crosswalk() {
     assert_eq!(back, t);
 }
 
+#[test]
+fn taxonomy_and_crosswalks_from_files_name_the_file_at_fault() {
+    let dir = fixtures().join("taxonomy");
+    let (toy, crosswalk) = (dir.join("toy.csv"), dir.join("toy_crosswalk.csv"));
+    let t = Taxonomy::from_files(Some(&toy), &[("isco08".into(), crosswalk.clone())]).unwrap();
+    let by_reader = Taxonomy::from_csv_path(&toy)
+        .unwrap()
+        .with_crosswalk_reader("isco08", std::fs::File::open(&crosswalk).unwrap())
+        .unwrap();
+    assert_eq!(t, by_reader);
+    assert_eq!(
+        Taxonomy::from_files(None, &[]).unwrap(),
+        Taxonomy::occ1990dd()
+    );
+    assert!(Taxonomy::from_files(None, &[("isco08".into(), crosswalk)]).is_err());
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "source_code,target_code\n1,ZZ\n").unwrap();
+    let err = Taxonomy::from_files(Some(&toy), &[("bad".into(), bad.clone())]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:2:", bad.display())),
+        "{err}"
+    );
+    std::fs::write(&bad, "id,name\n").unwrap();
+    let err = Taxonomy::from_files(Some(&bad), &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:1:", bad.display())),
+        "{err}"
+    );
+}
+
 proptest! {
     /// Every crosswalk maps each of its source codes, written with any number of leading zeros,
     /// onto an occupation of the taxonomy (never a special state).

@@ -44,6 +44,19 @@ pub struct LossCurve {
 }
 
 impl LossCurve {
+    /// Reads the CSV file at `path` (see [`LossCurve::from_csv_str`]) as the run `name`.
+    ///
+    /// # Errors
+    /// [`Error::Read`] naming the file, else as [`LossCurve::from_csv_str`].
+    pub fn from_csv_path(name: &str, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_csv_str(name, &text)
+    }
+
     /// Parses the CSV text of a run called `name`.
     ///
     /// # Errors

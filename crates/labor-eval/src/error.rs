@@ -120,6 +120,15 @@ pub enum Error {
         #[from]
         source: labor_data::Error,
     },
+    /// A file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Drawing or encoding a figure failed.
     #[error("plot `{figure}`: {detail}")]
     Plot {

@@ -405,6 +405,23 @@ impl EvalOutput {
         self.evaluation.report().to_markdown()
     }
 
+    /// A line per model with a full distribution: `NAME: top-1 A, top-5 B, ECE C, mass on
+    /// valid titles D` (NaN where a measure is missing); empty when no model has one.
+    pub fn accuracy_lines(&self) -> String {
+        let mut s = String::new();
+        for m in &self.evaluation.models {
+            if let (Some(t1), Some(t5)) = (m.top1_accuracy, m.top5_accuracy) {
+                s.push_str(&format!(
+                    "{}: top-1 {t1:.3}, top-5 {t5:.3}, ECE {:.3}, mass on valid titles {:.4}\n",
+                    m.name,
+                    m.calibration.as_ref().map_or(f64::NAN, |c| c.ece),
+                    m.valid_mass.map_or(f64::NAN, |v| v.mean)
+                ));
+            }
+        }
+        s
+    }
+
     /// `report.md`: what each input contributed, then the evaluation.
     pub fn to_markdown(&self) -> String {
         let mut md = String::from("# Evaluation\n\n");

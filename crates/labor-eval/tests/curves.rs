@@ -29,3 +29,19 @@ fn malformed_files_name_the_line() {
     assert!(LossCurve::from_csv_str("run", "").is_err());
     assert!(LossCurve::from_csv_str("run", "step\n1.5\n").is_err());
 }
+
+#[test]
+fn a_file_is_read_or_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loss.csv");
+    std::fs::write(&path, "step,train_loss\n1,2.0\n").unwrap();
+    let c = LossCurve::from_csv_path("run", &path).unwrap();
+    assert_eq!(
+        c,
+        LossCurve::from_csv_str("run", "step,train_loss\n1,2.0\n").unwrap()
+    );
+    let missing = dir.path().join("missing.csv");
+    let e = LossCurve::from_csv_path("run", &missing).unwrap_err();
+    assert!(matches!(e, Error::Read { .. }));
+    assert_eq!(e.to_string(), format!("cannot read {}", missing.display()));
+}

@@ -125,6 +125,25 @@ pub fn check_device(device: &Device) -> Result<()> {
 /// # Errors
 /// An empty list; as [`device_named`].
 pub fn devices_named(names: &[String]) -> Result<Vec<Device>> {
+    devices_from(names)
+}
+
+/// The devices of a `--devices` list (see [`devices_named`]), or burn's default device when the
+/// list is empty, each checked to start ([`check_device`]).
+///
+/// # Errors
+/// As [`devices_named`] and [`check_device`].
+pub fn devices_or_default(names: &[String]) -> Result<Vec<Device>> {
+    let devices = if names.is_empty() {
+        vec![Device::default()]
+    } else {
+        devices_from(names)?
+    };
+    devices.iter().try_for_each(check_device)?;
+    Ok(devices)
+}
+
+fn devices_from(names: &[String]) -> Result<Vec<Device>> {
     let devices: Vec<Device> = names
         .iter()
         .flat_map(|n| n.split(','))

@@ -15,6 +15,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A tensor's values could not be read back from its device as the element type asked for.
+    #[error("cannot read {what} back from the device")]
+    TensorData {
+        /// What was read (e.g. `log-probabilities`).
+        what: &'static str,
+        /// burn's error.
+        #[source]
+        source: burn::tensor::DataError,
+    },
     /// A `config.json` that is not valid JSON or lacks a field.
     #[error("{path}: invalid model config")]
     ConfigJson {

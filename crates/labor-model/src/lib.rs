@@ -28,7 +28,7 @@ pub use career::{Career, CareerConfig};
 pub use checkpoint::gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
 pub use checkpoint::hf::{load_hf, save_hf};
 pub use checkpoint::loader::{gguf_config, llm_config, load_gguf, load_llm, unpermute_qk_rows};
-pub use device::{backends, check_device, device_named, devices_named};
+pub use device::{backends, check_device, device_named, devices_named, devices_or_default};
 pub use error::{Error, Result};
 pub use finetune::job::{BaseModel, FinetuneJob, FinetuneJobBuilder, JobReport, JobSummary};
 pub use finetune::scratch::{Scratch, ScratchBuilder, ScratchReport};
@@ -60,7 +60,9 @@ pub use score::{Distribution, Scorer, TitleScore};
 pub use seq::{
     HostBatch, SeqBatch, SeqModel, SeqVocab, masked_nll, two_stage_log_probs, two_stage_nll,
 };
-pub use shard::{ShardedScoring, predict_panel_sharded, score_texts_sharded, shard_ranges};
+pub use shard::{
+    ShardedScoring, predict_panel_sharded, score_texts_sharded, shard_ranges, title_continuations,
+};
 pub use tokenize::bpe::{BpeTrainer, BpeTrainerBuilder, END_OF_TEXT};
 pub use tokenize::tokenizer::{Encoded, TextTokenizer};
 pub use train::{EarlyStopping, TrainOptions, TrainSummary};

@@ -147,9 +147,9 @@ impl<M: SeqModel + Module> SeqPredictor<M> {
         let lp = two_stage_log_probs(self.model.logits(&b), b.prev.clone(), vocab.n_states);
         lp.into_data()
             .try_to_vec::<f32>()
-            .map_err(|e| Error::UnsupportedConfig {
-                field: "dtype",
-                detail: format!("{e:?}"),
+            .map_err(|source| Error::TensorData {
+                what: "log-probabilities",
+                source,
             })
     }
 }
@@ -391,6 +391,22 @@ pub enum CareerSize {
     Paper,
     /// [`CareerConfig::small`].
     Small,
+}
+
+impl FromStr for CareerSize {
+    type Err = Error;
+
+    /// Parses `small` or `paper`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "small" => Ok(CareerSize::Small),
+            "paper" => Ok(CareerSize::Paper),
+            other => Err(Error::InvalidOption {
+                name: "size",
+                detail: format!("unknown CAREER size `{other}` (small, paper)"),
+            }),
+        }
+    }
 }
 
 /// Trains a model of any kind; see [`crate::seq::train`] for the procedure and the files.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::Device;
 use labor_data::{Panel, Predictions, Taxonomy};
-use labor_template::Document;
+use labor_template::{Document, TemplateBuilder, TemplateKind};
 
 use crate::error::{Error, Result};
 use crate::load::load_predictor;
@@ -151,6 +151,50 @@ pub struct ShardedScoring {
     pub constrained_to: Vec<String>,
     /// Also give the distribution over these titles' continuations for every target.
     pub distribution_over: Option<Vec<String>>,
+}
+
+impl ShardedScoring {
+    /// Scoring of resumes over `taxonomy`'s titles, written as `labor render` writes them
+    /// (numbered with `numbered_seed` when given; see [`title_continuations`]): decoding
+    /// constrained to them when `constrained`, and the distribution over them when
+    /// `full_distribution`; the default batch size.
+    ///
+    /// # Errors
+    /// As [`title_continuations`].
+    pub fn over_titles(
+        taxonomy: &Arc<Taxonomy>,
+        numbered_seed: Option<u64>,
+        constrained: bool,
+        full_distribution: bool,
+    ) -> Result<Self> {
+        let titles = if constrained || full_distribution {
+            title_continuations(taxonomy, numbered_seed)?
+        } else {
+            vec![]
+        };
+        Ok(Self {
+            batch_tokens: 0,
+            constrained_to: if constrained { titles.clone() } else { vec![] },
+            distribution_over: full_distribution.then_some(titles),
+        })
+    }
+}
+
+/// The continuation of every outcome of `taxonomy` in the resume template (`" {title}\n"`), in
+/// state order, with numbered titles (`job_NNN`, the permutation of `numbered_seed`) when given:
+/// what a model scoring rendered resumes chooses among.
+///
+/// # Errors
+/// [`Error::Template`] when the template cannot write an outcome.
+pub fn title_continuations(
+    taxonomy: &Arc<Taxonomy>,
+    numbered_seed: Option<u64>,
+) -> Result<Vec<String>> {
+    let mut b = TemplateBuilder::new(Arc::clone(taxonomy), TemplateKind::Resume);
+    if let Some(seed) = numbered_seed {
+        b = b.with_numbered_titles(seed);
+    }
+    Ok(b.build()?.continuations(taxonomy)?)
 }
 
 /// Scores every target of `docs` with the language model at `path` (see

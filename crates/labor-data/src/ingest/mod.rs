@@ -124,7 +124,44 @@ pub struct IngestReport {
     pub examples: Vec<String>,
 }
 
+/// `N rows: W workers, Y worker-years`, then a line per reason rows were dropped or years left
+/// as gaps.
+impl std::fmt::Display for IngestReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows: {} workers, {} worker-years",
+            self.rows_read, self.workers, self.worker_years
+        )?;
+        for (k, v) in &self.dropped {
+            write!(f, "\n  dropped {v} ({k})")?;
+        }
+        for (k, v) in &self.gaps {
+            write!(f, "\n  gap years {v} ({k})")?;
+        }
+        Ok(())
+    }
+}
+
 impl IngestReport {
+    /// Why the panel is empty, when it is: the input had no data rows, or every row was
+    /// dropped.
+    pub fn empty_panel_warning(&self) -> Option<String> {
+        if self.rows_read == 0 {
+            Some(format!(
+                "{} has no data rows; the panel is empty",
+                self.input
+            ))
+        } else if self.workers == 0 {
+            Some(format!(
+                "every row of {} was dropped; the panel is empty",
+                self.input
+            ))
+        } else {
+            None
+        }
+    }
+
     fn new(input: &Path, format: Format) -> Self {
         Self {
             input: input.display().to_string(),

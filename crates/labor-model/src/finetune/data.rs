@@ -1,8 +1,6 @@
 //! Training examples: resumes rendered and tokenized with their loss masks, batches, and the
 //! losses computed over them.
 
-use std::path::PathBuf;
-
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use labor_data::Panel;
 use labor_template::{Document, TemplateBuilder, TemplateKind};
@@ -97,15 +95,14 @@ pub(super) fn loss_sum(model: &Llama, ids: Tensor<2, Int>, mask: Tensor<2>) -> T
 }
 
 pub(super) fn scalar(t: Tensor<1>) -> Result<f64> {
-    t.into_data()
+    let v = t
+        .into_data()
         .try_to_vec::<f32>()
-        .ok()
-        .and_then(|v| v.first().copied())
-        .map(f64::from)
-        .ok_or_else(|| Error::Checkpoint {
-            path: PathBuf::new(),
-            detail: "cannot read a scalar back from the device".into(),
-        })
+        .map_err(|source| Error::TensorData {
+            what: "a loss",
+            source,
+        })?;
+    Ok(v.first().copied().map_or(f64::NAN, f64::from))
 }
 
 /// Mean loss per loss token of `examples` under `model` (no gradients).

@@ -346,6 +346,7 @@ impl FinetuneJobBuilder {
             valid_docs: valid_docs.len(),
             options: o.clone(),
             scaled,
+            activation_checkpointing: self.activation_checkpointing,
         };
         let device = if self.activation_checkpointing {
             self.device.autodiff().gradient_checkpointing()
@@ -428,6 +429,50 @@ pub struct JobSummary {
     pub options: FinetuneOptions,
     /// Whether the epochs were scaled to the training set (no number of epochs was given).
     pub scaled: bool,
+    /// Whether activations are recomputed in the backward pass.
+    pub activation_checkpointing: bool,
+}
+
+/// Two lines: the data (`training on N workers (M documents), validating on V`) and the
+/// schedule (epochs, updates, validations, early stopping); a third with activation
+/// checkpointing on the CPU kernels, which it turns off.
+impl std::fmt::Display for JobSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let o = &self.options;
+        writeln!(
+            f,
+            "training on {} workers ({} documents), validating on {}",
+            self.workers, self.documents, self.valid_docs
+        )?;
+        write!(
+            f,
+            "schedule: {} epoch{} of {} updates",
+            o.epochs,
+            if o.epochs == 1 { "" } else { "s" },
+            self.updates_per_epoch()
+        )?;
+        if self.scaled {
+            f.write_str(" (scaled to the training set; --epochs fixes it)")?;
+        }
+        if let Some(e) = o.eval_every {
+            write!(f, ", validation every {e} updates")?;
+        }
+        if let Some(p) = o.patience {
+            write!(
+                f,
+                ", early stopping after {p} validations without improvement"
+            )?;
+        }
+        if self.activation_checkpointing && crate::cpu_kernels() {
+            write!(
+                f,
+                "\nnote: with activation checkpointing the model runs on burn's operations \
+                 instead of labor's CPU kernels, which on the CPU need more memory, not less \
+                 (docs/scale.md)"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl JobSummary {
@@ -477,6 +522,38 @@ pub struct JobReport {
     pub n_titles: usize,
     /// Wall time of the job (from scratch: the tokenizer's training included).
     pub wall: Duration,
+    /// The early-stopping patience the job ran with, in validations.
+    pub patience: Option<usize>,
+}
+
+/// How the run ended (a line on early stopping first, if it stopped early), then the
+/// validation title perplexity and loss before and after, the steps, the time and where the
+/// best model is.
+impl std::fmt::Display for JobReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = &self.report;
+        if r.stopped_early {
+            writeln!(
+                f,
+                "stopped early at step {}: no better validation loss for {} validations",
+                r.steps,
+                self.patience.unwrap_or_default()
+            )?;
+        }
+        write!(
+            f,
+            "validation title perplexity {:.3} -> {:.3} over {} titles; valid loss {:.4} -> {:.4}; \
+             {} steps in {:.1}s; model in {}",
+            self.title_ppl_before,
+            self.title_ppl_after,
+            self.n_titles,
+            r.initial_valid_loss.unwrap_or(f64::NAN),
+            r.best_valid_loss.unwrap_or(f64::NAN),
+            r.steps,
+            self.wall.as_secs_f64(),
+            r.best_dir.display()
+        )
+    }
 }
 
 impl FinetuneJob {
@@ -510,6 +587,7 @@ impl FinetuneJob {
     /// # Errors
     /// As [`Finetune::run`] and [`Scratch::run`].
     pub fn run(self, progress: impl FnMut(&Progress) -> ControlFlow<()>) -> Result<JobReport> {
+        let patience = self.summary.options.patience;
         match self.run {
             Run::Scratch(s) => {
                 let r = s.run(progress)?;
@@ -520,6 +598,7 @@ impl FinetuneJob {
                     title_ppl_after: r.title_ppl_after,
                     n_titles: r.n_titles,
                     wall: r.wall,
+                    patience,
                 })
             }
             Run::Pretrained(p) => {
@@ -538,6 +617,7 @@ impl FinetuneJob {
                     n_titles: before.1,
                     wall: report.wall,
                     report,
+                    patience,
                 })
             }
         }

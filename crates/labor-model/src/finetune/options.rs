@@ -23,6 +23,22 @@ pub enum LossOn {
     Titles,
 }
 
+impl std::str::FromStr for LossOn {
+    type Err = Error;
+
+    /// Parses `all` or `titles`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "all" => Ok(Self::All),
+            "titles" => Ok(Self::Titles),
+            other => Err(Error::InvalidOption {
+                name: "loss on",
+                detail: format!("`{other}` is neither `all` nor `titles`"),
+            }),
+        }
+    }
+}
+
 /// Hyper-parameters of a fine-tuning run. Start from [`FinetuneOptions::default`] and set fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

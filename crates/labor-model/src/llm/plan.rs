@@ -148,6 +148,45 @@ impl PlanGrid {
         }
         Ok(rows)
     }
+
+    /// `rows` (from [`PlanGrid::plans`]) as `labor plan` prints them: one plan as its
+    /// configuration, parameter counts and table of components; several as the batch shape and
+    /// [`plans_table`].
+    pub fn report(&self, rows: &[PlanRow]) -> String {
+        let checkpointing = if self.activation_checkpointing {
+            ", activation checkpointing"
+        } else {
+            ""
+        };
+        let shape = format!(
+            "batch {} x {} tokens{checkpointing}",
+            self.batch, self.seq_len
+        );
+        match rows {
+            [r] => format!(
+                "{}, {}, {}, {} device(s), {shape}: {:.1}M parameters, {:.1}M trainable\n\n{}",
+                r.model,
+                r.mode,
+                r.precision,
+                r.devices,
+                r.plan.params as f64 / 1e6,
+                r.plan.trainable as f64 / 1e6,
+                r.plan.to_markdown()
+            ),
+            _ => format!("{shape}\n\n{}", plans_table(rows)),
+        }
+    }
+}
+
+impl PlanRow {
+    /// `MODEL MODE PRECISION xDEVICES: why` when the plan does not fit, else `None`.
+    pub fn refusal_line(&self) -> Option<String> {
+        let why = self.refusal.as_ref()?;
+        Some(format!(
+            "{} {} {} x{}: {why}",
+            self.model, self.mode, self.precision, self.devices
+        ))
+    }
 }
 
 /// The plans as one Markdown table: the weights and training states, the activations and
@@ -510,6 +549,20 @@ impl MemoryPlan {
                 }
             ),
         })
+    }
+
+    /// The plan in one line: `about TOTAL (weights W, optimizer O, activations A, logits L)`,
+    /// the weights with their master copy and adapted weights, the optimizer with the
+    /// gradients.
+    pub fn brief(&self) -> String {
+        format!(
+            "about {} (weights {}, optimizer {}, activations {}, logits {})",
+            gib(self.per_device()),
+            gib(self.weights + self.master + self.adapted),
+            gib(self.gradients + self.optimizer),
+            gib(self.activations),
+            gib(self.logits),
+        )
     }
 
     /// The plan as a Markdown table of components.

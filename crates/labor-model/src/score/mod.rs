@@ -294,8 +294,9 @@ impl<'a> Scorer<'a> {
     fn read(t: Tensor<1>) -> Result<Vec<f32>> {
         t.into_data()
             .try_to_vec::<f32>()
-            .map_err(|e| Error::Tokenizer {
-                detail: format!("reading log-probabilities: {e:?}"),
+            .map_err(|source| Error::TensorData {
+                what: "log-probabilities",
+                source,
             })
     }
 

@@ -173,6 +173,31 @@ pub struct TrainSummary {
     pub tokens_per_second: f64,
 }
 
+/// The best validation loss and its epoch, the speed and the time, and whether early stopping
+/// ended the run, in one line.
+impl std::fmt::Display for TrainSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.state;
+        write!(
+            f,
+            "best valid {:.4} nats (ppl {:.3}) at epoch {}; {:.0} worker-years/s, {:.1}s",
+            s.best_valid,
+            s.best_valid.exp(),
+            s.best_epoch,
+            self.tokens_per_second,
+            self.seconds
+        )?;
+        if self.stopped_early {
+            write!(
+                f,
+                "; stopped early after epoch {}: no better validation loss for {} epochs",
+                s.epoch, self.patience
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Cuts `workers` into batches of at most `max_tokens` padded positions (at least one career
 /// each), sorting by length with a seeded random tie-break.
 ///
