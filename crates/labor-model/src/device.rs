@@ -83,6 +83,18 @@ pub fn device_named(name: &str) -> Result<Device> {
     })
 }
 
+/// Whether `device` (or the device under autodiff) is the CPU: burn-flex, where labor's CPU
+/// kernels run.
+pub(crate) fn is_cpu(device: &Device) -> bool {
+    let plain = device.clone();
+    let plain = if plain.is_autodiff() {
+        plain.inner()
+    } else {
+        plain
+    };
+    matches!(plain.as_dispatch(), burn::backend::DispatchDevice::Flex(_))
+}
+
 /// Checks that `device` starts. With a GPU backend built in, burn's default device is the GPU,
 /// and on a machine where it cannot start (no driver, no NVRTC) cubecl panics at the first
 /// operation; one small operation here turns that into an error that says what to do. Without a

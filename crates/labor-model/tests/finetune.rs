@@ -629,16 +629,36 @@ fn a_job_resolves_the_defaults_of_its_base_and_its_data() {
     );
     assert!(s.scaled);
     assert!(job.title_ppl_before().is_none());
+    assert_eq!(
+        s.to_string(),
+        format!(
+            "training on 30 workers (30 documents), validating on 30\nschedule: \
+             {SCALED_MAX_EPOCHS} epochs of 10 updates (scaled to the training set; --epochs fixes \
+             it), validation every 10 updates, early stopping after 4 validations without \
+             improvement"
+        )
+    );
 
     let job = FinetuneJobBuilder::new(scratch, vec![panel(1)], panel(2), &out)
         .with_epochs(3)
         .with_batch_size(4)
         .with_learning_rate(1e-3)
+        .with_activation_checkpointing(true)
         .build()
         .unwrap();
-    let o = &job.summary().options;
+    let s = job.summary();
+    let o = &s.options;
     assert_eq!((o.epochs, o.batch_size, o.learning_rate), (3, 4, 1e-3));
     assert_eq!((o.eval_every, o.patience), (None, None));
+    // On the CPU, checkpointing turns the kernels off, and the summary says what that costs.
+    let on_cpu = !cfg!(any(feature = "wgpu", feature = "cuda"));
+    let note = on_cpu && labor_model::cpu_kernels();
+    assert_eq!(s.checkpointing_without_cpu_kernels, note);
+    assert_eq!(s.to_string().lines().count(), if note { 3 } else { 2 });
+    assert!(
+        s.to_string()
+            .starts_with("training on 30 workers (30 documents)")
+    );
 
     let numbered_title_tokens = FinetuneJobBuilder::new(
         BaseModel::Scratch {

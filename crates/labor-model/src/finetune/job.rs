@@ -346,7 +346,9 @@ impl FinetuneJobBuilder {
             valid_docs: valid_docs.len(),
             options: o.clone(),
             scaled,
-            activation_checkpointing: self.activation_checkpointing,
+            checkpointing_without_cpu_kernels: self.activation_checkpointing
+                && crate::cpu_kernels()
+                && crate::device::is_cpu(&self.device),
         };
         let device = if self.activation_checkpointing {
             self.device.autodiff().gradient_checkpointing()
@@ -429,13 +431,14 @@ pub struct JobSummary {
     pub options: FinetuneOptions,
     /// Whether the epochs were scaled to the training set (no number of epochs was given).
     pub scaled: bool,
-    /// Whether activations are recomputed in the backward pass.
-    pub activation_checkpointing: bool,
+    /// Whether activation checkpointing turns labor's CPU kernels off (a run on the CPU with
+    /// checkpointing): burn's operations then need more memory, not less (docs/scale.md).
+    pub checkpointing_without_cpu_kernels: bool,
 }
 
 /// Two lines: the data (`training on N workers (M documents), validating on V`) and the
-/// schedule (epochs, updates, validations, early stopping); a third with activation
-/// checkpointing on the CPU kernels, which it turns off.
+/// schedule (epochs, updates, validations, early stopping); a third when activation
+/// checkpointing turns the CPU kernels off.
 impl std::fmt::Display for JobSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let o = &self.options;
@@ -463,7 +466,7 @@ impl std::fmt::Display for JobSummary {
                 ", early stopping after {p} validations without improvement"
             )?;
         }
-        if self.activation_checkpointing && crate::cpu_kernels() {
+        if self.checkpointing_without_cpu_kernels {
             write!(
                 f,
                 "\nnote: with activation checkpointing the model runs on burn's operations \

@@ -312,7 +312,8 @@ impl Finetune {
     }
 
     /// The memory this run needs (see [`MemoryPlanBuilder`]): this model and mode in float32,
-    /// one batch of the longest training documents (the padded length of the worst batch).
+    /// one batch of the longest training documents (the padded length of the worst batch), with
+    /// activation checkpointing when the device recomputes activations.
     ///
     /// # Errors
     /// As [`MemoryPlanBuilder::build`].
@@ -329,6 +330,10 @@ impl Finetune {
             .with_mode(mode)
             .with_batch(self.options.batch_size)
             .with_seq_len(longest)
+            .with_activation_checkpointing(
+                self.device.gradient_checkpointing_strategy()
+                    == Some(burn::tensor::GradientCheckpointingStrategy::Balanced),
+            )
             .build()
     }
 
