@@ -10,7 +10,6 @@ mod mixture;
 mod panel;
 pub mod predictions;
 mod resumes;
-mod rng;
 mod split;
 mod synth;
 mod targets;
@@ -19,11 +18,11 @@ mod vocab;
 
 pub use describe::PanelSummary;
 pub use error::{Error, Issue, Location, Result, panic_message};
+pub use labor_rand::SeededRng;
 pub use mixture::MixtureBuilder;
 pub use panel::{Panel, Worker, YearRecord};
 pub use predictions::{Prediction, Predictions};
 pub use resumes::resume_corpus;
-pub use rng::SeededRng;
 pub use split::{Split, SplitPanels, Splitter, SplitterBuilder, subsample};
 pub use synth::{
     CareerLaw, Preset, PresetSpec, PresetTargets, SynthBuilder, SynthOutput, Synthesizer, Truth,

@@ -20,7 +20,7 @@
 
 use crate::error::{Error, Result};
 use crate::panel::Panel;
-use crate::rng::SeededRng;
+use labor_rand::SeededRng;
 
 /// Builds a training mixture: a specialist (one panel), a seeded subsample of the union of
 /// several training panels, or a base plus extra workers drawn from other panels (sampling by

@@ -31,7 +31,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result};
-use crate::rng::SeededRng;
+use labor_rand::SeededRng;
 
 /// Index of an outcome in its [`Taxonomy`]: stable for a given taxonomy table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

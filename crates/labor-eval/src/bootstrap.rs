@@ -23,6 +23,7 @@
 //! assert!(est.se > 0.0);
 //! ```
 
+use labor_rand::SplitMix64;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -57,29 +58,6 @@ pub struct Bootstrap {
 impl Default for Bootstrap {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// SplitMix64: a tiny seeded generator, the same on every platform.
-struct Stream(u64);
-
-impl Stream {
-    fn new(seed: u64, replicate: u64) -> Self {
-        let mut s = Stream(seed ^ replicate.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        s.next();
-        s
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() as u128 * n as u128) >> 64) as usize
     }
 }
 
@@ -168,9 +146,9 @@ impl Bootstrap {
     /// Draw counts of each of `n` workers in replicate `r`.
     fn counts(&self, n: usize, r: usize, counts: &mut [u32]) {
         counts.iter_mut().for_each(|c| *c = 0);
-        let mut s = Stream::new(self.seed, r as u64);
+        let mut s = replicate_stream(self.seed, r as u64);
         for _ in 0..n {
-            counts[s.below(n)] += 1;
+            counts[s.scaled(n)] += 1;
         }
     }
 
@@ -316,4 +294,13 @@ fn ppl(s: &[f64], w: &[f64], counts: &[u32]) -> f64 {
     } else {
         f64::NAN
     }
+}
+
+/// The generator of bootstrap replicate `replicate`: SplitMix64 from the seed mixed with the
+/// replicate's number, its first output discarded. Replicates are independent of each other and
+/// of the threads that draw them.
+fn replicate_stream(seed: u64, replicate: u64) -> SplitMix64 {
+    let mut s = SplitMix64::new(seed ^ replicate.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    s.next_u64();
+    s
 }

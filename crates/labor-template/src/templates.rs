@@ -12,6 +12,7 @@ use crate::document::{Document, Layout, Rendered, Target};
 use crate::error::{Error, Result};
 use crate::wording::Wording;
 use labor_data::TargetRule;
+use labor_rand::id_stream;
 
 /// Renders workers as text (see the crate docs for the variants).
 pub trait Template: Send + Sync {
@@ -109,13 +110,6 @@ impl std::str::FromStr for DemographicFields {
     }
 }
 
-/// FNV-1a over the id: a platform-independent stream number per worker.
-fn stream_of(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Test-time demographic randomisation: per worker, the chosen fields are replaced by those of a
 /// worker drawn (seeded by the worker's id) from the training split, so the fields keep their
 /// joint training distribution but lose their link to the career.
@@ -128,7 +122,7 @@ struct Randomization {
 
 impl Randomization {
     fn apply<'a>(&self, w: &'a Worker) -> Cow<'a, Worker> {
-        let mut rng = SeededRng::with_stream(self.seed, stream_of(&w.id));
+        let mut rng = SeededRng::with_stream(self.seed, id_stream(&w.id));
         let (g, e, r) = self.pool[rng.below(self.pool.len() as u64) as usize];
         let mut out = w.clone();
         if self.fields.gender {
@@ -489,9 +483,9 @@ impl IclTemplate {
         }
         let stream = match self.sampling {
             IclSampling::PerTarget => {
-                stream_of(&worker.id) ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                id_stream(&worker.id) ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             }
-            IclSampling::PerWorker => stream_of(&worker.id),
+            IclSampling::PerWorker => id_stream(&worker.id),
         };
         let mut rng = SeededRng::with_stream(self.seed, stream);
         // Partial Fisher-Yates over the pool without the worker.

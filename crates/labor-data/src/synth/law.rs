@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::panel::Worker;
-use crate::rng::SeededRng;
 use crate::taxonomy::{SpecialState, StateId, Taxonomy};
 use crate::vocab::{Education, Ethnicity, Gender, Region};
+use labor_rand::SeededRng;
 
 pub(super) const N_GROUPS: usize = 9;
 /// Skill level of the nine major occupational groups of the 1990 classification.

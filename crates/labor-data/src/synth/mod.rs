@@ -39,9 +39,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::panel::{Panel, Worker, YearRecord};
-use crate::rng::SeededRng;
 use crate::taxonomy::{SpecialState, StateId, Taxonomy};
 use crate::vocab::{Education, Ethnicity, Gender, Region};
+use labor_rand::SeededRng;
 
 mod law;
 mod presets;

@@ -1,17 +1,42 @@
-//! A small seeded random number generator that gives the same stream on every platform.
-//!
-//! xoshiro256++ (Blackman and Vigna, 2019) seeded through SplitMix64. Every seeded operation of
-//! the workspace (synthetic panels, sampling of in-context examples, permutations) draws from it,
-//! so results depend only on the seed, never on the platform or a dependency's version.
-//!
-//! ```
-//! use labor_data::SeededRng;
-//! let mut a = SeededRng::new(7);
-//! let mut b = SeededRng::new(7);
-//! assert_eq!(a.next_u64(), b.next_u64());
-//! let u = a.next_f64();
-//! assert!((0.0..1.0).contains(&u));
-//! ```
+#![doc = include_str!("../README.md")]
+
+/// SplitMix64: a 64-bit state advanced by the golden-ratio constant, each output the state
+/// mixed by two multiply-xorshift rounds.
+#[derive(Debug, Clone)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator whose state is `state`.
+    pub fn new(state: u64) -> Self {
+        Self { state }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// An integer in `0..n` by multiply-shift of the next output (no rejection: each value's
+    /// probability is within `n / 2^64` of `1 / n`).
+    pub fn scaled(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+/// The stream number of `id`: FNV-1a (64-bit) over its bytes, the same on every platform. With
+/// [`SeededRng::with_stream`] it gives each worker its own draws, whatever the order of the
+/// workers.
+pub fn id_stream(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// xoshiro256++ seeded by SplitMix64.
 #[derive(Debug, Clone)]
@@ -19,33 +44,20 @@ pub struct SeededRng {
     s: [u64; 4],
 }
 
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl SeededRng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        let mut sm = seed;
-        let s = [
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-        ];
+        let mut sm = SplitMix64::new(seed);
+        let s = [sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()];
         Self { s }
     }
 
     /// A generator for `seed` and a stream number, e.g. one stream per worker: streams are
     /// independent of each other and of the order in which they are used.
     pub fn with_stream(seed: u64, stream: u64) -> Self {
-        let mut sm = seed ^ stream.wrapping_mul(0xD605_BBB5_8C8A_BE6B);
-        let _ = splitmix64(&mut sm);
-        Self::new(splitmix64(&mut sm) ^ stream)
+        let mut sm = SplitMix64::new(seed ^ stream.wrapping_mul(0xD605_BBB5_8C8A_BE6B));
+        let _ = sm.next_u64();
+        Self::new(sm.next_u64() ^ stream)
     }
 
     /// The next 64 random bits.
@@ -122,6 +134,27 @@ impl SeededRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splitmix64_and_fnv1a_match_their_reference_values() {
+        // SplitMix64 from state 0 (Vigna's splitmix64.c), FNV-1a of "" and "a" (the FNV
+        // reference table).
+        let mut s = SplitMix64::new(0);
+        assert_eq!(s.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(s.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+        assert_eq!(id_stream(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(id_stream("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn scaled_draws_stay_below_n_and_cover_it() {
+        let mut s = SplitMix64::new(9);
+        let mut seen = [0u32; 7];
+        for _ in 0..7_000 {
+            seen[s.scaled(7)] += 1;
+        }
+        assert!(seen.iter().all(|c| (850..1150).contains(c)), "{seen:?}");
+    }
 
     #[test]
     fn fixed_seed_gives_fixed_stream() {
