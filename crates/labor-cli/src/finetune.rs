@@ -164,16 +164,16 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
         l.targets.clone_from(&a.lora_targets);
         l
     });
-    let b = opt(b, lora, B::with_lora);
-    let b = opt(b, a.numbered_seed, B::with_numbered_titles);
-    let b = opt(b, a.epochs, B::with_epochs);
-    let b = opt(b, a.batch_size, B::with_batch_size);
-    let b = opt(b, a.eval_every, B::with_eval_every);
-    let b = opt(b, a.patience, B::with_patience);
-    let b = opt(b, a.checkpoint_every, B::with_checkpoint_every);
-    let b = opt(b, a.max_tokens, B::with_max_tokens);
-    let b = opt(b, a.max_train_docs, B::with_max_train_docs);
-    let b = opt(b, a.lr, B::with_learning_rate);
+    let b = crate::opt(b, lora, B::with_lora);
+    let b = crate::opt(b, a.numbered_seed, B::with_numbered_titles);
+    let b = crate::opt(b, a.epochs, B::with_epochs);
+    let b = crate::opt(b, a.batch_size, B::with_batch_size);
+    let b = crate::opt(b, a.eval_every, B::with_eval_every);
+    let b = crate::opt(b, a.patience, B::with_patience);
+    let b = crate::opt(b, a.checkpoint_every, B::with_checkpoint_every);
+    let b = crate::opt(b, a.max_tokens, B::with_max_tokens);
+    let b = crate::opt(b, a.max_train_docs, B::with_max_train_docs);
+    let b = crate::opt(b, a.lr, B::with_learning_rate);
     let job = b.build()?;
     println!("{}", job.summary());
     if let Some((before, n)) = job.title_ppl_before() {
@@ -194,12 +194,3 @@ pub fn finetune(a: &FinetuneArgs) -> Result<()> {
 }
 
 type B = FinetuneJobBuilder;
-
-/// `f(b, v)` when an optional argument `v` is given, else `b`: a builder's `with_*` for an
-/// option whose default the library decides.
-pub(crate) fn opt<T, V>(b: T, v: Option<V>, f: impl FnOnce(T, V) -> T) -> T {
-    match v {
-        Some(v) => f(b, v),
-        None => b,
-    }
-}

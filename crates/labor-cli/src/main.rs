@@ -220,6 +220,15 @@ pub(crate) fn parse_named(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// `f(b, v)` when an optional argument `v` is given, else `b`: a builder's `with_*` for an
+/// option whose default the library decides.
+pub(crate) fn opt<T, V>(b: T, v: Option<V>, f: impl FnOnce(T, V) -> T) -> T {
+    match v {
+        Some(v) => f(b, v),
+        None => b,
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {

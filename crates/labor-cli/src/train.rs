@@ -140,8 +140,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         .with_resume(a.resume)
         .with_overwrite(a.force)
         .with_out_dir(&a.out);
-    let trainer =
-        crate::finetune::opt(b, a.pretrained.as_ref(), TrainBuilder::with_pretrained).build()?;
+    let trainer = crate::opt(b, a.pretrained.as_ref(), TrainBuilder::with_pretrained).build()?;
     let pb = crate::progress::bar(0, a.kind.name(), "steps, {msg}");
     let (_, summary) = trainer.run(|p| crate::progress::training(&pb, p))?;
     pb.finish_and_clear();

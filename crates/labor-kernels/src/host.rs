@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 use crate::{attention, gemm, grad};
 
@@ -36,6 +36,18 @@ pub fn with_burn_ops<R>(f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(OFF.with(|off| off.replace(true)));
     f()
+}
+
+/// Whether `device` is burn-flex, the CPU, plain or under autodiff: where the kernels can run
+/// (they do when [`enabled`], and under autodiff only without gradient checkpointing, whose
+/// nodes they do not record).
+pub fn on_cpu(device: &Device) -> bool {
+    let plain = if device.is_autodiff() {
+        device.clone().inner()
+    } else {
+        device.clone()
+    };
+    matches!(plain.as_dispatch(), burn::backend::DispatchDevice::Flex(_))
 }
 
 /// Whether the kernels run on this thread now.

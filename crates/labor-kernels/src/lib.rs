@@ -14,7 +14,7 @@ mod rope;
 mod seq_nodes;
 
 pub use dropout::seed_dropout;
-pub use host::{enabled, with_burn_ops};
+pub use host::{enabled, on_cpu, with_burn_ops};
 
 /// How far a kernel's output `a` is from a reference `b`: the largest absolute difference,
 /// relative to the largest absolute value of `b` (the measure of the kernel-versus-burn

@@ -83,18 +83,6 @@ pub fn device_named(name: &str) -> Result<Device> {
     })
 }
 
-/// Whether `device` (or the device under autodiff) is the CPU: burn-flex, where labor's CPU
-/// kernels run.
-pub(crate) fn is_cpu(device: &Device) -> bool {
-    let plain = device.clone();
-    let plain = if plain.is_autodiff() {
-        plain.inner()
-    } else {
-        plain
-    };
-    matches!(plain.as_dispatch(), burn::backend::DispatchDevice::Flex(_))
-}
-
 /// Checks that `device` starts. With a GPU backend built in, burn's default device is the GPU,
 /// and on a machine where it cannot start (no driver, no NVRTC) cubecl panics at the first
 /// operation; one small operation here turns that into an error that says what to do. Without a
@@ -137,25 +125,6 @@ pub fn check_device(device: &Device) -> Result<()> {
 /// # Errors
 /// An empty list; as [`device_named`].
 pub fn devices_named(names: &[String]) -> Result<Vec<Device>> {
-    devices_from(names)
-}
-
-/// The devices of a `--devices` list (see [`devices_named`]), or burn's default device when the
-/// list is empty, each checked to start ([`check_device`]).
-///
-/// # Errors
-/// As [`devices_named`] and [`check_device`].
-pub fn devices_or_default(names: &[String]) -> Result<Vec<Device>> {
-    let devices = if names.is_empty() {
-        vec![Device::default()]
-    } else {
-        devices_from(names)?
-    };
-    devices.iter().try_for_each(check_device)?;
-    Ok(devices)
-}
-
-fn devices_from(names: &[String]) -> Result<Vec<Device>> {
     let devices: Vec<Device> = names
         .iter()
         .flat_map(|n| n.split(','))
@@ -169,5 +138,20 @@ fn devices_from(names: &[String]) -> Result<Vec<Device>> {
             detail: "no device named".into(),
         });
     }
+    Ok(devices)
+}
+
+/// The devices of a `--devices` list (see [`devices_named`]), or burn's default device when the
+/// list is empty, each checked to start ([`check_device`]).
+///
+/// # Errors
+/// As [`devices_named`] and [`check_device`].
+pub fn devices_or_default(names: &[String]) -> Result<Vec<Device>> {
+    let devices = if names.is_empty() {
+        vec![Device::default()]
+    } else {
+        devices_named(names)?
+    };
+    devices.iter().try_for_each(check_device)?;
     Ok(devices)
 }

@@ -633,9 +633,9 @@ fn a_job_resolves_the_defaults_of_its_base_and_its_data() {
         s.to_string(),
         format!(
             "training on 30 workers (30 documents), validating on 30\nschedule: \
-             {SCALED_MAX_EPOCHS} epochs of 10 updates (scaled to the training set; --epochs fixes \
-             it), validation every 10 updates, early stopping after 4 validations without \
-             improvement"
+             {SCALED_MAX_EPOCHS} epochs of 10 updates (scaled to the training set; a number of \
+             epochs fixes it), validation every 10 updates, early stopping after 4 \
+             validations without improvement"
         )
     );
 

@@ -348,7 +348,7 @@ impl FinetuneJobBuilder {
             scaled,
             checkpointing_without_cpu_kernels: self.activation_checkpointing
                 && crate::cpu_kernels()
-                && crate::device::is_cpu(&self.device),
+                && labor_kernels::on_cpu(&self.device),
         };
         let device = if self.activation_checkpointing {
             self.device.autodiff().gradient_checkpointing()
@@ -455,7 +455,7 @@ impl std::fmt::Display for JobSummary {
             self.updates_per_epoch()
         )?;
         if self.scaled {
-            f.write_str(" (scaled to the training set; --epochs fixes it)")?;
+            f.write_str(" (scaled to the training set; a number of epochs fixes it)")?;
         }
         if let Some(e) = o.eval_every {
             write!(f, ", validation every {e} updates")?;
